@@ -1,0 +1,97 @@
+# SPDX-License-Identifier: Apache-2.0
+# CUDA for stablekernels: find nvcc (or take a pinned CUDA toolchain from PyPI),
+# turn STABLEKERNELS_CUDA_ARCHS into CMAKE_CUDA_ARCHITECTURES, name the variant.
+
+# The CUDA toolkit taken from PyPI when no nvcc is on the machine: every package
+# pinned to one minor (an unpinned nvidia-nvvm drifts to a newer minor).
+set(STABLEKERNELS_PYPI_CUDA "13.0" CACHE STRING "CUDA minor fetched from PyPI when no nvcc is found")
+
+# Arch presets. An entry NN is SASS for sm_NN; NN+PTX adds PTX for compute_NN,
+# which newer GPUs JIT-compile. "default" is the release arch set.
+set(STABLEKERNELS_CUDA_ARCH_PRESET_default "80;90;100+PTX")
+set(STABLEKERNELS_CUDA_ARCH_PRESET_sm80 "80")
+set(STABLEKERNELS_CUDA_ARCH_PRESET_sm90 "90")
+set(STABLEKERNELS_CUDA_ARCH_PRESET_sm100 "100")
+set(STABLEKERNELS_CUDA_ARCH_PRESET_hopper-ptx "90+PTX")
+set(STABLEKERNELS_CUDA_ARCH_PRESET_datacenter "80;90;100;103+PTX")
+
+# stablekernels_parse_cuda_archs(<spec> <cmake-archs-var> <sass-var> <ptx-var>)
+#   "80;9.0;100+PTX" -> CMAKE_CUDA_ARCHITECTURES "80-real;90-real;100-real;100-virtual",
+#   SASS "80;90;100", PTX "100". Accepts a preset name, ';', ',' or ' ' separators,
+#   "8.0" or "80" spellings, and arch suffixes (90a).
+function(stablekernels_parse_cuda_archs spec out_cmake out_sass out_ptx)
+  if(DEFINED STABLEKERNELS_CUDA_ARCH_PRESET_${spec})
+    set(spec "${STABLEKERNELS_CUDA_ARCH_PRESET_${spec}}")
+  endif()
+  string(REGEX REPLACE "[ ,]+" ";" spec "${spec}")
+  set(_cmake "")
+  set(_sass "")
+  set(_ptx "")
+  foreach(_a IN LISTS spec)
+    if(_a STREQUAL "")
+      continue()
+    endif()
+    if(NOT _a MATCHES "^([0-9]+)\\.?([0-9])([af]?)(\\+PTX)?$")
+      message(FATAL_ERROR "STABLEKERNELS_CUDA_ARCHS: '${_a}' is neither a preset nor an arch like 90 or 100+PTX")
+    endif()
+    set(_n "${CMAKE_MATCH_1}${CMAKE_MATCH_2}${CMAKE_MATCH_3}")
+    list(APPEND _cmake "${_n}-real")
+    list(APPEND _sass "${_n}")
+    if(CMAKE_MATCH_4)
+      list(APPEND _cmake "${_n}-virtual")
+      list(APPEND _ptx "${_n}")
+    endif()
+  endforeach()
+  if(NOT _sass)
+    message(FATAL_ERROR "STABLEKERNELS_CUDA_ARCHS is empty; for a CPU-only wheel set STABLEKERNELS_CUDA=OFF")
+  endif()
+  set(${out_cmake} "${_cmake}" PARENT_SCOPE)
+  set(${out_sass} "${_sass}" PARENT_SCOPE)
+  set(${out_ptx} "${_ptx}" PARENT_SCOPE)
+endfunction()
+
+# stablekernels_enable_cuda()
+#   Enables the CUDA language with nvcc from CUDACXX / CMAKE_CUDA_COMPILER / PATH /
+#   /usr/local/cuda, or else with the pinned PyPI toolchain (installed into the
+#   build tree by cmake/fetch_cuda_toolchain.py). Sets STABLEKERNELS_CMAKE_CUDA_ARCHS,
+#   STABLEKERNELS_SASS_ARCHS, STABLEKERNELS_PTX_ARCHS, STABLEKERNELS_CUDA_VERSION,
+#   STABLEKERNELS_CUDA_VARIANT_NAME and STABLEKERNELS_CUDA_SOURCE in the caller.
+macro(stablekernels_enable_cuda)
+  if(NOT STABLEKERNELS_TORCH_HAS_CUDA)
+    message(FATAL_ERROR "the torch used for headers (${STABLEKERNELS_TORCH_DIR}) has no libtorch_cuda.so; "
+                        "install a CUDA build of torch to build the CUDA library, or set STABLEKERNELS_CUDA=OFF")
+  endif()
+  set(STABLEKERNELS_CUDA_SOURCE "system")
+  if(NOT CMAKE_CUDA_COMPILER AND NOT DEFINED ENV{CUDACXX})
+    find_program(_sk_nvcc nvcc PATHS /usr/local/cuda/bin NO_CACHE)
+    if(NOT _sk_nvcc)
+      message(STATUS "stablekernels: no nvcc found; fetching the CUDA ${STABLEKERNELS_PYPI_CUDA} toolchain from PyPI")
+      execute_process(
+        COMMAND "${Python_EXECUTABLE}" "${PROJECT_SOURCE_DIR}/cmake/fetch_cuda_toolchain.py"
+                --cuda "${STABLEKERNELS_PYPI_CUDA}" --dest "${CMAKE_BINARY_DIR}/pypi-cuda"
+        OUTPUT_VARIABLE _sk_nvcc OUTPUT_STRIP_TRAILING_WHITESPACE RESULT_VARIABLE _rc)
+      if(NOT _rc EQUAL 0 OR NOT EXISTS "${_sk_nvcc}")
+        message(FATAL_ERROR "could not fetch the CUDA toolchain from PyPI (see above)")
+      endif()
+      set(STABLEKERNELS_CUDA_SOURCE "pypi")
+    endif()
+    set(CMAKE_CUDA_COMPILER "${_sk_nvcc}" CACHE FILEPATH "nvcc" FORCE)
+  endif()
+  stablekernels_parse_cuda_archs("${STABLEKERNELS_CUDA_ARCHS}"
+    STABLEKERNELS_CMAKE_CUDA_ARCHS STABLEKERNELS_SASS_ARCHS STABLEKERNELS_PTX_ARCHS)
+  set(CMAKE_CUDA_ARCHITECTURES "${STABLEKERNELS_CMAKE_CUDA_ARCHS}")
+  set(CMAKE_CUDA_STANDARD 17)
+  set(CMAKE_CUDA_STANDARD_REQUIRED ON)
+  set(CMAKE_CUDA_RUNTIME_LIBRARY Static)
+  enable_language(CUDA)
+  string(REGEX MATCH "^([0-9]+)\\.([0-9]+)" _v "${CMAKE_CUDA_COMPILER_VERSION}")
+  set(STABLEKERNELS_CUDA_VERSION "${CMAKE_MATCH_1}.${CMAKE_MATCH_2}")
+  if(STABLEKERNELS_CUDA_VARIANT)
+    set(STABLEKERNELS_CUDA_VARIANT_NAME "${STABLEKERNELS_CUDA_VARIANT}")
+  else()
+    set(STABLEKERNELS_CUDA_VARIANT_NAME "cu${CMAKE_MATCH_1}${CMAKE_MATCH_2}")
+  endif()
+  message(STATUS "stablekernels: CUDA ${STABLEKERNELS_CUDA_VERSION} (${STABLEKERNELS_CUDA_SOURCE}, "
+                 "${CMAKE_CUDA_COMPILER}), variant ${STABLEKERNELS_CUDA_VARIANT_NAME}, "
+                 "archs ${STABLEKERNELS_CMAKE_CUDA_ARCHS}")
+endmacro()

@@ -1,0 +1,187 @@
+// SPDX-License-Identifier: Apache-2.0
+#pragma once
+// CUDA kernels of the norm family. Torch-free: raw pointers, RowIndexer, stream.
+//
+// One block per row. The register kernels keep the whole row in registers
+// (ITEMS vectors of VEC elements per thread), so each element is read from
+// global memory once and written once: the minimal traffic, which is what a
+// memory-bound op needs to reach the bandwidth ceiling. Rows too long for that
+// use the generic kernel, which reads the row twice (the second time mostly
+// from L2). Accumulation is in float32.
+
+#include <cstdint>
+
+#include "stablekernels/cuda_common.cuh"
+#include "stablekernels/rows.h"
+
+namespace stablekernels::norm::cuda {
+
+// Block size bound of the register kernels: leaves up to 128 registers a thread
+// for the row slice they hold.
+constexpr int kRegisterKernelMaxThreads = 512;
+
+using stablekernels::cuda::block_sum;
+using stablekernels::cuda::from_float;
+using stablekernels::cuda::load_vec;
+using stablekernels::cuda::store_vec;
+using stablekernels::cuda::to_float;
+using stablekernels::cuda::Vec;
+
+// [rows, hidden] -> [rows, hidden]
+template <typename T, int VEC, int ITEMS>
+__global__ void __launch_bounds__(kRegisterKernelMaxThreads)
+    rms_norm_kernel(T* out, RowIndexer out_rows, const T* in, RowIndexer in_rows,
+                    const T* __restrict__ weight, int64_t rows, int hidden, float eps) {
+  const int nvec = hidden / VEC;
+  for (int64_t row = blockIdx.x; row < rows; row += gridDim.x) {
+    const T* x = in + in_rows.offset(row);
+    T* y = out + out_rows.offset(row);
+    float v[ITEMS][VEC];
+    float ss = 0.0f;
+#pragma unroll
+    for (int i = 0; i < ITEMS; ++i) {
+      const int j = threadIdx.x + i * blockDim.x;
+      if (j < nvec) {
+        const Vec<T, VEC> a = load_vec<T, VEC>(x + static_cast<int64_t>(j) * VEC);
+#pragma unroll
+        for (int k = 0; k < VEC; ++k) {
+          v[i][k] = to_float(a.v[k]);
+          ss += v[i][k] * v[i][k];
+        }
+      }
+    }
+    const float inv = rsqrtf(block_sum(ss) / static_cast<float>(hidden) + eps);
+#pragma unroll
+    for (int i = 0; i < ITEMS; ++i) {
+      const int j = threadIdx.x + i * blockDim.x;
+      if (j < nvec) {
+        const Vec<T, VEC> w = load_vec<T, VEC>(weight + static_cast<int64_t>(j) * VEC);
+        Vec<T, VEC> o;
+#pragma unroll
+        for (int k = 0; k < VEC; ++k) {
+          o.v[k] = from_float<T>(v[i][k] * inv * to_float(w.v[k]));
+        }
+        store_vec<T, VEC>(y + static_cast<int64_t>(j) * VEC, o);
+      }
+    }
+  }
+}
+
+// Rows longer than the register kernels hold: two passes over the row.
+template <typename T, int VEC>
+__global__ void __launch_bounds__(1024)
+    rms_norm_generic_kernel(T* out, RowIndexer out_rows, const T* in, RowIndexer in_rows,
+                            const T* __restrict__ weight, int64_t rows, int hidden, float eps) {
+  const int nvec = hidden / VEC;
+  for (int64_t row = blockIdx.x; row < rows; row += gridDim.x) {
+    const T* x = in + in_rows.offset(row);
+    T* y = out + out_rows.offset(row);
+    float ss = 0.0f;
+    for (int j = threadIdx.x; j < nvec; j += blockDim.x) {
+      const Vec<T, VEC> a = load_vec<T, VEC>(x + static_cast<int64_t>(j) * VEC);
+#pragma unroll
+      for (int k = 0; k < VEC; ++k) {
+        const float f = to_float(a.v[k]);
+        ss += f * f;
+      }
+    }
+    const float inv = rsqrtf(block_sum(ss) / static_cast<float>(hidden) + eps);
+    for (int j = threadIdx.x; j < nvec; j += blockDim.x) {
+      const Vec<T, VEC> a = load_vec<T, VEC>(x + static_cast<int64_t>(j) * VEC);
+      const Vec<T, VEC> w = load_vec<T, VEC>(weight + static_cast<int64_t>(j) * VEC);
+      Vec<T, VEC> o;
+#pragma unroll
+      for (int k = 0; k < VEC; ++k) {
+        o.v[k] = from_float<T>(to_float(a.v[k]) * inv * to_float(w.v[k]));
+      }
+      store_vec<T, VEC>(y + static_cast<int64_t>(j) * VEC, o);
+    }
+  }
+}
+
+// residual <- input + residual (rounded to T); input <- rms_norm(residual) * weight
+template <typename T, int VEC, int ITEMS>
+__global__ void __launch_bounds__(kRegisterKernelMaxThreads)
+    fused_add_rms_norm_kernel(T* in, RowIndexer in_rows, T* res, RowIndexer res_rows,
+                              const T* __restrict__ weight, int64_t rows, int hidden, float eps) {
+  const int nvec = hidden / VEC;
+  for (int64_t row = blockIdx.x; row < rows; row += gridDim.x) {
+    T* x = in + in_rows.offset(row);
+    T* z = res + res_rows.offset(row);
+    float v[ITEMS][VEC];
+    float ss = 0.0f;
+#pragma unroll
+    for (int i = 0; i < ITEMS; ++i) {
+      const int j = threadIdx.x + i * blockDim.x;
+      if (j < nvec) {
+        const int64_t off = static_cast<int64_t>(j) * VEC;
+        const Vec<T, VEC> a = load_vec<T, VEC>(x + off);
+        const Vec<T, VEC> b = load_vec<T, VEC>(z + off);
+        Vec<T, VEC> s;
+#pragma unroll
+        for (int k = 0; k < VEC; ++k) {
+          s.v[k] = from_float<T>(to_float(a.v[k]) + to_float(b.v[k]));
+          v[i][k] = to_float(s.v[k]);
+          ss += v[i][k] * v[i][k];
+        }
+        store_vec<T, VEC>(z + off, s);
+      }
+    }
+    const float inv = rsqrtf(block_sum(ss) / static_cast<float>(hidden) + eps);
+#pragma unroll
+    for (int i = 0; i < ITEMS; ++i) {
+      const int j = threadIdx.x + i * blockDim.x;
+      if (j < nvec) {
+        const int64_t off = static_cast<int64_t>(j) * VEC;
+        const Vec<T, VEC> w = load_vec<T, VEC>(weight + off);
+        Vec<T, VEC> o;
+#pragma unroll
+        for (int k = 0; k < VEC; ++k) {
+          o.v[k] = from_float<T>(v[i][k] * inv * to_float(w.v[k]));
+        }
+        store_vec<T, VEC>(x + off, o);
+      }
+    }
+  }
+}
+
+template <typename T, int VEC>
+__global__ void __launch_bounds__(1024)
+    fused_add_rms_norm_generic_kernel(T* in, RowIndexer in_rows, T* res, RowIndexer res_rows,
+                                      const T* __restrict__ weight, int64_t rows, int hidden,
+                                      float eps) {
+  const int nvec = hidden / VEC;
+  for (int64_t row = blockIdx.x; row < rows; row += gridDim.x) {
+    T* x = in + in_rows.offset(row);
+    T* z = res + res_rows.offset(row);
+    float ss = 0.0f;
+    for (int j = threadIdx.x; j < nvec; j += blockDim.x) {
+      const int64_t off = static_cast<int64_t>(j) * VEC;
+      const Vec<T, VEC> a = load_vec<T, VEC>(x + off);
+      const Vec<T, VEC> b = load_vec<T, VEC>(z + off);
+      Vec<T, VEC> s;
+#pragma unroll
+      for (int k = 0; k < VEC; ++k) {
+        s.v[k] = from_float<T>(to_float(a.v[k]) + to_float(b.v[k]));
+        const float f = to_float(s.v[k]);
+        ss += f * f;
+      }
+      store_vec<T, VEC>(z + off, s);
+    }
+    const float inv = rsqrtf(block_sum(ss) / static_cast<float>(hidden) + eps);
+    // Each thread re-reads only the residual elements it wrote itself.
+    for (int j = threadIdx.x; j < nvec; j += blockDim.x) {
+      const int64_t off = static_cast<int64_t>(j) * VEC;
+      const Vec<T, VEC> s = load_vec<T, VEC>(z + off);
+      const Vec<T, VEC> w = load_vec<T, VEC>(weight + off);
+      Vec<T, VEC> o;
+#pragma unroll
+      for (int k = 0; k < VEC; ++k) {
+        o.v[k] = from_float<T>(to_float(s.v[k]) * inv * to_float(w.v[k]));
+      }
+      store_vec<T, VEC>(x + off, o);
+    }
+  }
+}
+
+}  // namespace stablekernels::norm::cuda

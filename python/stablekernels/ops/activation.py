@@ -1,0 +1,113 @@
+# SPDX-License-Identifier: Apache-2.0
+"""Gated activations: ``silu_and_mul``, ``gelu_and_mul``, ``gelu_tanh_and_mul``.
+
+Each takes ``input [..., 2 * d]`` and returns ``act(input[..., :d]) * input[..., d:]``
+of shape ``[..., d]``, computed in float32.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+from ._registry import OpSpec, register
+
+__all__ = ["gelu_and_mul", "gelu_tanh_and_mul", "silu_and_mul"]
+
+
+def _out_like(input: Tensor) -> Tensor:
+    if input.dim() == 0:
+        return torch.empty_like(input)  # the op rejects 0-dim inputs with a clear error
+    shape = (*input.shape[:-1], input.shape[-1] // 2)
+    return torch.empty(shape, dtype=input.dtype, device=input.device)
+
+
+_DOC = """{summary}
+
+    Args:
+        input: ``[..., 2 * d]``, float32, float16 or bfloat16, on the CPU or a CUDA
+            GPU; any leading dims with any strides, last dim contiguous and even.
+
+    Returns:
+        ``[..., d]`` of ``input``'s dtype: ``{formula}``.
+
+    Same as ``torch.ops.stablekernels.{name}(result, input)`` with a fresh ``result``.
+    """
+
+
+def silu_and_mul(input: Tensor) -> Tensor:
+    result = _out_like(input)
+    torch.ops.stablekernels.silu_and_mul.default(result, input)
+    return result
+
+
+def gelu_and_mul(input: Tensor) -> Tensor:
+    result = _out_like(input)
+    torch.ops.stablekernels.gelu_and_mul.default(result, input)
+    return result
+
+
+def gelu_tanh_and_mul(input: Tensor) -> Tensor:
+    result = _out_like(input)
+    torch.ops.stablekernels.gelu_tanh_and_mul.default(result, input)
+    return result
+
+
+silu_and_mul.__doc__ = _DOC.format(
+    summary="SiLU-gated product (SwiGLU).",
+    formula="silu(x[..., :d]) * x[..., d:]",
+    name="silu_and_mul",
+)
+gelu_and_mul.__doc__ = _DOC.format(
+    summary="Exact (erf) GELU-gated product (GeGLU).",
+    formula='gelu(x[..., :d], approximate="none") * x[..., d:]',
+    name="gelu_and_mul",
+)
+gelu_tanh_and_mul.__doc__ = _DOC.format(
+    summary="Tanh-approximated GELU-gated product.",
+    formula='gelu(x[..., :d], approximate="tanh") * x[..., d:]',
+    name="gelu_tanh_and_mul",
+)
+
+
+def _ref(act: Callable[[Tensor], Tensor]) -> Callable[[Tensor], Tensor]:
+    def reference(input: Tensor) -> Tensor:
+        x = input.double()
+        d = x.shape[-1] // 2
+        return (act(x[..., :d]) * x[..., d:]).to(input.dtype)
+
+    return reference
+
+
+silu_and_mul_ref = _ref(F.silu)
+gelu_and_mul_ref = _ref(lambda x: F.gelu(x, approximate="none"))
+gelu_tanh_and_mul_ref = _ref(lambda x: F.gelu(x, approximate="tanh"))
+
+
+def _samples(device: torch.device, dtype: torch.dtype) -> Iterator[tuple[Tensor, Tensor]]:
+    g = torch.Generator().manual_seed(0)
+    for shape in [(3, 2 * 16), (2, 3, 2 * 37)]:
+        x = torch.randn(shape, generator=g).to(device=device, dtype=dtype)
+        out = torch.empty((*shape[:-1], shape[-1] // 2), device=device, dtype=dtype)
+        yield out, x
+
+
+for _name, _wrapper, _reference in [
+    ("silu_and_mul", silu_and_mul, silu_and_mul_ref),
+    ("gelu_and_mul", gelu_and_mul, gelu_and_mul_ref),
+    ("gelu_tanh_and_mul", gelu_tanh_and_mul, gelu_tanh_and_mul_ref),
+]:
+    torch.library.register_fake(f"stablekernels::{_name}")(lambda result, input: None)
+    register(
+        OpSpec(
+            name=_name,
+            family="activation",
+            wrapper=_wrapper,
+            reference=_reference,
+            outputs=("result",),
+            sample_args=_samples,
+        )
+    )

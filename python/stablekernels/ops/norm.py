@@ -1,0 +1,125 @@
+# SPDX-License-Identifier: Apache-2.0
+"""RMS normalization: ``rms_norm`` and ``fused_add_rms_norm``.
+
+Both normalize over the last dimension with float32 accumulation:
+``y = x / sqrt(mean(x**2, -1) + epsilon) * weight``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import torch
+from torch import Tensor
+
+from ._registry import OpSpec, register
+
+__all__ = ["fused_add_rms_norm", "fused_add_rms_norm_", "rms_norm"]
+
+
+def rms_norm(input: Tensor, weight: Tensor, epsilon: float = 1e-6) -> Tensor:
+    """Root-mean-square normalization over the last dimension.
+
+    Args:
+        input: ``[..., hidden]``, float32, float16 or bfloat16, on the CPU or a CUDA
+            GPU. Any number of leading dims, with any strides; the last dim must
+            be contiguous.
+        weight: ``[hidden]``, same dtype and device as ``input``, contiguous.
+        epsilon: added to the mean square before the square root; finite, >= 0.
+
+    Returns:
+        A new tensor shaped like ``input``, of its dtype:
+        ``input * rsqrt(mean(input**2, -1) + epsilon) * weight``, computed in float32.
+
+    Same as ``torch.ops.stablekernels.rms_norm(result, input, weight, epsilon)``
+    with a freshly allocated ``result``.
+    """
+    result = torch.empty_like(input, memory_format=torch.contiguous_format)
+    torch.ops.stablekernels.rms_norm.default(result, input, weight, epsilon)
+    return result
+
+
+def fused_add_rms_norm(
+    input: Tensor, residual: Tensor, weight: Tensor, epsilon: float = 1e-6
+) -> tuple[Tensor, Tensor]:
+    """Residual add followed by RMS normalization, without modifying the arguments.
+
+    Args:
+        input: ``[..., hidden]``, float32, float16 or bfloat16; last dim contiguous.
+        residual: same shape, dtype and device as ``input``.
+        weight: ``[hidden]``, same dtype and device, contiguous.
+        epsilon: finite, >= 0.
+
+    Returns:
+        ``(output, new_residual)`` where ``new_residual = input + residual`` (rounded
+        to the dtype) and ``output = rms_norm(new_residual, weight, epsilon)``.
+    """
+    out = input.clone(memory_format=torch.contiguous_format)
+    res = residual.clone(memory_format=torch.contiguous_format)
+    torch.ops.stablekernels.fused_add_rms_norm.default(out, res, weight, epsilon)
+    return out, res
+
+
+def fused_add_rms_norm_(input: Tensor, residual: Tensor, weight: Tensor, epsilon: float = 1e-6) -> None:
+    """In-place :func:`fused_add_rms_norm`, as vLLM's op of the same name.
+
+    ``residual`` becomes ``input + residual``; ``input`` becomes
+    ``rms_norm(residual, weight, epsilon)``. Arguments as in :func:`fused_add_rms_norm`.
+    """
+    torch.ops.stablekernels.fused_add_rms_norm.default(input, residual, weight, epsilon)
+
+
+@torch.library.register_fake("stablekernels::rms_norm")
+def _rms_norm_fake(result: Tensor, input: Tensor, weight: Tensor, epsilon: float) -> None:
+    return None
+
+
+@torch.library.register_fake("stablekernels::fused_add_rms_norm")
+def _fused_add_rms_norm_fake(input: Tensor, residual: Tensor, weight: Tensor, epsilon: float) -> None:
+    return None
+
+
+def rms_norm_ref(input: Tensor, weight: Tensor, epsilon: float = 1e-6) -> Tensor:
+    """Pure-torch reference of :func:`rms_norm`, in float64."""
+    x = input.double()
+    y = x * torch.rsqrt(x.pow(2).mean(-1, keepdim=True) + epsilon) * weight.double()
+    return y.to(input.dtype)
+
+
+def fused_add_rms_norm_ref(
+    input: Tensor, residual: Tensor, weight: Tensor, epsilon: float = 1e-6
+) -> tuple[Tensor, Tensor]:
+    """Pure-torch reference of :func:`fused_add_rms_norm`."""
+    z = (input.double() + residual.double()).to(input.dtype)
+    return rms_norm_ref(z, weight, epsilon), z
+
+
+def _samples(device: torch.device, dtype: torch.dtype, n_inputs: int) -> Iterator[tuple[Tensor, ...]]:
+    g = torch.Generator().manual_seed(0)
+    for shape in [(3, 24), (2, 3, 111)]:
+        hidden = shape[-1]
+        ts = [torch.randn(shape, generator=g).to(device=device, dtype=dtype) for _ in range(n_inputs)]
+        w = torch.randn(hidden, generator=g).to(device=device, dtype=dtype)
+        yield (*ts, w, 1e-5)
+
+
+register(
+    OpSpec(
+        name="rms_norm",
+        family="norm",
+        wrapper=rms_norm,
+        reference=rms_norm_ref,
+        outputs=("result",),
+        sample_args=lambda device, dtype: _samples(device, dtype, 2),
+    )
+)
+register(
+    OpSpec(
+        name="fused_add_rms_norm",
+        family="norm",
+        wrapper=fused_add_rms_norm,
+        reference=fused_add_rms_norm_ref,
+        outputs=(),
+        sample_args=lambda device, dtype: _samples(device, dtype, 2),
+    )
+)
