@@ -1,0 +1,100 @@
+# SPDX-License-Identifier: Apache-2.0
+"""Numerics of the norm family against the float64 references, every device x dtype x layout."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from helpers import DEVICES, LAYOUTS, make_tensor, nan_like
+
+import stablekernels
+from stablekernels.ops import REGISTRY
+from stablekernels.ops.norm import fused_add_rms_norm_ref, rms_norm_ref
+
+DTYPES = [torch.float32, torch.float16, torch.bfloat16]
+# hidden sizes: tiny, odd, not a multiple of 8, typical, and ones past the CUDA
+# register kernels (generic two-pass path) for both the vector and scalar access.
+SHAPES = [(1, 8), (7, 111), (2, 3, 1000), (5, 4096), (3, 5, 4100), (2, 8200), (2, 40000)]
+EPS = [1e-6, 1e-2]
+
+
+def _tol(op: str, dtype: torch.dtype) -> dict[str, float]:
+    return REGISTRY[op].tol(dtype)
+
+
+@pytest.mark.parametrize("device", DEVICES)
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("shape", SHAPES, ids=str)
+@pytest.mark.parametrize("layout", LAYOUTS)
+def test_rms_norm(device: str, dtype: torch.dtype, shape: tuple[int, ...], layout: str) -> None:
+    x = make_tensor(shape, layout, dtype, device, seed=1)
+    w = make_tensor(shape[-1:], "contiguous", dtype, device, seed=2)
+    out = nan_like(x)
+    torch.ops.stablekernels.rms_norm(out, x, w, 1e-6)
+    expected = rms_norm_ref(x, w, 1e-6)
+    torch.testing.assert_close(out, expected, **_tol("rms_norm", dtype))
+    # the functional wrapper agrees with the raw op bit for bit
+    torch.testing.assert_close(stablekernels.rms_norm(x, w, 1e-6), out, atol=0, rtol=0)
+
+
+@pytest.mark.parametrize("device", DEVICES)
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("eps", EPS)
+def test_rms_norm_epsilon_and_output_layout(device: str, dtype: torch.dtype, eps: float) -> None:
+    # small values make epsilon matter; the output is itself a strided view
+    x = make_tensor((6, 3, 72), "contiguous", dtype, device, seed=3) * 0.05
+    w = make_tensor((72,), "contiguous", dtype, device, seed=4)
+    big_out = nan_like(x, (6, 3, 90))
+    out = big_out[..., 9:81]
+    torch.ops.stablekernels.rms_norm(out, x, w, eps)
+    torch.testing.assert_close(out, rms_norm_ref(x, w, eps), **_tol("rms_norm", dtype))
+    assert big_out[..., :9].isnan().all() and big_out[..., 81:].isnan().all(), "wrote outside 'result'"
+
+
+@pytest.mark.parametrize("device", DEVICES)
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_rms_norm_in_place(device: str, dtype: torch.dtype) -> None:
+    x = make_tensor((9, 257), "row_strided", dtype, device, seed=5)
+    w = make_tensor((257,), "contiguous", dtype, device, seed=6)
+    expected = rms_norm_ref(x, w, 1e-6)
+    torch.ops.stablekernels.rms_norm(x, x, w, 1e-6)  # result aliases input
+    torch.testing.assert_close(x, expected, **_tol("rms_norm", dtype))
+
+
+@pytest.mark.parametrize("device", DEVICES)
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_rms_norm_empty(device: str, dtype: torch.dtype) -> None:
+    x = torch.empty((0, 64), dtype=dtype, device=device)
+    w = torch.ones(64, dtype=dtype, device=device)
+    assert stablekernels.rms_norm(x, w).shape == (0, 64)
+
+
+@pytest.mark.parametrize("device", DEVICES)
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("shape", SHAPES, ids=str)
+@pytest.mark.parametrize("layout", LAYOUTS)
+def test_fused_add_rms_norm(device: str, dtype: torch.dtype, shape: tuple[int, ...], layout: str) -> None:
+    x = make_tensor(shape, layout, dtype, device, seed=7)
+    r = make_tensor(shape, layout, dtype, device, seed=8)
+    w = make_tensor(shape[-1:], "contiguous", dtype, device, seed=9)
+    exp_out, exp_res = fused_add_rms_norm_ref(x, r, w, 1e-6)
+    got_out, got_res = stablekernels.fused_add_rms_norm(x, r, w, 1e-6)
+    # the new residual is x + r rounded once to the dtype: exact
+    torch.testing.assert_close(got_res, exp_res, atol=0, rtol=0)
+    torch.testing.assert_close(got_out, exp_out, **_tol("fused_add_rms_norm", dtype))
+    # in place, through the raw op, on the strided tensors themselves
+    torch.ops.stablekernels.fused_add_rms_norm(x, r, w, 1e-6)
+    torch.testing.assert_close(r, exp_res, atol=0, rtol=0)
+    torch.testing.assert_close(x, got_out, atol=0, rtol=0)
+
+
+@pytest.mark.parametrize("device", DEVICES)
+def test_fused_add_rms_norm_leaves_arguments(device: str) -> None:
+    x = make_tensor((4, 48), "contiguous", torch.float32, device, seed=10)
+    r = make_tensor((4, 48), "contiguous", torch.float32, device, seed=11)
+    w = make_tensor((48,), "contiguous", torch.float32, device, seed=12)
+    x0, r0 = x.clone(), r.clone()
+    stablekernels.fused_add_rms_norm(x, r, w)
+    assert torch.equal(x, x0) and torch.equal(r, r0)
+    stablekernels.fused_add_rms_norm_(x, r, w)
+    assert torch.equal(r, x0 + r0)

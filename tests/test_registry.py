@@ -1,0 +1,72 @@
+# SPDX-License-Identifier: Apache-2.0
+"""The schemas (written once, in C++) and the Python side agree."""
+
+from __future__ import annotations
+
+import inspect
+
+import pytest
+import torch
+
+import stablekernels
+from stablekernels import build_info
+from stablekernels.ops import REGISTRY
+
+
+def _registered_op_names() -> set[str]:
+    return {
+        schema.name.split("::", 1)[1]
+        for schema in torch._C._jit_get_all_schemas()
+        if schema.name.startswith("stablekernels::")
+    }
+
+
+def test_every_compiled_op_has_a_spec() -> None:
+    compiled = _registered_op_names()
+    assert compiled, "no op registered in torch.ops.stablekernels"
+    assert compiled == set(REGISTRY), f"compiled only: {compiled - set(REGISTRY)}; spec only: {set(REGISTRY) - compiled}"
+
+
+def test_families_match_build_info() -> None:
+    assert {spec.family for spec in REGISTRY.values()} == set(build_info.FAMILIES)
+
+
+@pytest.mark.parametrize("name", sorted(REGISTRY))
+def test_wrapper_signature_matches_schema(name: str) -> None:
+    spec = REGISTRY[name]
+    schema_args = [a.name for a in spec.op._schema.arguments]
+    expected = [a for a in schema_args if a not in spec.outputs]
+    params = list(inspect.signature(spec.wrapper).parameters)
+    assert params == expected, f"{name}: wrapper {params} vs schema {schema_args} minus outputs {spec.outputs}"
+    assert spec.wrapper.__doc__ and "Args:" in spec.wrapper.__doc__
+
+
+@pytest.mark.parametrize("name", sorted(REGISTRY))
+def test_wrapper_is_public(name: str) -> None:
+    spec = REGISTRY[name]
+    assert getattr(stablekernels, spec.wrapper.__name__) is spec.wrapper
+    assert spec.wrapper.__name__ in stablekernels.__all__
+
+
+@pytest.mark.parametrize("name", sorted(REGISTRY))
+def test_fake_runs_without_data(name: str) -> None:
+    from torch._subclasses.fake_tensor import FakeTensorMode
+
+    spec = REGISTRY[name]
+    args = next(iter(spec.sample_args(torch.device("cpu"), torch.float32)))
+    with FakeTensorMode() as mode:
+        fake_args = [mode.from_tensor(a) if isinstance(a, torch.Tensor) else a for a in args]
+        assert spec.op(*fake_args) is None
+
+
+def test_schemas_match_vllm() -> None:
+    # The exact schemas users switching from vLLM's ops of the same names rely on.
+    expected = {
+        "rms_norm": "stablekernels::rms_norm(Tensor! result, Tensor input, Tensor weight, float epsilon) -> ()",
+        "fused_add_rms_norm": "stablekernels::fused_add_rms_norm(Tensor! input, Tensor! residual, Tensor weight, float epsilon) -> ()",
+        "silu_and_mul": "stablekernels::silu_and_mul(Tensor! result, Tensor input) -> ()",
+        "gelu_and_mul": "stablekernels::gelu_and_mul(Tensor! result, Tensor input) -> ()",
+        "gelu_tanh_and_mul": "stablekernels::gelu_tanh_and_mul(Tensor! result, Tensor input) -> ()",
+    }
+    for name, schema in expected.items():
+        assert str(REGISTRY[name].op._schema) == str(torch._C.parse_schema(schema))
