@@ -34,7 +34,16 @@ def main() -> int:
         reqs = [f"{name}=={args.cuda}.*" for name in PACKAGES]
         uv = shutil.which("uv")
         if uv:
-            cmd = [uv, "pip", "install", "--python", sys.executable, "--target", str(args.dest), *reqs]
+            cmd = [
+                uv,
+                "pip",
+                "install",
+                "--python",
+                sys.executable,
+                "--target",
+                str(args.dest),
+                *reqs,
+            ]
         else:
             cmd = [sys.executable, "-m", "pip", "install", "--target", str(args.dest), *reqs]
         print("fetching CUDA toolchain: " + " ".join(cmd), file=sys.stderr)
@@ -42,6 +51,12 @@ def main() -> int:
     if not nvcc.exists():
         print(f"no nvcc at {nvcc} after installing {', '.join(PACKAGES)}", file=sys.stderr)
         return 1
+    # The wheels put the libraries in lib/, while nvcc.profile links from lib64/
+    # (and lib64/stubs) on 64-bit hosts: give it the directory it looks for.
+    root = nvcc.parent.parent
+    lib64 = root / "lib64"
+    if not lib64.exists():
+        lib64.symlink_to("lib", target_is_directory=True)
     print(nvcc)
     return 0
 

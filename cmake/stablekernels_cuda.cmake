@@ -5,6 +5,9 @@
 # The CUDA toolkit taken from PyPI when no nvcc is on the machine: every package
 # pinned to one minor (an unpinned nvidia-nvvm drifts to a newer minor).
 set(STABLEKERNELS_PYPI_CUDA "13.0" CACHE STRING "CUDA minor fetched from PyPI when no nvcc is found")
+# auto: nvcc from CUDACXX / PATH / /usr/local/cuda, else PyPI; system: fail without one;
+# pypi: always the pinned PyPI toolchain (reproducible, ignores the machine's nvcc).
+set(STABLEKERNELS_CUDA_TOOLCHAIN "auto" CACHE STRING "where nvcc comes from: auto, system or pypi")
 
 # Arch presets. An entry NN is SASS for sm_NN; NN+PTX adds PTX for compute_NN,
 # which newer GPUs JIT-compile. "default" is the release arch set.
@@ -62,10 +65,21 @@ macro(stablekernels_enable_cuda)
                         "install a CUDA build of torch to build the CUDA library, or set STABLEKERNELS_CUDA=OFF")
   endif()
   set(STABLEKERNELS_CUDA_SOURCE "system")
-  if(NOT CMAKE_CUDA_COMPILER AND NOT DEFINED ENV{CUDACXX})
-    find_program(_sk_nvcc nvcc PATHS /usr/local/cuda/bin NO_CACHE)
+  if(NOT STABLEKERNELS_CUDA_TOOLCHAIN MATCHES "^(auto|system|pypi)$")
+    message(FATAL_ERROR "STABLEKERNELS_CUDA_TOOLCHAIN must be auto, system or pypi, got '${STABLEKERNELS_CUDA_TOOLCHAIN}'")
+  endif()
+  if(STABLEKERNELS_CUDA_TOOLCHAIN STREQUAL "pypi"
+     OR (NOT CMAKE_CUDA_COMPILER AND NOT DEFINED ENV{CUDACXX}))
+    unset(_sk_nvcc)
+    if(NOT STABLEKERNELS_CUDA_TOOLCHAIN STREQUAL "pypi")
+      find_program(_sk_nvcc nvcc PATHS /usr/local/cuda/bin NO_CACHE)
+    endif()
+    if(NOT _sk_nvcc AND STABLEKERNELS_CUDA_TOOLCHAIN STREQUAL "system")
+      message(FATAL_ERROR "no nvcc found (STABLEKERNELS_CUDA_TOOLCHAIN=system): put nvcc on PATH or set CUDACXX")
+    endif()
     if(NOT _sk_nvcc)
-      message(STATUS "stablekernels: no nvcc found; fetching the CUDA ${STABLEKERNELS_PYPI_CUDA} toolchain from PyPI")
+      message(STATUS "stablekernels: taking the CUDA ${STABLEKERNELS_PYPI_CUDA} toolchain from PyPI "
+                     "(STABLEKERNELS_CUDA_TOOLCHAIN=${STABLEKERNELS_CUDA_TOOLCHAIN})")
       execute_process(
         COMMAND "${Python_EXECUTABLE}" "${PROJECT_SOURCE_DIR}/cmake/fetch_cuda_toolchain.py"
                 --cuda "${STABLEKERNELS_PYPI_CUDA}" --dest "${CMAKE_BINARY_DIR}/pypi-cuda"

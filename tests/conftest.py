@@ -7,9 +7,8 @@ from __future__ import annotations
 import platform
 
 import pytest
-import torch
-
 import stablekernels
+import torch
 from stablekernels import build_info
 
 

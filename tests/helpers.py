@@ -18,8 +18,15 @@ LAYOUTS = [
 ]
 
 
-def make_tensor(shape: tuple[int, ...], layout: str, dtype: torch.dtype, device: str, *,
-                seed: int = 0, fill: float | None = None) -> torch.Tensor:
+def make_tensor(
+    shape: tuple[int, ...],
+    layout: str,
+    dtype: torch.dtype,
+    device: str,
+    *,
+    seed: int = 0,
+    fill: float | None = None,
+) -> torch.Tensor:
     """A tensor of `shape` with the given memory layout, random normal (or `fill`) values."""
     g = torch.Generator().manual_seed(seed)
     n = shape[-1]
@@ -59,4 +66,6 @@ def make_tensor(shape: tuple[int, ...], layout: str, dtype: torch.dtype, device:
 
 def nan_like(t: torch.Tensor, shape: tuple[int, ...] | None = None) -> torch.Tensor:
     """An output buffer filled with NaN, so any element the op leaves unwritten shows."""
-    return torch.full(shape if shape is not None else t.shape, float("nan"), dtype=t.dtype, device=t.device)
+    return torch.full(
+        shape if shape is not None else t.shape, float("nan"), dtype=t.dtype, device=t.device
+    )

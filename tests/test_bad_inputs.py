@@ -20,24 +20,92 @@ def norm_cases(device: str):
     out = torch.empty_like(x)
     rms = torch.ops.stablekernels.rms_norm
     fused = torch.ops.stablekernels.fused_add_rms_norm
-    yield "int input", lambda: rms(out, x.int(), w, 1e-6), r"'input' must have dtype float32, float16 or bfloat16, got int32"
-    yield "int64 weight", lambda: rms(out, x, w.long(), 1e-6), r"'weight' must have dtype float32 \(the dtype of 'input'\), got int64"
-    yield "dtype mix", lambda: rms(out, x, w.half(), 1e-6), r"'weight' must have dtype float32 \(the dtype of 'input'\), got float16"
-    yield "result dtype", lambda: rms(out.bfloat16(), x, w, 1e-6), r"'result' must have dtype float32 \(the dtype of 'input'\), got bfloat16"
-    yield "weight shape", lambda: rms(out, x, _t((N + 1,), device), 1e-6), r"'weight' must have shape \[64\]"
-    yield "weight 2d", lambda: rms(out, x, _t((1, N), device), 1e-6), r"'weight' must have 1 dimension, got shape \[1, 64\]"
-    yield "weight strided", lambda: rms(out, x, _t((2 * N,), device)[::2], 1e-6), r"'weight' must be contiguous"
-    yield "result shape", lambda: rms(_t((4, N - 1), device), x, w, 1e-6), r"'result' must have shape \[4, 64\] \(the shape of 'input'\), got \[4, 63\]"
-    yield "result rows", lambda: rms(_t((5, N), device), x, w, 1e-6), r"'result' must have shape \[4, 64\]"
-    yield "last dim strided", lambda: rms(out, _t((N, 4), device).t(), w, 1e-6), r"'input' must be contiguous in its last dimension \(stride 1\), got strides \[1, 4\]"
-    yield "result last dim strided", lambda: rms(_t((N, 4), device).t(), x, w, 1e-6), r"'result' must be contiguous in its last dimension"
-    yield "0-dim input", lambda: rms(out, _t((), device), w, 1e-6), r"'input' must have at least 1 dimension"
-    yield "negative eps", lambda: rms(out, x, w, -1.0), r"'epsilon' must be a finite number >= 0, got -1"
+    yield (
+        "int input",
+        lambda: rms(out, x.int(), w, 1e-6),
+        r"'input' must have dtype float32, float16 or bfloat16, got int32",
+    )
+    yield (
+        "int64 weight",
+        lambda: rms(out, x, w.long(), 1e-6),
+        r"'weight' must have dtype float32 \(the dtype of 'input'\), got int64",
+    )
+    yield (
+        "dtype mix",
+        lambda: rms(out, x, w.half(), 1e-6),
+        r"'weight' must have dtype float32 \(the dtype of 'input'\), got float16",
+    )
+    yield (
+        "result dtype",
+        lambda: rms(out.bfloat16(), x, w, 1e-6),
+        r"'result' must have dtype float32 \(the dtype of 'input'\), got bfloat16",
+    )
+    yield (
+        "weight shape",
+        lambda: rms(out, x, _t((N + 1,), device), 1e-6),
+        r"'weight' must have shape \[64\]",
+    )
+    yield (
+        "weight 2d",
+        lambda: rms(out, x, _t((1, N), device), 1e-6),
+        r"'weight' must have 1 dimension, got shape \[1, 64\]",
+    )
+    yield (
+        "weight strided",
+        lambda: rms(out, x, _t((2 * N,), device)[::2], 1e-6),
+        r"'weight' must be contiguous",
+    )
+    yield (
+        "result shape",
+        lambda: rms(_t((4, N - 1), device), x, w, 1e-6),
+        r"'result' must have shape \[4, 64\] \(the shape of 'input'\), got \[4, 63\]",
+    )
+    yield (
+        "result rows",
+        lambda: rms(_t((5, N), device), x, w, 1e-6),
+        r"'result' must have shape \[4, 64\]",
+    )
+    yield (
+        "last dim strided",
+        lambda: rms(out, _t((N, 4), device).t(), w, 1e-6),
+        r"'input' must be contiguous in its last dimension \(stride 1\), got strides \[1, 4\]",
+    )
+    yield (
+        "result last dim strided",
+        lambda: rms(_t((N, 4), device).t(), x, w, 1e-6),
+        r"'result' must be contiguous in its last dimension",
+    )
+    yield (
+        "0-dim input",
+        lambda: rms(out, _t((), device), w, 1e-6),
+        r"'input' must have at least 1 dimension",
+    )
+    yield (
+        "negative eps",
+        lambda: rms(out, x, w, -1.0),
+        r"'epsilon' must be a finite number >= 0, got -1",
+    )
     yield "nan eps", lambda: rms(out, x, w, float("nan")), r"'epsilon' must be a finite number >= 0"
-    yield "fused residual dtype", lambda: fused(x.clone(), x.half(), w, 1e-6), r"'residual' must have dtype float32 \(the dtype of 'input'\), got float16"
-    yield "fused residual shape", lambda: fused(x.clone(), _t((3, N), device), w, 1e-6), r"'residual' must have shape \[4, 64\] \(the shape of 'input'\), got \[3, 64\]"
-    yield "fused int", lambda: fused(x.int(), x.int(), w.int(), 1e-6), r"'input' must have dtype float32, float16 or bfloat16, got int32"
-    yield "fused weight dtype", lambda: fused(x.clone(), x.clone(), w.bfloat16(), 1e-6), r"'weight' must have dtype float32 \(the dtype of 'input'\), got bfloat16"
+    yield (
+        "fused residual dtype",
+        lambda: fused(x.clone(), x.half(), w, 1e-6),
+        r"'residual' must have dtype float32 \(the dtype of 'input'\), got float16",
+    )
+    yield (
+        "fused residual shape",
+        lambda: fused(x.clone(), _t((3, N), device), w, 1e-6),
+        r"'residual' must have shape \[4, 64\] \(the shape of 'input'\), got \[3, 64\]",
+    )
+    yield (
+        "fused int",
+        lambda: fused(x.int(), x.int(), w.int(), 1e-6),
+        r"'input' must have dtype float32, float16 or bfloat16, got int32",
+    )
+    yield (
+        "fused weight dtype",
+        lambda: fused(x.clone(), x.clone(), w.bfloat16(), 1e-6),
+        r"'weight' must have dtype float32 \(the dtype of 'input'\), got bfloat16",
+    )
 
 
 def act_cases(device: str):
@@ -45,14 +113,46 @@ def act_cases(device: str):
     out = _t((4, N), device)
     for name in ["silu_and_mul", "gelu_and_mul", "gelu_tanh_and_mul"]:
         op = getattr(torch.ops.stablekernels, name)
-        yield f"{name} int", lambda op=op: op(out.int(), x.int()), r"'input' must have dtype float32, float16 or bfloat16, got int32"
-        yield f"{name} bool", lambda op=op: op(out, x.bool()), r"'input' must have dtype float32, float16 or bfloat16, got bool"
-        yield f"{name} dtype mix", lambda op=op: op(out.half(), x), r"'result' must have dtype float32 \(the dtype of 'input'\), got float16"
-        yield f"{name} odd", lambda op=op: op(out, _t((4, 2 * N + 1), device)), r"the last dim of 'input' must be even \(\[\.\.\., 2 \* d\]\), got shape \[4, 129\]"
-        yield f"{name} result shape", lambda op=op: op(_t((4, 2 * N), device), x), r"'result' must have shape \[4, 64\] \(the shape of 'input' with the last dim halved\), got \[4, 128\]"
-        yield f"{name} result rows", lambda op=op: op(_t((3, N), device), x), r"'result' must have shape \[4, 64\]"
-        yield f"{name} strided last", lambda op=op: op(out, _t((2 * N, 4), device).t()), r"'input' must be contiguous in its last dimension"
-        yield f"{name} 0-dim", lambda op=op: op(out, _t((), device)), r"'input' must have at least 1 dimension"
+        yield (
+            f"{name} int",
+            lambda op=op: op(out.int(), x.int()),
+            r"'input' must have dtype float32, float16 or bfloat16, got int32",
+        )
+        yield (
+            f"{name} bool",
+            lambda op=op: op(out, x.bool()),
+            r"'input' must have dtype float32, float16 or bfloat16, got bool",
+        )
+        yield (
+            f"{name} dtype mix",
+            lambda op=op: op(out.half(), x),
+            r"'result' must have dtype float32 \(the dtype of 'input'\), got float16",
+        )
+        yield (
+            f"{name} odd",
+            lambda op=op: op(out, _t((4, 2 * N + 1), device)),
+            r"the last dim of 'input' must be even \(\[\.\.\., 2 \* d\]\), got shape \[4, 129\]",
+        )
+        yield (
+            f"{name} result shape",
+            lambda op=op: op(_t((4, 2 * N), device), x),
+            r"'result' must have shape \[4, 64\] \(the shape of 'input' with the last dim halved\), got \[4, 128\]",
+        )
+        yield (
+            f"{name} result rows",
+            lambda op=op: op(_t((3, N), device), x),
+            r"'result' must have shape \[4, 64\]",
+        )
+        yield (
+            f"{name} strided last",
+            lambda op=op: op(out, _t((2 * N, 4), device).t()),
+            r"'input' must be contiguous in its last dimension",
+        )
+        yield (
+            f"{name} 0-dim",
+            lambda op=op: op(out, _t((), device)),
+            r"'input' must have at least 1 dimension",
+        )
 
 
 def _cases(device: str):
@@ -74,13 +174,23 @@ def test_bad_input(device: str, case: str) -> None:
 def test_cpu_cuda_mix() -> None:
     x = _t((4, N), "cuda")
     w = _t((N,), "cpu")
-    with pytest.raises(RuntimeError, match=r"'weight' must be on cuda:0 \(the device of 'input'\), got cpu"):
+    with pytest.raises(
+        RuntimeError, match=r"'weight' must be on cuda:0 \(the device of 'input'\), got cpu"
+    ):
         torch.ops.stablekernels.rms_norm(torch.empty_like(x), x, w, 1e-6)
-    with pytest.raises(RuntimeError, match=r"'result' must be on cuda:0 \(the device of 'input'\), got cpu"):
+    with pytest.raises(
+        RuntimeError, match=r"'result' must be on cuda:0 \(the device of 'input'\), got cpu"
+    ):
         torch.ops.stablekernels.rms_norm(torch.empty(4, N), x, w.cuda(), 1e-6)
-    with pytest.raises(RuntimeError, match=r"'residual' must be on cuda:0 \(the device of 'input'\), got cpu"):
+    with pytest.raises(
+        RuntimeError, match=r"'residual' must be on cuda:0 \(the device of 'input'\), got cpu"
+    ):
         torch.ops.stablekernels.fused_add_rms_norm(x, x.cpu(), w.cuda(), 1e-6)
-    with pytest.raises(RuntimeError, match=r"'result' must be on cuda:0 \(the device of 'input'\), got cpu"):
+    with pytest.raises(
+        RuntimeError, match=r"'result' must be on cuda:0 \(the device of 'input'\), got cpu"
+    ):
         torch.ops.stablekernels.silu_and_mul(torch.empty(4, N // 2), x)
-    with pytest.raises(RuntimeError, match=r"'result' must be on cpu \(the device of 'input'\), got cuda:0"):
+    with pytest.raises(
+        RuntimeError, match=r"'result' must be on cpu \(the device of 'input'\), got cuda:0"
+    ):
         torch.ops.stablekernels.silu_and_mul(torch.empty(4, N // 2, device="cuda"), x.cpu())

@@ -5,10 +5,9 @@ the compiled result matches eager."""
 from __future__ import annotations
 
 import pytest
+import stablekernels
 import torch
 from helpers import DEVICES, make_tensor
-
-import stablekernels
 
 
 @pytest.mark.parametrize("device", DEVICES)

@@ -12,9 +12,8 @@ import sys
 from pathlib import Path
 
 import pytest
-import torch
-
 import stablekernels
+import torch
 from stablekernels import _info, _loader, build_info
 
 PKG_DIR = Path(stablekernels.__file__).parent
@@ -35,16 +34,21 @@ def test_requires_dist_matches_floor() -> None:
 
 def test_target_version_encodes_floor() -> None:
     major, minor = _loader.parse_torch_version(build_info.TORCH_MIN)
-    assert build_info.TORCH_TARGET_VERSION == f"0x{major:02x}{minor:02x}000000000000ULL"
+    assert f"0x{major:02x}{minor:02x}000000000000ULL" == build_info.TORCH_TARGET_VERSION
 
 
 @pytest.mark.parametrize("version", ["2.9.0", "2.9.1+cu128", "1.13.1", "2.8.0a0+git123"])
 def test_floor_refuses_older_torch(version: str) -> None:
-    with pytest.raises(ImportError, match=rf"needs torch>={re.escape(build_info.TORCH_MIN)}.*but torch {re.escape(version)} is installed"):
+    with pytest.raises(
+        ImportError,
+        match=rf"needs torch>={re.escape(build_info.TORCH_MIN)}.*but torch {re.escape(version)} is installed",
+    ):
         _loader.check_torch_floor(version)
 
 
-@pytest.mark.parametrize("version", ["2.10.0", "2.10.0+cu128", "2.11.0a0+git1", "2.15.0+cu132", "3.0.0"])
+@pytest.mark.parametrize(
+    "version", ["2.10.0", "2.10.0+cu128", "2.11.0a0+git1", "2.15.0+cu132", "3.0.0"]
+)
 def test_floor_accepts_newer_torch(version: str) -> None:
     _loader.check_torch_floor(version, floor="2.10")
 
@@ -56,8 +60,12 @@ def _tool(name: str) -> str:
 
 
 def _undefined_symbols(lib: Path) -> list[str]:
-    out = subprocess.run([_tool("nm"), "-D", "--undefined-only", "--demangle", str(lib)],
-                         check=True, capture_output=True, text=True).stdout
+    out = subprocess.run(
+        [_tool("nm"), "-D", "--undefined-only", "--demangle", str(lib)],
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout
     return [line.strip().split(None, 1)[1] for line in out.splitlines() if line.strip()]
 
 
@@ -65,8 +73,10 @@ def _undefined_symbols(lib: Path) -> list[str]:
 def test_only_stable_abi_symbols(lib: Path) -> None:
     symbols = _undefined_symbols(lib)
     unstable = [
-        s for s in symbols
-        if re.search(r"\b(at|c10|torch)::", s) and not re.search(r"\btorch::(stable|headeronly)::", s)
+        s
+        for s in symbols
+        if re.search(r"\b(at|c10|torch)::", s)
+        and not re.search(r"\btorch::(stable|headeronly)::", s)
     ]
     assert not unstable, f"{lib.name} imports unstable torch C++ symbols: {unstable[:10]}"
     shims = [s for s in symbols if re.match(r"^(aoti_torch_|torch_)", s)]
@@ -75,14 +85,27 @@ def test_only_stable_abi_symbols(lib: Path) -> None:
 
 @pytest.mark.parametrize("lib", LIBS, ids=lambda p: p.name)
 def test_exports_and_needed(lib: Path) -> None:
-    out = subprocess.run([_tool("nm"), "-D", "--defined-only", str(lib)], check=True,
-                         capture_output=True, text=True).stdout
+    out = subprocess.run(
+        [_tool("nm"), "-D", "--defined-only", str(lib)], check=True, capture_output=True, text=True
+    ).stdout
     exported = [line.split()[-1] for line in out.splitlines() if line.strip()]
     assert exported == [f"PyInit_{lib.name.split('.')[0]}"], exported
-    dyn = subprocess.run([_tool("readelf"), "-d", str(lib)], check=True, capture_output=True, text=True).stdout
+    dyn = subprocess.run(
+        [_tool("readelf"), "-d", str(lib)], check=True, capture_output=True, text=True
+    ).stdout
     needed = set(re.findall(r"\(NEEDED\)\s+Shared library: \[(.+?)\]", dyn))
-    allowed = {"libtorch_cpu.so", "libtorch_cuda.so", "libstdc++.so.6", "libgcc_s.so.1", "libc.so.6",
-               "libm.so.6", "ld-linux-x86-64.so.2", "libpthread.so.0", "libdl.so.2", "librt.so.1"}
+    allowed = {
+        "libtorch_cpu.so",
+        "libtorch_cuda.so",
+        "libstdc++.so.6",
+        "libgcc_s.so.1",
+        "libc.so.6",
+        "libm.so.6",
+        "ld-linux-x86-64.so.2",
+        "libpthread.so.0",
+        "libdl.so.2",
+        "librt.so.1",
+    }
     assert needed <= allowed, f"{lib.name} needs {sorted(needed - allowed)}"
     assert not any(n.startswith("libcudart") for n in needed), "cudart must be linked statically"
     assert "libtorch_cpu.so" in needed
@@ -90,13 +113,18 @@ def test_exports_and_needed(lib: Path) -> None:
 
 
 def test_python_m_report() -> None:
-    proc = subprocess.run([sys.executable, "-m", "stablekernels"], capture_output=True, text=True, timeout=300)
+    proc = subprocess.run(
+        [sys.executable, "-m", "stablekernels"], capture_output=True, text=True, timeout=300
+    )
     assert proc.returncode == 0, proc.stdout + proc.stderr
     out = proc.stdout
     assert f"stablekernels {build_info.VERSION}" in out
     assert f"torch floor       {build_info.TORCH_MIN}" in out
     assert f"torch             {torch.__version__}" in out
-    assert "verdict: CPU and CUDA ops can run here" in out or "verdict: CPU ops can run here; CUDA ops cannot" in out
+    assert (
+        "verdict: CPU and CUDA ops can run here" in out
+        or "verdict: CPU ops can run here; CUDA ops cannot" in out
+    )
     if build_info.WITH_CUDA:
         assert f"CUDA variant      {build_info.CUDA_VARIANT}" in out
 

@@ -6,9 +6,8 @@ from __future__ import annotations
 import inspect
 
 import pytest
-import torch
-
 import stablekernels
+import torch
 from stablekernels import build_info
 from stablekernels.ops import REGISTRY
 
@@ -24,7 +23,9 @@ def _registered_op_names() -> set[str]:
 def test_every_compiled_op_has_a_spec() -> None:
     compiled = _registered_op_names()
     assert compiled, "no op registered in torch.ops.stablekernels"
-    assert compiled == set(REGISTRY), f"compiled only: {compiled - set(REGISTRY)}; spec only: {set(REGISTRY) - compiled}"
+    assert compiled == set(REGISTRY), (
+        f"compiled only: {compiled - set(REGISTRY)}; spec only: {set(REGISTRY) - compiled}"
+    )
 
 
 def test_families_match_build_info() -> None:
@@ -37,7 +38,9 @@ def test_wrapper_signature_matches_schema(name: str) -> None:
     schema_args = [a.name for a in spec.op._schema.arguments]
     expected = [a for a in schema_args if a not in spec.outputs]
     params = list(inspect.signature(spec.wrapper).parameters)
-    assert params == expected, f"{name}: wrapper {params} vs schema {schema_args} minus outputs {spec.outputs}"
+    assert params == expected, (
+        f"{name}: wrapper {params} vs schema {schema_args} minus outputs {spec.outputs}"
+    )
     assert spec.wrapper.__doc__ and "Args:" in spec.wrapper.__doc__
 
 

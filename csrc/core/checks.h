@@ -97,8 +97,8 @@ inline void check_same_dtype(const char* op, Arg a, Arg ref) {
 inline void check_same_device(const char* op, Arg a, Arg ref) {
   const bool same = a.t.is_cpu() == ref.t.is_cpu() && a.t.is_cuda() == ref.t.is_cuda() &&
                     (a.t.is_cpu() || a.t.get_device_index() == ref.t.get_device_index());
-  STABLEKERNELS_CHECK(same, op, "'", a.name, "' must be on ", device_str(ref.t), " (the device of '",
-                      ref.name, "'), got ", device_str(a.t));
+  STABLEKERNELS_CHECK(same, op, "'", a.name, "' must be on ", device_str(ref.t),
+                      " (the device of '", ref.name, "'), got ", device_str(a.t));
 }
 
 inline void check_min_dim(const char* op, Arg a, int64_t min_dim) {
@@ -123,8 +123,7 @@ inline void check_same_shape(const char* op, Arg a, Arg ref) {
 inline void check_last_dim_contiguous(const char* op, Arg a) {
   const int64_t last = a.t.dim() - 1;
   STABLEKERNELS_CHECK(a.t.size(last) <= 1 || a.t.stride(last) == 1, op, "'", a.name,
-                      "' must be contiguous in its last dimension (stride 1), got strides ",
-                      [&] {
+                      "' must be contiguous in its last dimension (stride 1), got strides ", [&] {
                         std::ostringstream ss;
                         ss << "[";
                         for (int64_t d = 0; d < a.t.dim(); ++d) {

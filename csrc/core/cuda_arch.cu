@@ -23,7 +23,7 @@ std::string join_archs(const char* list, const char* prefix) {
   std::string out;
   std::string item;
   std::istringstream ss(list);
-  while (std::getline(ss, item, ';')) {
+  while (std::getline(ss, item, ',')) {
     if (item.empty()) {
       continue;
     }

@@ -51,13 +51,13 @@ inline cudaStream_t current_stream(int32_t device_index) {
 // for its arch, or PTX old enough to JIT). Checked once per device.
 void check_kernel_image(int32_t device_index, const char* op);
 
-#define STABLEKERNELS_CUDA_CHECK(expr, op)                                         \
-  do {                                                                              \
-    const cudaError_t _sk_err = (expr);                                             \
-    if (_sk_err != cudaSuccess) {                                                   \
-      ::stablekernels::fail(op, "CUDA error ", cudaGetErrorName(_sk_err), ": ",     \
-                            cudaGetErrorString(_sk_err), " (" #expr ")");           \
-    }                                                                               \
+#define STABLEKERNELS_CUDA_CHECK(expr, op)                                      \
+  do {                                                                          \
+    const cudaError_t _sk_err = (expr);                                         \
+    if (_sk_err != cudaSuccess) {                                               \
+      ::stablekernels::fail(op, "CUDA error ", cudaGetErrorName(_sk_err), ": ", \
+                            cudaGetErrorString(_sk_err), " (" #expr ")");       \
+    }                                                                           \
   } while (0)
 
 #define STABLEKERNELS_KERNEL_LAUNCH_CHECK(op) STABLEKERNELS_CUDA_CHECK(cudaGetLastError(), op)

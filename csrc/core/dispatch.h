@@ -15,15 +15,9 @@ namespace stablekernels {
 template <typename F>
 void dispatch_float_types(ScalarType t, const char* op, const char* arg, F&& f) {
   switch (t) {
-    case ScalarType::Float:
-      f(float{});
-      return;
-    case ScalarType::Half:
-      f(torch::headeronly::Half{});
-      return;
-    case ScalarType::BFloat16:
-      f(torch::headeronly::BFloat16{});
-      return;
+    case ScalarType::Float: f(float{}); return;
+    case ScalarType::Half: f(torch::headeronly::Half{}); return;
+    case ScalarType::BFloat16: f(torch::headeronly::BFloat16{}); return;
     default:
       fail(op, "'", arg, "' must have dtype float32, float16 or bfloat16, got ", dtype_name(t));
   }

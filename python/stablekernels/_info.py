@@ -27,7 +27,9 @@ def _arch_parts(arch: str) -> tuple[int, int, str]:
 
 
 def gpu_runs_wheel(
-    capability: tuple[int, int], sass: tuple[str, ...] = bi.SASS_ARCHS, ptx: tuple[str, ...] = bi.PTX_ARCHS
+    capability: tuple[int, int],
+    sass: tuple[str, ...] = bi.SASS_ARCHS,
+    ptx: tuple[str, ...] = bi.PTX_ARCHS,
 ) -> tuple[bool, str]:
     """Whether a GPU of ``capability`` can run code built with these archs, and how."""
     major, minor = capability
@@ -74,7 +76,9 @@ def verdict() -> Verdict:
                 reasons.append(f"GPU {i} ({name}, sm_{cap[0]}{cap[1]}) runs this wheel: {how}")
             else:
                 cuda_ok = False
-                reasons.append(f"GPU {i} ({name}, sm_{cap[0]}{cap[1]}) cannot run this wheel: {how}")
+                reasons.append(
+                    f"GPU {i} ({name}, sm_{cap[0]}{cap[1]}) cannot run this wheel: {how}"
+                )
     return Verdict(True, cuda_ok, reasons)
 
 
@@ -84,12 +88,18 @@ def report() -> str:
     lines = [f"stablekernels {bi.VERSION} (git {bi.GIT_REVISION})"]
     lines.append("built with")
     lines.append(f"  op families       {', '.join(bi.FAMILIES)}")
-    lines.append(f"  torch floor       {bi.TORCH_MIN} (TORCH_TARGET_VERSION {bi.TORCH_TARGET_VERSION})")
+    lines.append(
+        f"  torch floor       {bi.TORCH_MIN} (TORCH_TARGET_VERSION {bi.TORCH_TARGET_VERSION})"
+    )
     lines.append(f"  torch headers     {bi.TORCH_HEADER_VERSION}")
     if bi.WITH_CUDA:
-        lines.append(f"  CUDA variant      {bi.CUDA_VARIANT} (CUDA {bi.CUDA_VERSION}, nvcc from {bi.CUDA_TOOLCHAIN})")
+        lines.append(
+            f"  CUDA variant      {bi.CUDA_VARIANT} (CUDA {bi.CUDA_VERSION}, nvcc from {bi.CUDA_TOOLCHAIN})"
+        )
         lines.append(f"  SASS archs        {', '.join('sm_' + a for a in bi.SASS_ARCHS)}")
-        lines.append(f"  PTX archs         {', '.join('compute_' + a for a in bi.PTX_ARCHS) or 'none'}")
+        lines.append(
+            f"  PTX archs         {', '.join('compute_' + a for a in bi.PTX_ARCHS) or 'none'}"
+        )
     else:
         lines.append("  CUDA              none (CPU-only wheel)")
     lines.append("running")

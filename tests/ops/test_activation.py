@@ -6,7 +6,6 @@ from __future__ import annotations
 import pytest
 import torch
 from helpers import DEVICES, LAYOUTS, make_tensor, nan_like
-
 from stablekernels.ops import REGISTRY
 
 OPS = ["silu_and_mul", "gelu_and_mul", "gelu_tanh_and_mul"]
@@ -20,7 +19,9 @@ SHAPES = [(1, 2), (7, 2 * 111), (2, 3, 2 * 1000), (5, 2 * 4096), (3, 5, 2 * 4099
 @pytest.mark.parametrize("shape", SHAPES, ids=str)
 @pytest.mark.parametrize("layout", LAYOUTS)
 @pytest.mark.parametrize("op", OPS)
-def test_act_and_mul(op: str, device: str, dtype: torch.dtype, shape: tuple[int, ...], layout: str) -> None:
+def test_act_and_mul(
+    op: str, device: str, dtype: torch.dtype, shape: tuple[int, ...], layout: str
+) -> None:
     spec = REGISTRY[op]
     x = make_tensor(shape, layout, dtype, device, seed=1) * 3
     out = nan_like(x, (*shape[:-1], shape[-1] // 2))

@@ -4,10 +4,9 @@
 from __future__ import annotations
 
 import pytest
+import stablekernels
 import torch
 from helpers import DEVICES, LAYOUTS, make_tensor, nan_like
-
-import stablekernels
 from stablekernels.ops import REGISTRY
 from stablekernels.ops.norm import fused_add_rms_norm_ref, rms_norm_ref
 
@@ -48,7 +47,9 @@ def test_rms_norm_epsilon_and_output_layout(device: str, dtype: torch.dtype, eps
     out = big_out[..., 9:81]
     torch.ops.stablekernels.rms_norm(out, x, w, eps)
     torch.testing.assert_close(out, rms_norm_ref(x, w, eps), **_tol("rms_norm", dtype))
-    assert big_out[..., :9].isnan().all() and big_out[..., 81:].isnan().all(), "wrote outside 'result'"
+    assert big_out[..., :9].isnan().all() and big_out[..., 81:].isnan().all(), (
+        "wrote outside 'result'"
+    )
 
 
 @pytest.mark.parametrize("device", DEVICES)
@@ -73,7 +74,9 @@ def test_rms_norm_empty(device: str, dtype: torch.dtype) -> None:
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("shape", SHAPES, ids=str)
 @pytest.mark.parametrize("layout", LAYOUTS)
-def test_fused_add_rms_norm(device: str, dtype: torch.dtype, shape: tuple[int, ...], layout: str) -> None:
+def test_fused_add_rms_norm(
+    device: str, dtype: torch.dtype, shape: tuple[int, ...], layout: str
+) -> None:
     x = make_tensor(shape, layout, dtype, device, seed=7)
     r = make_tensor(shape, layout, dtype, device, seed=8)
     w = make_tensor(shape[-1:], "contiguous", dtype, device, seed=9)

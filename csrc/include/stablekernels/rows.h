@@ -23,9 +23,9 @@ namespace stablekernels {
 constexpr int kMaxRowDims = 6;
 
 struct RowIndexer {
-  int ndim = 1;                          // number of collapsed leading dims, >= 1
-  int64_t sizes[kMaxRowDims] = {1};      // outermost first
-  int64_t strides[kMaxRowDims] = {0};    // in elements
+  int ndim = 1;                        // number of collapsed leading dims, >= 1
+  int64_t sizes[kMaxRowDims] = {1};    // outermost first
+  int64_t strides[kMaxRowDims] = {0};  // in elements
 
   // Element offset of the first element of row `row` (row-major over the leading dims).
   STABLEKERNELS_HOST_DEVICE int64_t offset(int64_t row) const {

@@ -19,7 +19,8 @@ inline ActProblem check_act_and_mul(const char* op, const Tensor& result, const 
   check_min_dim(op, in, 1);
   check_last_dim_contiguous(op, in);
   const int64_t last = input.size(input.dim() - 1);
-  STABLEKERNELS_CHECK(last % 2 == 0, op, "the last dim of 'input' must be even ([..., 2 * d]), got shape ",
+  STABLEKERNELS_CHECK(last % 2 == 0, op,
+                      "the last dim of 'input' must be even ([..., 2 * d]), got shape ",
                       shape_str(input));
   const int64_t d = last / 2;
   check_same_device(op, out, in);
@@ -28,13 +29,14 @@ inline ActProblem check_act_and_mul(const char* op, const Tensor& result, const 
   for (int64_t i = 0; shape_ok && i + 1 < input.dim(); ++i) {
     shape_ok = result.size(i) == input.size(i);
   }
-  STABLEKERNELS_CHECK(shape_ok, op, "'result' must have shape ",
-                      [&] {
-                        std::string s = shape_str(input);
-                        const auto pos = s.rfind(std::to_string(last));
-                        return s.replace(pos, std::to_string(last).size(), std::to_string(d));
-                      }(),
-                      " (the shape of 'input' with the last dim halved), got ", shape_str(result));
+  STABLEKERNELS_CHECK(
+      shape_ok, op, "'result' must have shape ",
+      [&] {
+        std::string s = shape_str(input);
+        const auto pos = s.rfind(std::to_string(last));
+        return s.replace(pos, std::to_string(last).size(), std::to_string(d));
+      }(),
+      " (the shape of 'input' with the last dim halved), got ", shape_str(result));
   check_last_dim_contiguous(op, out);
   return {num_rows(input), d};
 }

@@ -23,13 +23,14 @@ struct ActPolicy {
 constexpr ActPolicy kActPolicy{};
 
 template <typename Act, typename CT, int VEC>
-void launch(cudaStream_t s, CT* out, const RowIndexer& orows, const CT* in,
-            const RowIndexer& irows, int64_t rows, int64_t d) {
+void launch(cudaStream_t s, CT* out, const RowIndexer& orows, const CT* in, const RowIndexer& irows,
+            int64_t rows, int64_t d) {
   const int64_t nvec = d / VEC;
   const int threads = static_cast<int>(
       std::min<int64_t>(kActPolicy.threads, std::max<int64_t>(32, (nvec + 31) / 32 * 32)));
-  const dim3 grid(static_cast<unsigned>(std::min(rows, kActPolicy.max_blocks_x)),
-                  static_cast<unsigned>(std::min((nvec + threads - 1) / threads, kActPolicy.max_blocks_y)));
+  const dim3 grid(
+      static_cast<unsigned>(std::min(rows, kActPolicy.max_blocks_x)),
+      static_cast<unsigned>(std::min((nvec + threads - 1) / threads, kActPolicy.max_blocks_y)));
   cuda::act_and_mul_kernel<Act, CT, VEC><<<grid, threads, 0, s>>>(out, orows, in, irows, rows, d);
 }
 
@@ -48,8 +49,8 @@ void act_and_mul_cuda(const char* op, const Tensor& result, const Tensor& input)
     CT* out = cuda_ptr<CT>(result);
     const CT* in = cuda_ptr<CT>(input);
     const bool vec_ok = p.d % kVec == 0 && stablekernels::cuda::is_aligned(out, 16) &&
-                        stablekernels::cuda::is_aligned(in, 16) && orows.strides_multiple_of(kVec) &&
-                        irows.strides_multiple_of(kVec);
+                        stablekernels::cuda::is_aligned(in, 16) &&
+                        orows.strides_multiple_of(kVec) && irows.strides_multiple_of(kVec);
     if (vec_ok) {
       launch<Act, CT, kVec>(ctx.stream, out, orows, in, irows, p.rows, p.d);
     } else {

@@ -24,7 +24,8 @@ void rms_norm_cpu(const Tensor& result, const Tensor& input, const Tensor& weigh
     const T* in = static_cast<const T*>(input.data_ptr());
     const T* w = static_cast<const T*>(weight.data_ptr());
     parallel_rows(p.rows, p.hidden, [&](int64_t b, int64_t e) {
-      cpu::rms_norm_rows(out, out_rows, in, in_rows, w, p.hidden, static_cast<float>(epsilon), b, e);
+      cpu::rms_norm_rows(out, out_rows, in, in_rows, w, p.hidden, static_cast<float>(epsilon), b,
+                         e);
     });
   });
 }

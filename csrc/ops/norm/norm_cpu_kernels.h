@@ -36,8 +36,7 @@ inline float sum_squares(const T* x, int64_t n) {
 // rows [row_begin, row_end): out = x * rsqrt(mean(x^2) + eps) * w
 template <typename T>
 void rms_norm_rows(T* out, const RowIndexer& out_rows, const T* in, const RowIndexer& in_rows,
-                   const T* weight, int64_t hidden, float eps, int64_t row_begin,
-                   int64_t row_end) {
+                   const T* weight, int64_t hidden, float eps, int64_t row_begin, int64_t row_end) {
   for (int64_t r = row_begin; r < row_end; ++r) {
     const T* x = in + in_rows.offset(r);
     T* y = out + out_rows.offset(r);

@@ -15,8 +15,8 @@ namespace stablekernels::norm {
 namespace {
 
 struct Launch {
-  int vec;      // elements per access: 16 bytes' worth, or 1
-  int items;    // vectors per thread in the register kernels; 0 = generic kernel
+  int vec;    // elements per access: 16 bytes' worth, or 1
+  int items;  // vectors per thread in the register kernels; 0 = generic kernel
   int threads;
   unsigned blocks;
 };
@@ -59,19 +59,24 @@ void launch_rms_norm(const Launch& l, cudaStream_t s, CT* out, const RowIndexer&
                      float eps) {
   switch (l.items) {
     case 1:
-      cuda::rms_norm_kernel<CT, VEC, 1><<<l.blocks, l.threads, 0, s>>>(out, orows, in, irows, w, rows, hidden, eps);
+      cuda::rms_norm_kernel<CT, VEC, 1>
+          <<<l.blocks, l.threads, 0, s>>>(out, orows, in, irows, w, rows, hidden, eps);
       break;
     case 2:
-      cuda::rms_norm_kernel<CT, VEC, 2><<<l.blocks, l.threads, 0, s>>>(out, orows, in, irows, w, rows, hidden, eps);
+      cuda::rms_norm_kernel<CT, VEC, 2>
+          <<<l.blocks, l.threads, 0, s>>>(out, orows, in, irows, w, rows, hidden, eps);
       break;
     case 4:
-      cuda::rms_norm_kernel<CT, VEC, 4><<<l.blocks, l.threads, 0, s>>>(out, orows, in, irows, w, rows, hidden, eps);
+      cuda::rms_norm_kernel<CT, VEC, 4>
+          <<<l.blocks, l.threads, 0, s>>>(out, orows, in, irows, w, rows, hidden, eps);
       break;
     case 8:
-      cuda::rms_norm_kernel<CT, VEC, 8><<<l.blocks, l.threads, 0, s>>>(out, orows, in, irows, w, rows, hidden, eps);
+      cuda::rms_norm_kernel<CT, VEC, 8>
+          <<<l.blocks, l.threads, 0, s>>>(out, orows, in, irows, w, rows, hidden, eps);
       break;
     default:
-      cuda::rms_norm_generic_kernel<CT, VEC><<<l.blocks, l.threads, 0, s>>>(out, orows, in, irows, w, rows, hidden, eps);
+      cuda::rms_norm_generic_kernel<CT, VEC>
+          <<<l.blocks, l.threads, 0, s>>>(out, orows, in, irows, w, rows, hidden, eps);
   }
 }
 
@@ -81,19 +86,24 @@ void launch_fused_add_rms_norm(const Launch& l, cudaStream_t s, CT* in, const Ro
                                int hidden, float eps) {
   switch (l.items) {
     case 1:
-      cuda::fused_add_rms_norm_kernel<CT, VEC, 1><<<l.blocks, l.threads, 0, s>>>(in, irows, res, rrows, w, rows, hidden, eps);
+      cuda::fused_add_rms_norm_kernel<CT, VEC, 1>
+          <<<l.blocks, l.threads, 0, s>>>(in, irows, res, rrows, w, rows, hidden, eps);
       break;
     case 2:
-      cuda::fused_add_rms_norm_kernel<CT, VEC, 2><<<l.blocks, l.threads, 0, s>>>(in, irows, res, rrows, w, rows, hidden, eps);
+      cuda::fused_add_rms_norm_kernel<CT, VEC, 2>
+          <<<l.blocks, l.threads, 0, s>>>(in, irows, res, rrows, w, rows, hidden, eps);
       break;
     case 4:
-      cuda::fused_add_rms_norm_kernel<CT, VEC, 4><<<l.blocks, l.threads, 0, s>>>(in, irows, res, rrows, w, rows, hidden, eps);
+      cuda::fused_add_rms_norm_kernel<CT, VEC, 4>
+          <<<l.blocks, l.threads, 0, s>>>(in, irows, res, rrows, w, rows, hidden, eps);
       break;
     case 8:
-      cuda::fused_add_rms_norm_kernel<CT, VEC, 8><<<l.blocks, l.threads, 0, s>>>(in, irows, res, rrows, w, rows, hidden, eps);
+      cuda::fused_add_rms_norm_kernel<CT, VEC, 8>
+          <<<l.blocks, l.threads, 0, s>>>(in, irows, res, rrows, w, rows, hidden, eps);
       break;
     default:
-      cuda::fused_add_rms_norm_generic_kernel<CT, VEC><<<l.blocks, l.threads, 0, s>>>(in, irows, res, rrows, w, rows, hidden, eps);
+      cuda::fused_add_rms_norm_generic_kernel<CT, VEC>
+          <<<l.blocks, l.threads, 0, s>>>(in, irows, res, rrows, w, rows, hidden, eps);
   }
 }
 
@@ -102,7 +112,8 @@ void check_hidden_fits(const char* op, int64_t hidden) {
                       ") is larger than the CUDA kernels support (2^30)");
 }
 
-void rms_norm_cuda(const Tensor& result, const Tensor& input, const Tensor& weight, double epsilon) {
+void rms_norm_cuda(const Tensor& result, const Tensor& input, const Tensor& weight,
+                   double epsilon) {
   constexpr const char* op = "rms_norm";
   const NormProblem p = check_rms_norm(result, input, weight, epsilon);
   check_hidden_fits(op, p.hidden);
@@ -124,7 +135,7 @@ void rms_norm_cuda(const Tensor& result, const Tensor& input, const Tensor& weig
       launch_rms_norm<CT, 1>(l, ctx.stream, out, orows, in, irows, w, p.rows, hidden, eps);
     } else {
       launch_rms_norm<CT, stablekernels::cuda::kVec16<CT>>(l, ctx.stream, out, orows, in, irows, w,
-                                                          p.rows, hidden, eps);
+                                                           p.rows, hidden, eps);
     }
   });
   STABLEKERNELS_KERNEL_LAUNCH_CHECK(op);
@@ -150,10 +161,11 @@ void fused_add_rms_norm_cuda(const Tensor& input, const Tensor& residual, const 
     const int hidden = static_cast<int>(p.hidden);
     const float eps = static_cast<float>(epsilon);
     if (l.vec == 1) {
-      launch_fused_add_rms_norm<CT, 1>(l, ctx.stream, in, irows, res, rrows, w, p.rows, hidden, eps);
+      launch_fused_add_rms_norm<CT, 1>(l, ctx.stream, in, irows, res, rrows, w, p.rows, hidden,
+                                       eps);
     } else {
       launch_fused_add_rms_norm<CT, stablekernels::cuda::kVec16<CT>>(l, ctx.stream, in, irows, res,
-                                                                    rrows, w, p.rows, hidden, eps);
+                                                                     rrows, w, p.rows, hidden, eps);
     }
   });
   STABLEKERNELS_KERNEL_LAUNCH_CHECK(op);

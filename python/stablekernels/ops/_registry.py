@@ -1,5 +1,5 @@
 # SPDX-License-Identifier: Apache-2.0
-"""The Python-side registry of ops: one :class:`OpSpec` per op in ``torch.ops.stablekernels``.
+"""The Python-side registry of ops: one `OpSpec` per op in ``torch.ops.stablekernels``.
 
 Tests (opcheck, schema parity, numerics), benchmarks and docs iterate over it,
 so adding an op means adding its spec next to its wrapper and nothing else.

@@ -25,52 +25,54 @@ def _out_like(input: Tensor) -> Tensor:
     return torch.empty(shape, dtype=input.dtype, device=input.device)
 
 
-_DOC = """{summary}
+def silu_and_mul(input: Tensor) -> Tensor:
+    """SiLU-gated product (SwiGLU): ``silu(x[..., :d]) * x[..., d:]``.
 
     Args:
         input: ``[..., 2 * d]``, float32, float16 or bfloat16, on the CPU or a CUDA
             GPU; any leading dims with any strides, last dim contiguous and even.
 
     Returns:
-        ``[..., d]`` of ``input``'s dtype: ``{formula}``.
-
-    Same as ``torch.ops.stablekernels.{name}(result, input)`` with a fresh ``result``.
+        A new ``[..., d]`` tensor of ``input``'s dtype, computed in float32. Same as
+        ``torch.ops.stablekernels.silu_and_mul(result, input)`` with a fresh ``result``.
     """
-
-
-def silu_and_mul(input: Tensor) -> Tensor:
     result = _out_like(input)
     torch.ops.stablekernels.silu_and_mul.default(result, input)
     return result
 
 
 def gelu_and_mul(input: Tensor) -> Tensor:
+    """Exact (erf) GELU-gated product (GeGLU): ``gelu(x[..., :d]) * x[..., d:]``.
+
+    Args:
+        input: ``[..., 2 * d]``, float32, float16 or bfloat16, on the CPU or a CUDA
+            GPU; any leading dims with any strides, last dim contiguous and even.
+
+    Returns:
+        A new ``[..., d]`` tensor of ``input``'s dtype, computed in float32, matching
+        ``torch.nn.functional.gelu(approximate="none")``. Same as
+        ``torch.ops.stablekernels.gelu_and_mul(result, input)`` with a fresh ``result``.
+    """
     result = _out_like(input)
     torch.ops.stablekernels.gelu_and_mul.default(result, input)
     return result
 
 
 def gelu_tanh_and_mul(input: Tensor) -> Tensor:
+    """Tanh-approximated GELU-gated product: ``gelu_tanh(x[..., :d]) * x[..., d:]``.
+
+    Args:
+        input: ``[..., 2 * d]``, float32, float16 or bfloat16, on the CPU or a CUDA
+            GPU; any leading dims with any strides, last dim contiguous and even.
+
+    Returns:
+        A new ``[..., d]`` tensor of ``input``'s dtype, computed in float32, matching
+        ``torch.nn.functional.gelu(approximate="tanh")``. Same as
+        ``torch.ops.stablekernels.gelu_tanh_and_mul(result, input)`` with a fresh ``result``.
+    """
     result = _out_like(input)
     torch.ops.stablekernels.gelu_tanh_and_mul.default(result, input)
     return result
-
-
-silu_and_mul.__doc__ = _DOC.format(
-    summary="SiLU-gated product (SwiGLU).",
-    formula="silu(x[..., :d]) * x[..., d:]",
-    name="silu_and_mul",
-)
-gelu_and_mul.__doc__ = _DOC.format(
-    summary="Exact (erf) GELU-gated product (GeGLU).",
-    formula='gelu(x[..., :d], approximate="none") * x[..., d:]',
-    name="gelu_and_mul",
-)
-gelu_tanh_and_mul.__doc__ = _DOC.format(
-    summary="Tanh-approximated GELU-gated product.",
-    formula='gelu(x[..., :d], approximate="tanh") * x[..., d:]',
-    name="gelu_tanh_and_mul",
-)
 
 
 def _ref(act: Callable[[Tensor], Tensor]) -> Callable[[Tensor], Tensor]:

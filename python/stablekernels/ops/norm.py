@@ -60,11 +60,13 @@ def fused_add_rms_norm(
     return out, res
 
 
-def fused_add_rms_norm_(input: Tensor, residual: Tensor, weight: Tensor, epsilon: float = 1e-6) -> None:
-    """In-place :func:`fused_add_rms_norm`, as vLLM's op of the same name.
+def fused_add_rms_norm_(
+    input: Tensor, residual: Tensor, weight: Tensor, epsilon: float = 1e-6
+) -> None:
+    """In-place `fused_add_rms_norm`, as vLLM's op of the same name.
 
     ``residual`` becomes ``input + residual``; ``input`` becomes
-    ``rms_norm(residual, weight, epsilon)``. Arguments as in :func:`fused_add_rms_norm`.
+    ``rms_norm(residual, weight, epsilon)``. Arguments as in `fused_add_rms_norm`.
     """
     torch.ops.stablekernels.fused_add_rms_norm.default(input, residual, weight, epsilon)
 
@@ -75,12 +77,14 @@ def _rms_norm_fake(result: Tensor, input: Tensor, weight: Tensor, epsilon: float
 
 
 @torch.library.register_fake("stablekernels::fused_add_rms_norm")
-def _fused_add_rms_norm_fake(input: Tensor, residual: Tensor, weight: Tensor, epsilon: float) -> None:
+def _fused_add_rms_norm_fake(
+    input: Tensor, residual: Tensor, weight: Tensor, epsilon: float
+) -> None:
     return None
 
 
 def rms_norm_ref(input: Tensor, weight: Tensor, epsilon: float = 1e-6) -> Tensor:
-    """Pure-torch reference of :func:`rms_norm`, in float64."""
+    """Pure-torch reference of `rms_norm`, in float64."""
     x = input.double()
     y = x * torch.rsqrt(x.pow(2).mean(-1, keepdim=True) + epsilon) * weight.double()
     return y.to(input.dtype)
@@ -89,16 +93,20 @@ def rms_norm_ref(input: Tensor, weight: Tensor, epsilon: float = 1e-6) -> Tensor
 def fused_add_rms_norm_ref(
     input: Tensor, residual: Tensor, weight: Tensor, epsilon: float = 1e-6
 ) -> tuple[Tensor, Tensor]:
-    """Pure-torch reference of :func:`fused_add_rms_norm`."""
+    """Pure-torch reference of `fused_add_rms_norm`."""
     z = (input.double() + residual.double()).to(input.dtype)
     return rms_norm_ref(z, weight, epsilon), z
 
 
-def _samples(device: torch.device, dtype: torch.dtype, n_inputs: int) -> Iterator[tuple[Tensor, ...]]:
+def _samples(
+    device: torch.device, dtype: torch.dtype, n_inputs: int
+) -> Iterator[tuple[Tensor, ...]]:
     g = torch.Generator().manual_seed(0)
     for shape in [(3, 24), (2, 3, 111)]:
         hidden = shape[-1]
-        ts = [torch.randn(shape, generator=g).to(device=device, dtype=dtype) for _ in range(n_inputs)]
+        ts = [
+            torch.randn(shape, generator=g).to(device=device, dtype=dtype) for _ in range(n_inputs)
+        ]
         w = torch.randn(hidden, generator=g).to(device=device, dtype=dtype)
         yield (*ts, w, 1e-5)
 

@@ -1,0 +1,74 @@
+# SPDX-License-Identifier: Apache-2.0
+"""Small helpers shared by the ci/ scripts."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shlex
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+DIST = ROOT / "dist"
+
+
+def log(msg: str) -> None:
+    print(f"[stablekernels] {msg}", flush=True)
+
+
+def run(cmd: list, *, check: bool = True, **kwargs) -> subprocess.CompletedProcess:
+    log("$ " + shlex.join(str(c) for c in cmd))
+    return subprocess.run([str(c) for c in cmd], check=check, **kwargs)
+
+
+def uv() -> str:
+    path = shutil.which("uv")
+    if not path:
+        sys.exit("uv is needed (pip install uv)")
+    return path
+
+
+def uv_pip_install(*args: str, python: str = sys.executable) -> None:
+    run([uv(), "pip", "install", "--python", python, *args])
+
+
+def sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def find_wheels(dist: Path = DIST) -> list[Path]:
+    return sorted(dist.glob("stablekernels-*.whl"))
+
+
+def single_wheel(dist: Path = DIST) -> Path:
+    wheels = find_wheels(dist)
+    if len(wheels) != 1:
+        sys.exit(
+            f"expected exactly one stablekernels wheel in {dist}, found {[w.name for w in wheels]}; "
+            "pass --wheel PATH"
+        )
+    return wheels[0]
+
+
+def git_revision() -> str:
+    try:
+        rev = subprocess.run(
+            ["git", "rev-parse", "HEAD"], cwd=ROOT, capture_output=True, text=True, check=True
+        ).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "status", "--porcelain", "--untracked-files=no"],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.strip()
+        return rev + ("-dirty" if dirty else "")
+    except (OSError, subprocess.CalledProcessError):
+        return os.environ.get("STABLEKERNELS_GIT_REVISION", "unknown")

@@ -1,0 +1,69 @@
+# SPDX-License-Identifier: Apache-2.0
+"""Install the built wheel next to a torch release and run the test suite
+(called by `nox -s tests`, inside the session's fresh virtual environment).
+
+The wheel is installed with --no-deps, so the torch under test is exactly the
+one asked for; its sha256 is printed so a log says which file was tested.
+Extra arguments after `--` go to pytest.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from _common import ROOT, log, run, sha256, single_wheel, uv_pip_install
+from versions import TORCH_TEST_DEFAULT
+
+
+def main(argv: list[str]) -> int:
+    if "--" in argv:
+        i = argv.index("--")
+        argv, pytest_args = argv[:i], argv[i + 1 :]
+    else:
+        pytest_args = []
+    p = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    p.add_argument("--wheel", type=Path, help="wheel to test (default: the one in dist/)")
+    p.add_argument(
+        "--torch",
+        default=TORCH_TEST_DEFAULT,
+        help="torch release from PyPI to test under, or 'installed' to keep the "
+        "environment's torch (default: %(default)s)",
+    )
+    args = p.parse_args(argv)
+    wheel = args.wheel or single_wheel()
+    if args.torch != "installed":
+        uv_pip_install(f"torch=={args.torch}")
+    uv_pip_install("pytest>=8", "numpy")
+    uv_pip_install("--no-deps", "--reinstall", str(wheel))
+    log(f"testing {wheel.name} (sha256 {sha256(wheel)})")
+    run(
+        [
+            sys.executable,
+            "-c",
+            "import torch; print('torch', torch.__version__, 'CUDA', torch.version.cuda)",
+        ]
+    )
+    result = run(
+        [
+            sys.executable,
+            "-m",
+            "pytest",
+            "-c",
+            ROOT / "pyproject.toml",
+            "--rootdir",
+            ROOT,
+            ROOT / "tests",
+            *pytest_args,
+        ],
+        cwd=ROOT,
+        check=False,
+    )
+    return result.returncode
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
