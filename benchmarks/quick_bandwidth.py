@@ -4,7 +4,8 @@ the reference, and the measured device copy bandwidth (one shape per op).
 
     python benchmarks/quick_bandwidth.py
 
-Times with CUDA events, median of many repetitions after warm-up, rotating
+Times with CUDA events (behind a GPU sleep, so host launch cost is hidden), median of
+many repetitions after warm-up, rotating
 between input sets larger than L2 so each repetition reads from HBM. Minimal
 bytes: each input read once, each output written once.
 """
@@ -60,6 +61,8 @@ def bench(fn, arg_sets) -> float:
     for i in range(REPS):
         args = arg_sets[i % len(arg_sets)]
         start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+        # keep the GPU busy while the host launches, so host overhead stays out of the timing
+        torch.cuda._sleep(200_000)
         start.record()
         fn(*args)
         end.record()

@@ -85,10 +85,12 @@ def test_fused_add_rms_norm(
     # the new residual is x + r rounded once to the dtype: exact
     torch.testing.assert_close(got_res, exp_res, atol=0, rtol=0)
     torch.testing.assert_close(got_out, exp_out, **_tol("fused_add_rms_norm", dtype))
-    # in place, through the raw op, on the strided tensors themselves
+    # in place, through the raw op, on the strided tensors themselves (the wrapper
+    # ran on contiguous copies, which may take another kernel path: compare with
+    # the reference, not bit for bit)
     torch.ops.stablekernels.fused_add_rms_norm(x, r, w, 1e-6)
     torch.testing.assert_close(r, exp_res, atol=0, rtol=0)
-    torch.testing.assert_close(x, got_out, atol=0, rtol=0)
+    torch.testing.assert_close(x, exp_out, **_tol("fused_add_rms_norm", dtype))
 
 
 @pytest.mark.parametrize("device", DEVICES)

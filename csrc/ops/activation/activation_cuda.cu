@@ -14,13 +14,28 @@
 namespace stablekernels::activation {
 namespace {
 
-// Launch policy, as data.
+// Launch policy, as data. Measured on an H200 (bf16, 16384 x 2*8192): 128 threads
+// x 2 vectors per thread moved 93% of copy bandwidth for silu_and_mul, against
+// 82-89% for 256 threads or 1 or 4 vectors.
 struct ActPolicy {
-  int threads = 256;
+  int threads = 128;
+  int unroll = 2;  // vectors per thread per chunk: 1, 2 or 4
   int64_t max_blocks_x = (int64_t{1} << 31) - 1;
   int64_t max_blocks_y = 65535;
 };
 constexpr ActPolicy kActPolicy{};
+
+template <typename Act, typename CT, int VEC, int UNROLL>
+void launch_unrolled(cudaStream_t s, int threads, CT* out, const RowIndexer& orows, const CT* in,
+                     const RowIndexer& irows, int64_t rows, int64_t d) {
+  const int64_t nvec = d / VEC;
+  const int64_t chunk = static_cast<int64_t>(threads) * UNROLL;
+  const dim3 grid(
+      static_cast<unsigned>(std::min(rows, kActPolicy.max_blocks_x)),
+      static_cast<unsigned>(std::min((nvec + chunk - 1) / chunk, kActPolicy.max_blocks_y)));
+  cuda::act_and_mul_kernel<Act, CT, VEC, UNROLL>
+      <<<grid, threads, 0, s>>>(out, orows, in, irows, rows, d);
+}
 
 template <typename Act, typename CT, int VEC>
 void launch(cudaStream_t s, CT* out, const RowIndexer& orows, const CT* in, const RowIndexer& irows,
@@ -28,10 +43,11 @@ void launch(cudaStream_t s, CT* out, const RowIndexer& orows, const CT* in, cons
   const int64_t nvec = d / VEC;
   const int threads = static_cast<int>(
       std::min<int64_t>(kActPolicy.threads, std::max<int64_t>(32, (nvec + 31) / 32 * 32)));
-  const dim3 grid(
-      static_cast<unsigned>(std::min(rows, kActPolicy.max_blocks_x)),
-      static_cast<unsigned>(std::min((nvec + threads - 1) / threads, kActPolicy.max_blocks_y)));
-  cuda::act_and_mul_kernel<Act, CT, VEC><<<grid, threads, 0, s>>>(out, orows, in, irows, rows, d);
+  switch (kActPolicy.unroll) {
+    case 1: launch_unrolled<Act, CT, VEC, 1>(s, threads, out, orows, in, irows, rows, d); return;
+    case 4: launch_unrolled<Act, CT, VEC, 4>(s, threads, out, orows, in, irows, rows, d); return;
+    default: launch_unrolled<Act, CT, VEC, 2>(s, threads, out, orows, in, irows, rows, d); return;
+  }
 }
 
 template <typename Act>

@@ -24,7 +24,7 @@ struct Launch {
 // Picks the access width and kernel shape for one call. `ptrs` are every base
 // pointer the kernel touches, `rows` every RowIndexer.
 template <typename CT>
-Launch plan(int64_t rows, int64_t hidden, std::initializer_list<const void*> ptrs,
+Launch plan(int64_t rows, int64_t hidden, int max_items, std::initializer_list<const void*> ptrs,
             std::initializer_list<const RowIndexer*> row_layouts) {
   constexpr int kVec = stablekernels::cuda::kVec16<CT>;
   bool vec_ok = hidden % kVec == 0;
@@ -37,12 +37,13 @@ Launch plan(int64_t rows, int64_t hidden, std::initializer_list<const void*> ptr
   Launch l{};
   l.vec = vec_ok ? kVec : 1;
   const int64_t nvec = hidden / l.vec;
+  constexpr int64_t kThreads = cuda::kRegisterKernelThreads;
   int items = 1;
-  while (items < kNormPolicy.max_items && (nvec + items - 1) / items > kNormPolicy.target_threads) {
+  while (items < max_items && (nvec + items - 1) / items > kThreads) {
     items *= 2;
   }
   const int64_t per_thread = (nvec + items - 1) / items;
-  if (per_thread > cuda::kRegisterKernelMaxThreads) {
+  if (per_thread > kThreads) {
     l.items = 0;
     l.threads = kNormPolicy.generic_threads;
   } else {
@@ -97,10 +98,6 @@ void launch_fused_add_rms_norm(const Launch& l, cudaStream_t s, CT* in, const Ro
       cuda::fused_add_rms_norm_kernel<CT, VEC, 4>
           <<<l.blocks, l.threads, 0, s>>>(in, irows, res, rrows, w, rows, hidden, eps);
       break;
-    case 8:
-      cuda::fused_add_rms_norm_kernel<CT, VEC, 8>
-          <<<l.blocks, l.threads, 0, s>>>(in, irows, res, rrows, w, rows, hidden, eps);
-      break;
     default:
       cuda::fused_add_rms_norm_generic_kernel<CT, VEC>
           <<<l.blocks, l.threads, 0, s>>>(in, irows, res, rrows, w, rows, hidden, eps);
@@ -128,7 +125,8 @@ void rms_norm_cuda(const Tensor& result, const Tensor& input, const Tensor& weig
     CT* out = cuda_ptr<CT>(result);
     const CT* in = cuda_ptr<CT>(input);
     const CT* w = cuda_ptr<CT>(weight);
-    const Launch l = plan<CT>(p.rows, p.hidden, {out, in, w}, {&orows, &irows});
+    const Launch l =
+        plan<CT>(p.rows, p.hidden, kNormPolicy.rms_norm_max_items, {out, in, w}, {&orows, &irows});
     const int hidden = static_cast<int>(p.hidden);
     const float eps = static_cast<float>(epsilon);
     if (l.vec == 1) {
@@ -157,7 +155,8 @@ void fused_add_rms_norm_cuda(const Tensor& input, const Tensor& residual, const 
     CT* in = cuda_ptr<CT>(input);
     CT* res = cuda_ptr<CT>(residual);
     const CT* w = cuda_ptr<CT>(weight);
-    const Launch l = plan<CT>(p.rows, p.hidden, {in, res, w}, {&irows, &rrows});
+    const Launch l = plan<CT>(p.rows, p.hidden, kNormPolicy.fused_add_rms_norm_max_items,
+                              {in, res, w}, {&irows, &rrows});
     const int hidden = static_cast<int>(p.hidden);
     const float eps = static_cast<float>(epsilon);
     if (l.vec == 1) {

@@ -16,9 +16,17 @@
 
 namespace stablekernels::norm::cuda {
 
-// Block size bound of the register kernels: leaves up to 128 registers a thread
-// for the row slice they hold.
-constexpr int kRegisterKernelMaxThreads = 512;
+// The register kernels run blocks of at most kRegisterKernelThreads threads with
+// several blocks resident per SM: a memory-bound op needs several rows in flight
+// per SM to cover HBM latency.
+constexpr int kRegisterKernelThreads = 256;
+
+// 4 resident blocks (<= 64 registers a thread) while a thread holds <= 64 bytes of
+// row data, else 3 (<= 85 registers), which avoids spilling the larger slices.
+template <typename T, int VEC, int ITEMS, int SLICES>
+constexpr int register_kernel_min_blocks() {
+  return SLICES * ITEMS * VEC * static_cast<int>(sizeof(T)) <= 64 ? 4 : 3;
+}
 
 using stablekernels::cuda::block_sum;
 using stablekernels::cuda::from_float;
@@ -27,26 +35,33 @@ using stablekernels::cuda::store_vec;
 using stablekernels::cuda::to_float;
 using stablekernels::cuda::Vec;
 
-// [rows, hidden] -> [rows, hidden]
+// [rows, hidden] -> [rows, hidden]. The row slice stays in registers (packed, as T)
+// between the two phases; the weight is read in the second phase (from L2).
 template <typename T, int VEC, int ITEMS>
-__global__ void __launch_bounds__(kRegisterKernelMaxThreads)
+__global__ void __launch_bounds__(kRegisterKernelThreads,
+                                  (register_kernel_min_blocks<T, VEC, ITEMS, 1>()))
     rms_norm_kernel(T* out, RowIndexer out_rows, const T* in, RowIndexer in_rows,
                     const T* __restrict__ weight, int64_t rows, int hidden, float eps) {
   const int nvec = hidden / VEC;
   for (int64_t row = blockIdx.x; row < rows; row += gridDim.x) {
     const T* x = in + in_rows.offset(row);
     T* y = out + out_rows.offset(row);
-    float v[ITEMS][VEC];
-    float ss = 0.0f;
+    Vec<T, VEC> xv[ITEMS];
 #pragma unroll
     for (int i = 0; i < ITEMS; ++i) {
       const int j = threadIdx.x + i * blockDim.x;
       if (j < nvec) {
-        const Vec<T, VEC> a = load_vec<T, VEC>(x + static_cast<int64_t>(j) * VEC);
+        xv[i] = load_vec<T, VEC>(x + static_cast<int64_t>(j) * VEC);
+      }
+    }
+    float ss = 0.0f;
+#pragma unroll
+    for (int i = 0; i < ITEMS; ++i) {
+      if (threadIdx.x + i * blockDim.x < nvec) {
 #pragma unroll
         for (int k = 0; k < VEC; ++k) {
-          v[i][k] = to_float(a.v[k]);
-          ss += v[i][k] * v[i][k];
+          const float f = to_float(xv[i].v[k]);
+          ss += f * f;
         }
       }
     }
@@ -59,7 +74,7 @@ __global__ void __launch_bounds__(kRegisterKernelMaxThreads)
         Vec<T, VEC> o;
 #pragma unroll
         for (int k = 0; k < VEC; ++k) {
-          o.v[k] = from_float<T>(v[i][k] * inv * to_float(w.v[k]));
+          o.v[k] = from_float<T>(to_float(xv[i].v[k]) * inv * to_float(w.v[k]));
         }
         store_vec<T, VEC>(y + static_cast<int64_t>(j) * VEC, o);
       }
@@ -99,32 +114,40 @@ __global__ void __launch_bounds__(1024)
   }
 }
 
-// residual <- input + residual (rounded to T); input <- rms_norm(residual) * weight
+// residual <- input + residual (rounded to T); input <- rms_norm(residual) * weight.
+// The new residual slice stays in registers between the phases.
 template <typename T, int VEC, int ITEMS>
-__global__ void __launch_bounds__(kRegisterKernelMaxThreads)
+__global__ void __launch_bounds__(kRegisterKernelThreads,
+                                  (register_kernel_min_blocks<T, VEC, ITEMS, 2>()))
     fused_add_rms_norm_kernel(T* in, RowIndexer in_rows, T* res, RowIndexer res_rows,
                               const T* __restrict__ weight, int64_t rows, int hidden, float eps) {
   const int nvec = hidden / VEC;
   for (int64_t row = blockIdx.x; row < rows; row += gridDim.x) {
     T* x = in + in_rows.offset(row);
     T* z = res + res_rows.offset(row);
-    float v[ITEMS][VEC];
-    float ss = 0.0f;
+    Vec<T, VEC> xv[ITEMS];
+    Vec<T, VEC> zv[ITEMS];
 #pragma unroll
     for (int i = 0; i < ITEMS; ++i) {
       const int j = threadIdx.x + i * blockDim.x;
       if (j < nvec) {
         const int64_t off = static_cast<int64_t>(j) * VEC;
-        const Vec<T, VEC> a = load_vec<T, VEC>(x + off);
-        const Vec<T, VEC> b = load_vec<T, VEC>(z + off);
-        Vec<T, VEC> s;
+        xv[i] = load_vec<T, VEC>(x + off);
+        zv[i] = load_vec<T, VEC>(z + off);
+      }
+    }
+    float ss = 0.0f;
+#pragma unroll
+    for (int i = 0; i < ITEMS; ++i) {
+      const int j = threadIdx.x + i * blockDim.x;
+      if (j < nvec) {
 #pragma unroll
         for (int k = 0; k < VEC; ++k) {
-          s.v[k] = from_float<T>(to_float(a.v[k]) + to_float(b.v[k]));
-          v[i][k] = to_float(s.v[k]);
-          ss += v[i][k] * v[i][k];
+          zv[i].v[k] = from_float<T>(to_float(xv[i].v[k]) + to_float(zv[i].v[k]));
+          const float f = to_float(zv[i].v[k]);
+          ss += f * f;
         }
-        store_vec<T, VEC>(z + off, s);
+        store_vec<T, VEC>(z + static_cast<int64_t>(j) * VEC, zv[i]);
       }
     }
     const float inv = rsqrtf(block_sum(ss) / static_cast<float>(hidden) + eps);
@@ -132,14 +155,13 @@ __global__ void __launch_bounds__(kRegisterKernelMaxThreads)
     for (int i = 0; i < ITEMS; ++i) {
       const int j = threadIdx.x + i * blockDim.x;
       if (j < nvec) {
-        const int64_t off = static_cast<int64_t>(j) * VEC;
-        const Vec<T, VEC> w = load_vec<T, VEC>(weight + off);
+        const Vec<T, VEC> w = load_vec<T, VEC>(weight + static_cast<int64_t>(j) * VEC);
         Vec<T, VEC> o;
 #pragma unroll
         for (int k = 0; k < VEC; ++k) {
-          o.v[k] = from_float<T>(v[i][k] * inv * to_float(w.v[k]));
+          o.v[k] = from_float<T>(to_float(zv[i].v[k]) * inv * to_float(w.v[k]));
         }
-        store_vec<T, VEC>(x + off, o);
+        store_vec<T, VEC>(x + static_cast<int64_t>(j) * VEC, o);
       }
     }
   }
