@@ -11,10 +11,18 @@ from __future__ import annotations
 
 import argparse
 import sys
+import tomllib
 from pathlib import Path
 
 from _common import ROOT, log, run, sha256, single_wheel, uv_pip_install
 from versions import TORCH_TEST_DEFAULT
+
+
+def test_requirements() -> list[str]:
+    """The `test` dependency group of pyproject.toml."""
+    with open(ROOT / "pyproject.toml", "rb") as f:
+        groups = tomllib.load(f)["dependency-groups"]
+    return [r for r in groups["test"] if isinstance(r, str)]
 
 
 def main(argv: list[str]) -> int:
@@ -33,11 +41,17 @@ def main(argv: list[str]) -> int:
         help="torch release from PyPI to test under, or 'installed' to keep the "
         "environment's torch (default: %(default)s)",
     )
+    p.add_argument(
+        "--find-links",
+        metavar="DIR",
+        help="also look for torch in this folder of wheels (e.g. a local CPU-only build)",
+    )
     args = p.parse_args(argv)
     wheel = args.wheel or single_wheel()
     if args.torch != "installed":
-        uv_pip_install(f"torch=={args.torch}")
-    uv_pip_install("pytest>=8", "numpy")
+        extra = ["--find-links", args.find_links] if args.find_links else []
+        uv_pip_install(*extra, f"torch=={args.torch}")
+    uv_pip_install(*test_requirements())
     uv_pip_install("--no-deps", "--reinstall", str(wheel))
     log(f"testing {wheel.name} (sha256 {sha256(wheel)})")
     run(

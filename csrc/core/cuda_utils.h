@@ -14,6 +14,7 @@
 #include <torch/headeronly/util/shim_utils.h>
 
 #include <cstdint>
+#include <initializer_list>
 
 #include "core/checks.h"
 
@@ -38,6 +39,23 @@ using cuda_type_t = typename cuda_type<T>::type;
 template <typename CT>
 inline CT* cuda_ptr(const Tensor& t) {
   return reinterpret_cast<CT*>(t.data_ptr());
+}
+
+// Whether every row of every operand can be accessed 16 bytes at a time: the row
+// length and every row start are multiples of 16 bytes and every base pointer is
+// 16-byte aligned. Otherwise kernels fall back to one element per access.
+template <typename CT>
+bool can_use_vec16(int64_t row_len, std::initializer_list<const void*> ptrs,
+                   std::initializer_list<const RowIndexer*> row_layouts) {
+  constexpr int kVec = static_cast<int>(16 / sizeof(CT));
+  bool ok = row_len % kVec == 0;
+  for (const void* p : ptrs) {
+    ok = ok && reinterpret_cast<std::uintptr_t>(p) % 16 == 0;
+  }
+  for (const RowIndexer* r : row_layouts) {
+    ok = ok && r->strides_multiple_of(kVec);
+  }
+  return ok;
 }
 
 // torch's current CUDA stream on `device_index` (honours torch.cuda.stream(...)).

@@ -64,10 +64,7 @@ void act_and_mul_cuda(const char* op, const Tensor& result, const Tensor& input)
     constexpr int kVec = stablekernels::cuda::kVec16<CT>;
     CT* out = cuda_ptr<CT>(result);
     const CT* in = cuda_ptr<CT>(input);
-    const bool vec_ok = p.d % kVec == 0 && stablekernels::cuda::is_aligned(out, 16) &&
-                        stablekernels::cuda::is_aligned(in, 16) &&
-                        orows.strides_multiple_of(kVec) && irows.strides_multiple_of(kVec);
-    if (vec_ok) {
+    if (can_use_vec16<CT>(p.d, {out, in}, {&orows, &irows})) {
       launch<Act, CT, kVec>(ctx.stream, out, orows, in, irows, p.rows, p.d);
     } else {
       launch<Act, CT, 1>(ctx.stream, out, orows, in, irows, p.rows, p.d);

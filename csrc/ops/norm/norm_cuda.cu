@@ -26,16 +26,8 @@ struct Launch {
 template <typename CT>
 Launch plan(int64_t rows, int64_t hidden, int max_items, std::initializer_list<const void*> ptrs,
             std::initializer_list<const RowIndexer*> row_layouts) {
-  constexpr int kVec = stablekernels::cuda::kVec16<CT>;
-  bool vec_ok = hidden % kVec == 0;
-  for (const void* p : ptrs) {
-    vec_ok = vec_ok && stablekernels::cuda::is_aligned(p, 16);
-  }
-  for (const RowIndexer* r : row_layouts) {
-    vec_ok = vec_ok && r->strides_multiple_of(kVec);
-  }
   Launch l{};
-  l.vec = vec_ok ? kVec : 1;
+  l.vec = can_use_vec16<CT>(hidden, ptrs, row_layouts) ? stablekernels::cuda::kVec16<CT> : 1;
   const int64_t nvec = hidden / l.vec;
   constexpr int64_t kThreads = cuda::kRegisterKernelThreads;
   int items = 1;

@@ -35,6 +35,43 @@ using stablekernels::cuda::store_vec;
 using stablekernels::cuda::to_float;
 using stablekernels::cuda::Vec;
 
+// Sum of squares of the slices a thread holds (items past the row end are skipped).
+template <typename T, int VEC, int ITEMS>
+__device__ __forceinline__ float slice_sum_squares(const Vec<T, VEC> (&v)[ITEMS], int nvec) {
+  float ss = 0.0f;
+#pragma unroll
+  for (int i = 0; i < ITEMS; ++i) {
+    if (threadIdx.x + i * blockDim.x < nvec) {
+#pragma unroll
+      for (int k = 0; k < VEC; ++k) {
+        const float f = to_float(v[i].v[k]);
+        ss += f * f;
+      }
+    }
+  }
+  return ss;
+}
+
+// y[j] = v[j] * inv * weight[j] for the slices a thread holds.
+template <typename T, int VEC, int ITEMS>
+__device__ __forceinline__ void store_normalized(T* y, const Vec<T, VEC> (&v)[ITEMS],
+                                                 const T* __restrict__ weight, float inv,
+                                                 int nvec) {
+#pragma unroll
+  for (int i = 0; i < ITEMS; ++i) {
+    const int j = threadIdx.x + i * blockDim.x;
+    if (j < nvec) {
+      const Vec<T, VEC> w = load_vec<T, VEC>(weight + static_cast<int64_t>(j) * VEC);
+      Vec<T, VEC> o;
+#pragma unroll
+      for (int k = 0; k < VEC; ++k) {
+        o.v[k] = from_float<T>(to_float(v[i].v[k]) * inv * to_float(w.v[k]));
+      }
+      store_vec<T, VEC>(y + static_cast<int64_t>(j) * VEC, o);
+    }
+  }
+}
+
 // [rows, hidden] -> [rows, hidden]. The row slice stays in registers (packed, as T)
 // between the two phases; the weight is read in the second phase (from L2).
 template <typename T, int VEC, int ITEMS>
@@ -54,31 +91,9 @@ __global__ void __launch_bounds__(kRegisterKernelThreads,
         xv[i] = load_vec<T, VEC>(x + static_cast<int64_t>(j) * VEC);
       }
     }
-    float ss = 0.0f;
-#pragma unroll
-    for (int i = 0; i < ITEMS; ++i) {
-      if (threadIdx.x + i * blockDim.x < nvec) {
-#pragma unroll
-        for (int k = 0; k < VEC; ++k) {
-          const float f = to_float(xv[i].v[k]);
-          ss += f * f;
-        }
-      }
-    }
+    const float ss = slice_sum_squares<T, VEC, ITEMS>(xv, nvec);
     const float inv = rsqrtf(block_sum(ss) / static_cast<float>(hidden) + eps);
-#pragma unroll
-    for (int i = 0; i < ITEMS; ++i) {
-      const int j = threadIdx.x + i * blockDim.x;
-      if (j < nvec) {
-        const Vec<T, VEC> w = load_vec<T, VEC>(weight + static_cast<int64_t>(j) * VEC);
-        Vec<T, VEC> o;
-#pragma unroll
-        for (int k = 0; k < VEC; ++k) {
-          o.v[k] = from_float<T>(to_float(xv[i].v[k]) * inv * to_float(w.v[k]));
-        }
-        store_vec<T, VEC>(y + static_cast<int64_t>(j) * VEC, o);
-      }
-    }
+    store_normalized<T, VEC, ITEMS>(y, xv, weight, inv, nvec);
   }
 }
 
@@ -151,19 +166,7 @@ __global__ void __launch_bounds__(kRegisterKernelThreads,
       }
     }
     const float inv = rsqrtf(block_sum(ss) / static_cast<float>(hidden) + eps);
-#pragma unroll
-    for (int i = 0; i < ITEMS; ++i) {
-      const int j = threadIdx.x + i * blockDim.x;
-      if (j < nvec) {
-        const Vec<T, VEC> w = load_vec<T, VEC>(weight + static_cast<int64_t>(j) * VEC);
-        Vec<T, VEC> o;
-#pragma unroll
-        for (int k = 0; k < VEC; ++k) {
-          o.v[k] = from_float<T>(to_float(zv[i].v[k]) * inv * to_float(w.v[k]));
-        }
-        store_vec<T, VEC>(x + static_cast<int64_t>(j) * VEC, o);
-      }
-    }
+    store_normalized<T, VEC, ITEMS>(x, zv, weight, inv, nvec);
   }
 }
 

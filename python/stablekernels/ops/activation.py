@@ -18,11 +18,15 @@ from ._registry import OpSpec, register
 __all__ = ["gelu_and_mul", "gelu_tanh_and_mul", "silu_and_mul"]
 
 
-def _out_like(input: Tensor) -> Tensor:
+def _run(op: torch._ops.OpOverload, input: Tensor) -> Tensor:
+    """Allocate ``result`` [..., d] for ``input`` [..., 2d] and run the op into it."""
     if input.dim() == 0:
-        return torch.empty_like(input)  # the op rejects 0-dim inputs with a clear error
-    shape = (*input.shape[:-1], input.shape[-1] // 2)
-    return torch.empty(shape, dtype=input.dtype, device=input.device)
+        result = torch.empty_like(input)  # the op rejects 0-dim inputs with a clear error
+    else:
+        shape = (*input.shape[:-1], input.shape[-1] // 2)
+        result = torch.empty(shape, dtype=input.dtype, device=input.device)
+    op(result, input)
+    return result
 
 
 def silu_and_mul(input: Tensor) -> Tensor:
@@ -36,9 +40,7 @@ def silu_and_mul(input: Tensor) -> Tensor:
         A new ``[..., d]`` tensor of ``input``'s dtype, computed in float32. Same as
         ``torch.ops.stablekernels.silu_and_mul(result, input)`` with a fresh ``result``.
     """
-    result = _out_like(input)
-    torch.ops.stablekernels.silu_and_mul.default(result, input)
-    return result
+    return _run(torch.ops.stablekernels.silu_and_mul.default, input)
 
 
 def gelu_and_mul(input: Tensor) -> Tensor:
@@ -53,9 +55,7 @@ def gelu_and_mul(input: Tensor) -> Tensor:
         ``torch.nn.functional.gelu(approximate="none")``. Same as
         ``torch.ops.stablekernels.gelu_and_mul(result, input)`` with a fresh ``result``.
     """
-    result = _out_like(input)
-    torch.ops.stablekernels.gelu_and_mul.default(result, input)
-    return result
+    return _run(torch.ops.stablekernels.gelu_and_mul.default, input)
 
 
 def gelu_tanh_and_mul(input: Tensor) -> Tensor:
@@ -70,9 +70,7 @@ def gelu_tanh_and_mul(input: Tensor) -> Tensor:
         ``torch.nn.functional.gelu(approximate="tanh")``. Same as
         ``torch.ops.stablekernels.gelu_tanh_and_mul(result, input)`` with a fresh ``result``.
     """
-    result = _out_like(input)
-    torch.ops.stablekernels.gelu_tanh_and_mul.default(result, input)
-    return result
+    return _run(torch.ops.stablekernels.gelu_tanh_and_mul.default, input)
 
 
 def _ref(act: Callable[[Tensor], Tensor]) -> Callable[[Tensor], Tensor]:
