@@ -11,9 +11,9 @@ from __future__ import annotations
 
 import argparse
 import sys
-import tomllib
 from pathlib import Path
 
+import tomllib
 from _common import ROOT, log, run, sha256, single_wheel, uv_pip_install
 from versions import TORCH_TEST_DEFAULT
 
