@@ -10,8 +10,10 @@ what came out: name, size, sha256, the libraries inside.
 from __future__ import annotations
 
 import argparse
+import hashlib
 import os
 import re
+import shutil
 import sys
 import time
 import zipfile
@@ -81,7 +83,12 @@ def main(argv: list[str]) -> int:
     )
     # one build tree per configuration, so switching options never reuses a stale
     # CMake cache (e.g. an nvcc chosen under another --cuda-toolchain)
-    key = "cpu" if args.cpu_only else f"{args.archs}-{args.cuda_toolchain}-{args.variant or 'auto'}"
+    toolchain = args.cuda_toolchain
+    if toolchain != "pypi":  # the nvcc CMake will find decides the tree too
+        nvcc = env.get("CUDACXX") or shutil.which("nvcc") or "/usr/local/cuda/bin/nvcc"
+        nvcc = os.path.realpath(nvcc) if os.path.exists(nvcc) else "none"
+        toolchain += "-" + hashlib.sha1(nvcc.encode()).hexdigest()[:8]
+    key = "cpu" if args.cpu_only else f"{args.archs}-{toolchain}-{args.variant or 'auto'}"
     key = re.sub(r"[^A-Za-z0-9_.-]+", "_", f"{key}-{args.ops or 'all'}-torch{args.torch_headers}")
     env["SKBUILD_BUILD_DIR"] = str(ROOT / "build" / key)
     # parallel compile jobs bounded by cores and by memory (nvcc takes ~2 GiB a job)
