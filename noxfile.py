@@ -5,6 +5,10 @@
     nox -s build -- --archs sm90 --variant cu130 --cpu-only --cuda-toolchain pypi
     nox -s tests                 install that wheel with torch into a fresh venv, run pytest
     nox -s tests -- --torch 2.10.0 -- -k rms_norm
+    nox -s test_matrix           the same wheel under every torch in ci/matrix.toml, report in reports/
+    nox -s test_matrix -- torch=2.11,2.13 python=3.11
+    nox -s "test_matrix(torch='2.12')"
+    nox -s farm_tests            tests of the ci/ tooling itself
     nox -s lint                  ruff + clang-format (-- --fix to rewrite)
     nox -s docs                  mkdocs build --strict into site/
 
@@ -17,6 +21,9 @@ import sys
 from pathlib import Path
 
 import nox
+
+sys.path.insert(0, str(Path(__file__).parent / "ci"))
+import matrix
 
 nox.needs_version = ">=2024.4.15"
 nox.options.default_venv_backend = "uv"
@@ -41,6 +48,36 @@ def tests(session: nox.Session) -> None:
         session.log("no wheel in dist/: running `nox -s build` first")
         session.run(sys.executable, "-m", "nox", "-s", "build", external=True)
     session.run("python", "ci/run_tests.py", *session.posargs)
+
+
+@nox.session(venv_backend="none")
+@nox.parametrize("torch", matrix.release_keys())
+def test_matrix(session: nox.Session, torch: str) -> None:
+    """One torch release of ci/matrix.toml: the wheel from dist/ in fresh venvs (ci/matrix.py)."""
+    if not matrix.selected(torch, session.posargs):
+        session.skip(f"torch {torch} not selected")
+    if not list(Path("dist").glob("stablekernels-*.whl")):
+        session.log("no wheel in dist/: running `nox -s build` first")
+        session.run(sys.executable, "-m", "nox", "-s", "build", external=True)
+    session.run(sys.executable, "ci/matrix.py", "--release", torch, *session.posargs, external=True)
+
+
+@nox.session(python=PYTHON)
+def farm_tests(session: nox.Session) -> None:
+    """Tests of the farm's own tooling (ci/tests/)."""
+    session.install("pytest>=8")
+    session.run(
+        "pytest",
+        "-q",
+        "-p",
+        "no:cacheprovider",
+        "-c",
+        "/dev/null",
+        "--rootdir",
+        "ci",
+        "ci/tests",
+        *session.posargs,
+    )
 
 
 @nox.session(python=PYTHON)

@@ -9,6 +9,7 @@ import shlex
 import shutil
 import subprocess
 import sys
+import zipfile
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -72,3 +73,24 @@ def git_revision() -> str:
         return rev + ("-dirty" if dirty else "")
     except (OSError, subprocess.CalledProcessError):
         return os.environ.get("STABLEKERNELS_GIT_REVISION", "unknown")
+
+
+def wheel_info(wheel: Path) -> dict:
+    """Name, sha256 and the build record of a wheel, read from the file itself."""
+    with zipfile.ZipFile(wheel) as zf:
+        text = zf.read("stablekernels/_build_info.py").decode()
+    ns: dict = {}
+    exec(compile(text, "_build_info.py", "exec"), ns)  # our own generated constants
+    return {
+        "name": wheel.name,
+        "sha256": sha256(wheel),
+        "size": wheel.stat().st_size,
+        "version": ns["VERSION"],
+        "variant": ns["CUDA_VARIANT"],
+        "cuda": ns["CUDA_VERSION"],
+        "sass_archs": list(ns["SASS_ARCHS"]),
+        "ptx_archs": list(ns["PTX_ARCHS"]),
+        "torch_floor": ns["TORCH_MIN"],
+        "torch_headers": ns["TORCH_HEADER_VERSION"],
+        "git_revision": ns["GIT_REVISION"],
+    }

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import hashlib
+import json
 import os
 import re
 import shutil
@@ -19,7 +20,18 @@ import time
 import zipfile
 from pathlib import Path
 
-from _common import DIST, ROOT, find_wheels, git_revision, log, run, sha256, uv, uv_pip_install
+from _common import (
+    DIST,
+    ROOT,
+    find_wheels,
+    git_revision,
+    log,
+    run,
+    sha256,
+    uv,
+    uv_pip_install,
+    wheel_info,
+)
 from versions import TORCH_HEADERS
 
 
@@ -125,6 +137,10 @@ def main(argv: list[str]) -> int:
     )
     log(f"  size   {wheel.stat().st_size / 2**20:.2f} MiB")
     log(f"  sha256 {sha256(wheel)}")
+    info = wheel_info(wheel)
+    manifest = args.out / "build-manifest.json"
+    manifest.write_text(json.dumps(info, indent=2) + "\n")
+    log(f"  recorded in {manifest}")
     with zipfile.ZipFile(wheel) as zf:
         for info in zf.infolist():
             if info.filename.endswith(".so"):

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Verify a built wheel on a GPU machine whose torch is already installed and that
-# has no package index: install the wheel with --no-deps next to that torch, print
-# the environment report, run the whole suite, then the CUDA op tests again under
-# compute-sanitizer memcheck. Logs go to $OUT (or ./gpu-logs).
+# has no package index: ci/run_installed.py installs the wheel with --no-deps next
+# to that torch, runs the whole suite and writes a report cell; then the environment
+# report, then the CUDA op tests again under compute-sanitizer memcheck. Logs and
+# the cell JSON go to $OUT (or ./gpu-logs).
 #
 #   ci/gpu_verify.sh path/to/stablekernels-*.whl [--no-sanitizer]
 set -uo pipefail
@@ -14,12 +15,12 @@ out="${OUT:-$root/gpu-logs}"; mkdir -p "$out"
 py="${PYTHON:-python3}"
 export PYTHONUNBUFFERED=1
 
-"$py" -m pip install -q --no-deps --force-reinstall --no-index "$wheel" || exit 2
 echo "== wheel $(basename "$wheel") sha256 $(sha256sum "$wheel" | cut -d' ' -f1)"
+# installs the wheel with --no-deps --no-index, runs the suite, writes a report cell
+"$py" "$root/ci/run_installed.py" "$wheel" --out "$out" 2>&1 | tee "$out/pytest.txt" | tail -n 25
+rc=${PIPESTATUS[0]}
 (cd /tmp && "$py" -m stablekernels) | tee "$out/report.txt"
 pytest=("$py" -m pytest -c "$root/pyproject.toml" --rootdir "$root" -p no:cacheprovider)
-(cd "$root" && "${pytest[@]}" tests -q 2>&1) | tee "$out/pytest.txt" | tail -n 25
-rc=${PIPESTATUS[0]}
 if (( sanitize )); then
   (cd "$root" && compute-sanitizer --tool memcheck --error-exitcode 99 --print-limit 20 \
       "${pytest[@]}" tests/ops tests/test_bad_inputs.py -q -m cuda 2>&1) | tee "$out/memcheck.txt" | tail -n 8
