@@ -274,6 +274,9 @@ def run_cell(
         cell.update(counts, result="passed" if ok else "failed", detail=f"pytest exit code {rc}")
     cell["duration_s"] = round(time.monotonic() - start, 1)
     write_cell(cell)
+    if not os.environ.get("STABLEKERNELS_MATRIX_KEEP_VENVS"):
+        # a cell's venv is several GB where uv cannot hardlink from its cache
+        shutil.rmtree(venv, ignore_errors=True)
     log(
         f"{position} cell {cell_id}: {cell['result'].upper()} (passed {cell['passed']}, failed "
         f"{cell['failed']}, errors {cell['errors']}, skipped {cell['skipped']}) in {cell['duration_s']:.0f} s"
