@@ -8,6 +8,7 @@
     nox -s test_matrix           the same wheel under every torch in ci/matrix.toml, report in reports/
     nox -s test_matrix -- torch=2.11,2.13 python=3.11
     nox -s "test_matrix(torch='2.12')"
+    nox -s bench -- --device cpu --quick   benchmarks (full run on a GPU machine: benchmarks/run.py)
     nox -s farm_tests            tests of the ci/ tooling itself
     nox -s lint                  ruff + clang-format (-- --fix to rewrite)
     nox -s docs                  mkdocs build --strict into site/
@@ -60,6 +61,14 @@ def test_matrix(session: nox.Session, torch: str) -> None:
         session.log("no wheel in dist/: running `nox -s build` first")
         session.run(sys.executable, "-m", "nox", "-s", "build", external=True)
     session.run(sys.executable, "ci/matrix.py", "--release", torch, *session.posargs, external=True)
+
+
+@nox.session(python=PYTHON)
+def bench(session: nox.Session) -> None:
+    """Benchmarks (benchmarks/run.py): the wheel in dist/ under torch; -- --device cpu --quick here."""
+    session.install("uv")
+    session.run("python", "ci/run_tests.py", "--install-only")
+    session.run("python", "benchmarks/run.py", *session.posargs)
 
 
 @nox.session(python=PYTHON)

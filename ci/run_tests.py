@@ -46,6 +46,7 @@ def main(argv: list[str]) -> int:
         metavar="DIR",
         help="also look for torch in this folder of wheels (e.g. a local CPU-only build)",
     )
+    p.add_argument("--install-only", action="store_true", help="install, do not run pytest")
     args = p.parse_args(argv)
     wheel = args.wheel or single_wheel()
     if args.torch != "installed":
@@ -53,6 +54,9 @@ def main(argv: list[str]) -> int:
         uv_pip_install(*extra, f"torch=={args.torch}")
     uv_pip_install(*test_requirements())
     uv_pip_install("--no-deps", "--reinstall", str(wheel))
+    if args.install_only:
+        log(f"installed {wheel.name} (sha256 {sha256(wheel)})")
+        return 0
     log(f"testing {wheel.name} (sha256 {sha256(wheel)})")
     run(
         [

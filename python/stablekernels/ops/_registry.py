@@ -25,6 +25,23 @@ FLOAT_DTYPES: tuple[torch.dtype, ...] = (torch.float32, torch.float16, torch.bfl
 
 
 @dataclasses.dataclass(frozen=True)
+class BenchCase:
+    """One benchmark shape of an op (benchmarks/run.py times it).
+
+    label:     shape as people say it, e.g. "tokens=32 hidden=8192".
+    regime:    "decode" (latency-bound, also timed under CUDA graphs) or "prefill".
+    make_args: (device, dtype) -> arguments of the wrapper and of `native`.
+    nbytes:    (dtype) -> the minimal bytes the op moves: each input read once,
+               each output written once.
+    """
+
+    label: str
+    regime: str
+    make_args: Callable[[torch.device, torch.dtype], tuple[Any, ...]]
+    nbytes: Callable[[torch.dtype], int]
+
+
+@dataclasses.dataclass(frozen=True)
 class OpSpec:
     """What the project knows about one op.
 
@@ -36,6 +53,11 @@ class OpSpec:
     sample_args: (device, dtype) -> iterator of argument tuples for the raw op.
     dtypes:    dtypes the op accepts.
     tolerances: per-dtype overrides of TOLERANCES.
+    native:    what a user would write in pure torch (the wrapper's signature, float32
+               math, outputs in the input dtype): the bar eager and torch.compile set.
+    bench:     benchmark shapes; `quick` ones run in the CPU smoke benchmark.
+    bench_fn:  what the benchmark times as ours (default: the wrapper; an in-place
+               variant where the wrapper only adds copies).
     """
 
     name: str
@@ -46,6 +68,10 @@ class OpSpec:
     sample_args: Callable[[torch.device, torch.dtype], Iterator[tuple[Any, ...]]]
     dtypes: Sequence[torch.dtype] = FLOAT_DTYPES
     tolerances: dict[torch.dtype, dict[str, float]] = dataclasses.field(default_factory=dict)
+    native: Callable[..., Any] | None = None
+    bench: tuple[BenchCase, ...] = ()
+    bench_quick: tuple[BenchCase, ...] = ()
+    bench_fn: Callable[..., Any] | None = None
 
     @property
     def op(self) -> torch._ops.OpOverload:

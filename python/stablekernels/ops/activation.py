@@ -13,7 +13,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from ._registry import OpSpec, register
+from ._registry import BenchCase, OpSpec, register
 
 __all__ = ["gelu_and_mul", "gelu_tanh_and_mul", "silu_and_mul"]
 
@@ -87,6 +87,33 @@ gelu_and_mul_ref = _ref(lambda x: F.gelu(x, approximate="none"))
 gelu_tanh_and_mul_ref = _ref(lambda x: F.gelu(x, approximate="tanh"))
 
 
+def _native(act: Callable[[Tensor], Tensor]) -> Callable[[Tensor], Tensor]:
+    def native(input: Tensor) -> Tensor:
+        d = input.shape[-1] // 2
+        return (act(input[..., :d].float()) * input[..., d:].float()).to(input.dtype)
+
+    return native
+
+
+def _bench(tokens: list[int], ds: list[int]) -> tuple[BenchCase, ...]:
+    """Cases over tokens x d: read [tokens, 2d], write [tokens, d]."""
+
+    def case(t: int, d: int) -> BenchCase:
+        def make(device: torch.device, dtype: torch.dtype) -> tuple:
+            return (torch.randn(t, 2 * d, device=device, dtype=dtype),)
+
+        def nbytes(dtype: torch.dtype) -> int:
+            return 3 * t * d * torch.empty((), dtype=dtype).element_size()
+
+        return BenchCase(f"tokens={t} d={d}", "decode" if t <= 64 else "prefill", make, nbytes)
+
+    return tuple(case(t, d) for t in tokens for d in ds)
+
+
+_BENCH = _bench([1, 32, 4096, 16384], [8192, 14336])
+_BENCH_QUICK = _bench([4, 512], [1024])
+
+
 def _samples(device: torch.device, dtype: torch.dtype) -> Iterator[tuple[Tensor, Tensor]]:
     g = torch.Generator().manual_seed(0)
     for shape in [(3, 2 * 16), (2, 3, 2 * 37)]:
@@ -95,10 +122,15 @@ def _samples(device: torch.device, dtype: torch.dtype) -> Iterator[tuple[Tensor,
         yield out, x
 
 
-for _name, _wrapper, _reference in [
-    ("silu_and_mul", silu_and_mul, silu_and_mul_ref),
-    ("gelu_and_mul", gelu_and_mul, gelu_and_mul_ref),
-    ("gelu_tanh_and_mul", gelu_tanh_and_mul, gelu_tanh_and_mul_ref),
+for _name, _wrapper, _reference, _act in [
+    ("silu_and_mul", silu_and_mul, silu_and_mul_ref, F.silu),
+    ("gelu_and_mul", gelu_and_mul, gelu_and_mul_ref, lambda x: F.gelu(x, approximate="none")),
+    (
+        "gelu_tanh_and_mul",
+        gelu_tanh_and_mul,
+        gelu_tanh_and_mul_ref,
+        lambda x: F.gelu(x, approximate="tanh"),
+    ),
 ]:
     torch.library.register_fake(f"stablekernels::{_name}")(lambda result, input: None)
     register(
@@ -109,5 +141,8 @@ for _name, _wrapper, _reference in [
             reference=_reference,
             outputs=("result",),
             sample_args=_samples,
+            native=_native(_act),
+            bench=_BENCH,
+            bench_quick=_BENCH_QUICK,
         )
     )

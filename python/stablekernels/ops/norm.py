@@ -12,7 +12,7 @@ from collections.abc import Iterator
 import torch
 from torch import Tensor
 
-from ._registry import OpSpec, register
+from ._registry import BenchCase, OpSpec, register
 
 __all__ = ["fused_add_rms_norm", "fused_add_rms_norm_", "rms_norm"]
 
@@ -98,6 +98,45 @@ def fused_add_rms_norm_ref(
     return rms_norm_ref(z, weight, epsilon), z
 
 
+def rms_norm_native(input: Tensor, weight: Tensor, epsilon: float = 1e-6) -> Tensor:
+    """`rms_norm` as a user would write it in pure torch (float32 math)."""
+    x = input.float()
+    return (x * torch.rsqrt(x.pow(2).mean(-1, keepdim=True) + epsilon) * weight.float()).to(
+        input.dtype
+    )
+
+
+def fused_add_rms_norm_native(
+    input: Tensor, residual: Tensor, weight: Tensor, epsilon: float = 1e-6
+) -> tuple[Tensor, Tensor]:
+    """`fused_add_rms_norm` as a user would write it in pure torch (float32 math)."""
+    z = (input.float() + residual.float()).to(input.dtype)
+    return rms_norm_native(z, weight, epsilon), z
+
+
+def _bench(n_rows_inputs: int, tokens: list[int], hiddens: list[int]) -> tuple[BenchCase, ...]:
+    """Cases over tokens x hidden. Each case reads `n_rows_inputs` [tokens, hidden]
+    tensors and the weight, and writes as many [tokens, hidden] tensors."""
+
+    def case(t: int, h: int) -> BenchCase:
+        def make(device: torch.device, dtype: torch.dtype) -> tuple:
+            xs = [torch.randn(t, h, device=device, dtype=dtype) for _ in range(n_rows_inputs)]
+            return (*xs, torch.randn(h, device=device, dtype=dtype), 1e-6)
+
+        def nbytes(dtype: torch.dtype) -> int:
+            size = torch.empty((), dtype=dtype).element_size()
+            return (2 * n_rows_inputs * t * h + h) * size
+
+        return BenchCase(f"tokens={t} hidden={h}", "decode" if t <= 64 else "prefill", make, nbytes)
+
+    return tuple(case(t, h) for t in tokens for h in hiddens)
+
+
+_DECODE = [1, 32]
+_PREFILL = [4096, 16384]
+_HIDDEN = [4096, 8192, 16384]
+
+
 def _samples(
     device: torch.device, dtype: torch.dtype, n_inputs: int
 ) -> Iterator[tuple[Tensor, ...]]:
@@ -119,6 +158,9 @@ register(
         reference=rms_norm_ref,
         outputs=("result",),
         sample_args=lambda device, dtype: _samples(device, dtype, 2),
+        native=rms_norm_native,
+        bench=_bench(1, _DECODE + _PREFILL, _HIDDEN),
+        bench_quick=_bench(1, [4, 512], [1024]),
     )
 )
 register(
@@ -129,5 +171,9 @@ register(
         reference=fused_add_rms_norm_ref,
         outputs=(),
         sample_args=lambda device, dtype: _samples(device, dtype, 2),
+        native=fused_add_rms_norm_native,
+        bench_fn=fused_add_rms_norm_,
+        bench=_bench(2, _DECODE + _PREFILL, _HIDDEN),
+        bench_quick=_bench(2, [4, 512], [1024]),
     )
 )

@@ -1,0 +1,244 @@
+# SPDX-License-Identifier: Apache-2.0
+"""Benchmark every op of the registry side by side: ours, the pure-torch `native`
+implementation in eager mode, torch.compile of it, and the measured copy
+bandwidth ceiling, in one run.
+
+    python benchmarks/run.py --device cuda                 # full run (GPU machine)
+    python benchmarks/run.py --device cpu --quick          # smoke run
+    python benchmarks/run.py --device cuda --ops rms_norm --dtypes bf16
+
+GPU timing: CUDA events around each repetition, the GPU kept busy by a sleep
+kernel while the host launches (host cost stays out), L2 flushed between
+repetitions by rotating input sets and writing a buffer larger than L2, median
+of the repetitions after warm-up. Decode shapes (<= 64 tokens) are also timed
+under CUDA graphs (one replay = one call). GB/s counts the minimal bytes: each
+input read once, each output written once. CPU timing: wall clock, minimum of
+the repetitions. Writes reports/bench-<device>.json and .md after every op, so
+a run cut short keeps what it measured.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import json
+import platform
+import statistics
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import torch
+
+import stablekernels
+from stablekernels.ops import REGISTRY
+
+ROOT = Path(__file__).resolve().parent.parent
+DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16, "fp32": torch.float32}
+
+
+class Timer:
+    def __init__(self, device: str, reps: int, warmup: int) -> None:
+        self.device, self.reps, self.warmup = device, reps, warmup
+        if device == "cuda":
+            l2 = torch.cuda.get_device_properties(0).L2_cache_size
+            self.flush_buf = torch.empty(max(2 * l2, 64 << 20), dtype=torch.uint8, device="cuda")
+
+    def time(self, fn: Callable[..., object], arg_sets: list[tuple]) -> float:
+        """Median seconds per call of fn(*args), cycling through arg_sets."""
+        for i in range(self.warmup):
+            fn(*arg_sets[i % len(arg_sets)])
+        if self.device != "cuda":
+            # CPU: the minimum is the least disturbed by other processes on the machine
+            times = []
+            for i in range(self.reps):
+                t0 = time.perf_counter()
+                fn(*arg_sets[i % len(arg_sets)])
+                times.append(time.perf_counter() - t0)
+            return min(times)
+        torch.cuda.synchronize()
+        times = []
+        for i in range(self.reps):
+            args = arg_sets[i % len(arg_sets)]
+            self.flush_buf.zero_()  # evict the inputs from L2
+            start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+            torch.cuda._sleep(100_000)  # keep the GPU busy while the host launches
+            start.record()
+            fn(*args)
+            end.record()
+            end.synchronize()
+            times.append(start.elapsed_time(end) / 1e3)
+        return statistics.median(times)
+
+    def time_graph(self, fn: Callable[..., object], args: tuple, replays: int = 200) -> float:
+        """Seconds per call of fn(*args) replayed from a CUDA graph (decode shapes)."""
+        stream = torch.cuda.Stream()
+        stream.wait_stream(torch.cuda.current_stream())
+        with torch.cuda.stream(stream):
+            for _ in range(3):
+                fn(*args)
+        torch.cuda.current_stream().wait_stream(stream)
+        graph = torch.cuda.CUDAGraph()
+        with torch.cuda.graph(graph):
+            fn(*args)
+        for _ in range(10):
+            graph.replay()
+        start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+        start.record()
+        for _ in range(replays):
+            graph.replay()
+        end.record()
+        end.synchronize()
+        return start.elapsed_time(end) / 1e3 / replays
+
+
+def copy_bandwidth(timer: Timer, device: str) -> float:
+    """Bytes per second of a device copy (read + write) of a large buffer."""
+    n = (1 << 30) if device == "cuda" else (256 << 20)
+    src = torch.empty(n, dtype=torch.uint8, device=device)
+    dst = torch.empty_like(src)
+    sec = timer.time(lambda a, b: b.copy_(a), [(src, dst)])
+    return 2 * n / sec
+
+
+def host_overhead(reps: int = 20000) -> list[dict]:
+    """Per-call cost from Python on the CPU: our boxed stable-ABI op against a native
+    aten op on a tensor small enough that the work is negligible."""
+    x = torch.randn(1, 8)
+    w = torch.ones(8)
+    out = torch.empty_like(x)
+    g = torch.randn(1, 16)
+    h = torch.empty(1, 8)
+    cases = [
+        ("torch.ops.stablekernels.rms_norm (1x8)", lambda: torch.ops.stablekernels.rms_norm(out, x, w, 1e-6)),
+        ("torch.ops.stablekernels.silu_and_mul (1x16)", lambda: torch.ops.stablekernels.silu_and_mul(h, g)),
+        ("torch.ops.aten.mul.out (1x8)", lambda: torch.ops.aten.mul.out(x, w, out=out)),
+        ("torch.mul(out=) (1x8)", lambda: torch.mul(x, w, out=out)),
+    ]
+    rows = []
+    for name, fn in cases:
+        for _ in range(1000):
+            fn()
+        samples = []
+        for _ in range(5):
+            t0 = time.perf_counter()
+            for _ in range(reps):
+                fn()
+            samples.append((time.perf_counter() - t0) / reps)
+        rows.append({"call": name, "us_per_call": min(samples) * 1e6})
+    return rows
+
+
+def save(result: dict, out: Path, stem: str) -> None:
+    out.mkdir(parents=True, exist_ok=True)
+    (out / f"{stem}.json").write_text(json.dumps(result, indent=2) + "\n")
+    (out / f"{stem}.md").write_text(markdown(result))
+
+
+def run(args: argparse.Namespace, stem: str) -> dict:
+    device = args.device
+    if device == "cuda" and not torch.cuda.is_available():
+        raise SystemExit("--device cuda: no CUDA GPU visible")
+    timer = Timer(device, args.reps, args.warmup)
+    ceiling = copy_bandwidth(timer, device)
+    gpu = torch.cuda.get_device_name() if device == "cuda" else platform.processor() or platform.machine()
+    print(f"{gpu} | torch {torch.__version__} | stablekernels {stablekernels.__version__} | "
+          f"copy bandwidth {ceiling / 1e9:.0f} GB/s", flush=True)
+    header = (f"{'op':<20} {'dtype':<5} {'shape':<24} {'ours us':>9} {'GB/s':>6} {'%copy':>6} "
+              f"{'eager us':>9} {'compile us':>10} {'vs comp':>8}")
+    if device == "cuda":
+        header += f" {'graph us':>9} {'comp graph':>10}"
+    print(header, flush=True)
+    rows: list[dict] = []
+    result = {
+        "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        "device": gpu, "torch": torch.__version__, "stablekernels": stablekernels.__version__,
+        "copy_gbps": ceiling / 1e9, "quick": args.quick, "rows": rows,
+    }
+    names = args.ops.split(",") if args.ops else sorted(REGISTRY)
+    for name in names:
+        spec = REGISTRY[name]
+        cases = spec.bench_quick if args.quick else spec.bench
+        if spec.native is None or not cases:
+            print(f"{name:<20} (no benchmark cases)", flush=True)
+            continue
+        ours_fn = spec.bench_fn or spec.wrapper
+        compiled = torch.compile(spec.native)
+        for dt_name in args.dtypes.split(","):
+            dtype = DTYPES[dt_name]
+            for case in cases:
+                nbytes = case.nbytes(dtype)
+                n_sets = 1 if device != "cuda" else max(2, min(8, int(256e6 // max(nbytes, 1)) + 1))
+                sets = [case.make_args(torch.device(device), dtype) for _ in range(n_sets)]
+                t_ours = timer.time(ours_fn, sets)
+                t_eager = timer.time(spec.native, sets)
+                t_comp = timer.time(compiled, sets)
+                row = {
+                    "op": name, "dtype": dt_name, "shape": case.label, "regime": case.regime,
+                    "bytes": nbytes, "ours_us": t_ours * 1e6, "eager_us": t_eager * 1e6,
+                    "compile_us": t_comp * 1e6, "ours_gbps": nbytes / t_ours / 1e9,
+                    "pct_copy": 100 * nbytes / t_ours / ceiling, "speedup_vs_compile": t_comp / t_ours,
+                }
+                line = (f"{name:<20} {dt_name:<5} {case.label:<24} {row['ours_us']:9.1f} {row['ours_gbps']:6.0f} "
+                        f"{row['pct_copy']:5.0f}% {row['eager_us']:9.1f} {row['compile_us']:10.1f} "
+                        f"{row['speedup_vs_compile']:7.2f}x")
+                if device == "cuda" and case.regime == "decode":
+                    row["ours_graph_us"] = timer.time_graph(ours_fn, sets[0]) * 1e6
+                    row["compile_graph_us"] = timer.time_graph(compiled, sets[0]) * 1e6
+                    line += f" {row['ours_graph_us']:9.2f} {row['compile_graph_us']:10.2f}"
+                print(line, flush=True)
+                rows.append(row)
+                del sets
+        save(result, args.out, stem)
+    if device == "cpu":
+        result["host_overhead"] = host_overhead(2000 if args.quick else 20000)
+        print("\nhost overhead per call (CPU, from Python):")
+        for r in result["host_overhead"]:
+            print(f"  {r['call']:<45} {r['us_per_call']:6.2f} us")
+    return result
+
+
+def markdown(result: dict) -> str:
+    lines = [f"Measured {result['date']} on {result['device']}, torch {result['torch']}, stablekernels "
+             f"{result['stablekernels']}; device copy bandwidth {result['copy_gbps']:.0f} GB/s.", ""]
+    graph = any("ours_graph_us" in r for r in result["rows"])
+    head = "| op | dtype | shape | ours (us) | GB/s | % of copy | eager (us) | compile (us) | vs compile |"
+    sep = "|---|---|---|---:|---:|---:|---:|---:|---:|"
+    if graph:
+        head += " ours, graph (us) | compile, graph (us) |"
+        sep += "---:|---:|"
+    lines += [head, sep]
+    for r in result["rows"]:
+        line = (f"| {r['op']} | {r['dtype']} | {r['shape']} | {r['ours_us']:.1f} | {r['ours_gbps']:.0f} | "
+                f"{r['pct_copy']:.0f}% | {r['eager_us']:.1f} | {r['compile_us']:.1f} | {r['speedup_vs_compile']:.2f}x |")
+        if graph:
+            line += (f" {r['ours_graph_us']:.2f} | {r['compile_graph_us']:.2f} |" if "ours_graph_us" in r else " | |")
+        lines.append(line)
+    if "host_overhead" in result:
+        lines += ["", "| call (CPU, from Python) | us per call |", "|---|---:|"]
+        lines += [f"| {r['call']} | {r['us_per_call']:.2f} |" for r in result["host_overhead"]]
+    return "\n".join(lines) + "\n"
+
+
+def main(argv: list[str]) -> int:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--device", choices=["cuda", "cpu"], default="cuda" if torch.cuda.is_available() else "cpu")
+    p.add_argument("--quick", action="store_true", help="small shapes and few repetitions (smoke run)")
+    p.add_argument("--ops", default="", help="comma-separated op names (default: all)")
+    p.add_argument("--dtypes", default="bf16,fp16", help="comma-separated of bf16, fp16, fp32")
+    p.add_argument("--reps", type=int, default=0, help="timed repetitions (default: 50 GPU, 20 CPU, 5 quick)")
+    p.add_argument("--warmup", type=int, default=5)
+    p.add_argument("--out", type=Path, default=ROOT / "reports")
+    args = p.parse_args(argv)
+    if not args.reps:
+        args.reps = 5 if args.quick else (50 if args.device == "cuda" else 20)
+    stem = f"bench-{args.device}{'-quick' if args.quick else ''}"
+    result = run(args, stem)
+    save(result, args.out, stem)
+    print(f"\nwrote {args.out / (stem + '.json')} and .md")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
