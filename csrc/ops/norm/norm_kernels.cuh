@@ -21,11 +21,13 @@ namespace stablekernels::norm::cuda {
 // per SM to cover HBM latency.
 constexpr int kRegisterKernelThreads = 256;
 
-// 4 resident blocks (<= 64 registers a thread) while a thread holds <= 64 bytes of
-// row data, else 3 (<= 85 registers), which avoids spilling the larger slices.
+// Resident blocks per SM by the row data a thread holds: <= 32 bytes -> 8 blocks
+// (<= 32 registers), <= 64 bytes -> 4 (<= 64 registers), else 3 (<= 85 registers,
+// which avoids spilling the larger slices). Short rows need many rows in flight.
 template <typename T, int VEC, int ITEMS, int SLICES>
 constexpr int register_kernel_min_blocks() {
-  return SLICES * ITEMS * VEC * static_cast<int>(sizeof(T)) <= 64 ? 4 : 3;
+  constexpr int bytes = SLICES * ITEMS * VEC * static_cast<int>(sizeof(T));
+  return bytes <= 32 ? 8 : (bytes <= 64 ? 4 : 3);
 }
 
 using stablekernels::cuda::block_sum;
