@@ -36,10 +36,9 @@ inline MergeShape check_merge_attn_states(const Tensor& output,
   const auto lse = [&](Arg a) {
     check_same_device(op, a, prefix);
     check_dtype(op, a, ScalarType::Float);
-    STABLEKERNELS_CHECK(
-        a.t.dim() == 2 && a.t.size(0) == s.num_heads && a.t.size(1) == s.num_tokens, op, "'",
-        a.name, "' must have shape [", s.num_heads, ", ", s.num_tokens,
-        "] ([num_heads, num_tokens] of 'prefix_output'), got ", shape_str(a.t));
+    STABLEKERNELS_CHECK(a.t.dim() == 2 && a.t.size(0) == s.num_heads && a.t.size(1) == s.num_tokens,
+                        op, "'", a.name, "' must have shape [", s.num_heads, ", ", s.num_tokens,
+                        "] ([num_heads, num_tokens] of 'prefix_output'), got ", shape_str(a.t));
     return LseLayout{stride_or_zero(a.t, 0), stride_or_zero(a.t, 1)};
   };
   s.prefix = {stride_or_zero(prefix_output, 0), stride_or_zero(prefix_output, 1)};

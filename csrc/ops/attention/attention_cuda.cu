@@ -10,7 +10,7 @@
 #include "ops/attention/attention.h"
 #include "ops/attention/attention_kernels.cuh"
 #include "ops/attention/attention_tuning.h"
-#include "stablekernels/vec_width.h"
+#include "stablekernels/launch.h"
 
 namespace stablekernels::attention {
 namespace {
@@ -19,7 +19,8 @@ template <typename T, int N>
 void launch(cudaStream_t stream, const MergeShape& s, T* out, float* out_lse, const T* prefix,
             const float* prefix_lse, const T* suffix, const float* suffix_lse) {
   const MergeLaunch l = plan_merge(s.num_heads * s.num_tokens, s.head_size / N);
-  const dim3 block(static_cast<unsigned>(l.threads_x), static_cast<unsigned>(l.threads_y));
+  const dim3 block(static_cast<unsigned>(l.tile.threads_x),
+                   static_cast<unsigned>(l.tile.threads_y));
   cuda::merge_attn_states_kernel<T, N, kMergePolicy.rows_per_thread>
       <<<static_cast<unsigned>(l.blocks), block, 0, stream>>>(out, out_lse, prefix, prefix_lse,
                                                               suffix, suffix_lse, s);
@@ -43,11 +44,11 @@ void merge_attn_states_cuda(const Tensor& output, const std::optional<Tensor>& o
     CT* out = cuda_ptr<CT>(output);
     const CT* pre = cuda_ptr<CT>(prefix_output);
     const CT* suf = cuda_ptr<CT>(suffix_output);
-    const int64_t n = access_elems(sizeof(CT),
-                                   {s.head_size, s.output.token_stride, s.output.head_stride,
-                                    s.prefix.token_stride, s.prefix.head_stride,
-                                    s.suffix.token_stride, s.suffix.head_stride},
-                                   {out, pre, suf});
+    const int64_t n = access_elems(
+        sizeof(CT),
+        {s.head_size, s.output.token_stride, s.output.head_stride, s.prefix.token_stride,
+         s.prefix.head_stride, s.suffix.token_stride, s.suffix.head_stride},
+        {out, pre, suf});
     constexpr int kWide = stablekernels::cuda::kVec16<CT>;
     if (n == kWide) {
       launch<CT, kWide>(ctx.stream, s, out, out_lse, pre, p_lse, suf, s_lse);

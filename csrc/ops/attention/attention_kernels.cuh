@@ -53,9 +53,9 @@ __global__ void __launch_bounds__(1024)
       if (r < rows) {
         const int64_t h = r / s.num_tokens;
         const int64_t t = r - h * s.num_tokens;
-        w[u] = merge_weights(
-            prefix_lse[h * s.prefix_lse.head_stride + t * s.prefix_lse.token_stride],
-            suffix_lse[h * s.suffix_lse.head_stride + t * s.suffix_lse.token_stride]);
+        w[u] =
+            merge_weights(prefix_lse[h * s.prefix_lse.head_stride + t * s.prefix_lse.token_stride],
+                          suffix_lse[h * s.suffix_lse.head_stride + t * s.suffix_lse.token_stride]);
         if (output_lse != nullptr && threadIdx.x == 0) {
           output_lse[h * s.output_lse.head_stride + t * s.output_lse.token_stride] = w[u].lse;
         }

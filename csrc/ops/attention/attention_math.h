@@ -60,8 +60,7 @@ STABLEKERNELS_HOST_DEVICE MergeWeights merge_weights(float p, float s) {
   const bool p_empty = isinf(p);
   const bool s_empty = isinf(s);
   if (p_empty || s_empty) {
-    return {p_empty ? 0.0f : 1.0f, s_empty ? 0.0f : 1.0f,
-            p_empty ? (s_empty ? -kInf : s) : p};
+    return {p_empty ? 0.0f : 1.0f, s_empty ? 0.0f : 1.0f, p_empty ? (s_empty ? -kInf : s) : p};
   }
   const float m = fmaxf(p, s);
   const float ep = expf(p - m);

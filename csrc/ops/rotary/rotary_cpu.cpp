@@ -20,8 +20,8 @@ void check_positions_in_range(const char* op, const int64_t* positions, const Ro
   for (int64_t t = 0; t < s.num_tokens; ++t) {
     const int64_t p = positions[t * s.positions_stride];
     STABLEKERNELS_CHECK(p >= 0 && p < s.max_position, op, "'positions' must be in [0, ",
-                        s.max_position, ") (the rows of 'cos_sin_cache'), got ", p,
-                        " at index ", t);
+                        s.max_position, ") (the rows of 'cos_sin_cache'), got ", p, " at index ",
+                        t);
   }
 }
 
@@ -49,8 +49,8 @@ void rotate_heads(T* x, const HeadLayout& l, int64_t token, const float* cos, co
 
 // tokens [begin, end): the cache row converted to float once per token, then every head.
 template <bool NEOX, typename T, typename C>
-void rotary_tokens(const int64_t* positions, T* query, T* key, const C* cache,
-                   const RotaryShape& s, int64_t begin, int64_t end) {
+void rotary_tokens(const int64_t* positions, T* query, T* key, const C* cache, const RotaryShape& s,
+                   int64_t begin, int64_t end) {
   const int64_t half = s.rot_dim / 2;
   std::vector<float> cos_sin(static_cast<size_t>(s.rot_dim));
   for (int64_t t = begin; t < end; ++t) {

@@ -10,18 +10,19 @@
 #include "ops/rotary/rotary.h"
 #include "ops/rotary/rotary_kernels.cuh"
 #include "ops/rotary/rotary_tuning.h"
-#include "stablekernels/vec_width.h"
+#include "stablekernels/launch.h"
 
 namespace stablekernels::rotary {
 namespace {
 
 template <typename T, typename C, bool NEOX, int N, bool VECTOR>
-void launch(cudaStream_t stream, const RotaryShape& s, const int64_t* positions, T* query,
-            T* key, const C* cache) {
+void launch(cudaStream_t stream, const RotaryShape& s, const int64_t* positions, T* query, T* key,
+            const C* cache) {
   const int64_t chunks = (NEOX ? s.rot_dim / 2 : s.rot_dim) / N;
   const RotaryLaunch l = plan_rotary(s.num_tokens, s.query.num_heads + s.key.num_heads, chunks);
   const dim3 grid(static_cast<unsigned>(l.blocks_x), static_cast<unsigned>(l.blocks_y));
-  const dim3 block(static_cast<unsigned>(l.threads_x), static_cast<unsigned>(l.threads_y));
+  const dim3 block(static_cast<unsigned>(l.tile.threads_x),
+                   static_cast<unsigned>(l.tile.threads_y));
   cuda::rotary_embedding_kernel<T, C, NEOX, N, VECTOR, kRotaryPolicy.heads_per_thread>
       <<<grid, block, 0, stream>>>(positions, query, key, cache, s);
 }
@@ -44,10 +45,10 @@ void rotary_embedding_cuda(const Tensor& positions, const Tensor& query,
     // A chunk is a run of the rotated part (a half of it for NeoX): the run and every token
     // and head stride must be multiples of the access, and the base pointers aligned to it.
     const int64_t run = is_neox ? s.rot_dim / 2 : s.rot_dim;
-    const int64_t n = access_elems(sizeof(CT),
-                                   {run, s.query.token_stride, s.query.head_stride,
-                                    s.key.token_stride, s.key.head_stride},
-                                   {q, k});
+    const int64_t n = access_elems(
+        sizeof(CT),
+        {run, s.query.token_stride, s.query.head_stride, s.key.token_stride, s.key.head_stride},
+        {q, k});
     dispatch_cache_type<T>(cos_sin_cache.scalar_type(), [&](auto cache_tag) {
       using CC = cuda_type_t<decltype(cache_tag)>;
       const CC* cache = cuda_ptr<CC>(cos_sin_cache);

@@ -56,16 +56,10 @@ def merge_attn_states(
     return output, output_lse
 
 
-@torch.library.register_fake("stablekernels::merge_attn_states")
-def _merge_attn_states_fake(
-    output: Tensor,
-    output_lse: Tensor | None,
-    prefix_output: Tensor,
-    prefix_lse: Tensor,
-    suffix_output: Tensor,
-    suffix_lse: Tensor,
-) -> None:
-    return None
+# The op only writes into output and output_lse: its fake has nothing to allocate.
+torch.library.register_fake("stablekernels::merge_attn_states")(
+    lambda output, output_lse, prefix_output, prefix_lse, suffix_output, suffix_lse: None
+)
 
 
 def merge_attn_states_ref(
@@ -94,18 +88,23 @@ def merge_attn_states_ref(
 
 def _samples(device: torch.device, dtype: torch.dtype) -> Iterator[tuple]:
     g = torch.Generator().manual_seed(0)
-    for tokens, heads, head_size, with_lse in [(5, 3, 64, True), (3, 2, 72, False), (2, 1, 7, True)]:
-
-        def values() -> Tensor:
-            return torch.randn((tokens, heads, head_size), generator=g).to(device, dtype)
-
-        def lse() -> Tensor:
-            return (3 * torch.randn((heads, tokens), generator=g)).to(device)
-
-        p_lse, s_lse = lse(), lse()
+    for tokens, heads, head_size, with_lse in [
+        (5, 3, 64, True),
+        (3, 2, 72, False),
+        (2, 1, 7, True),
+    ]:
+        p, s = (torch.randn((tokens, heads, head_size), generator=g) for _ in range(2))
+        p_lse, s_lse = (3 * torch.randn((heads, tokens), generator=g) for _ in range(2))
         p_lse[0, 0] = float("-inf")  # an empty prefix
-        output_lse = torch.empty_like(p_lse) if with_lse else None
-        yield torch.empty_like(values()), output_lse, values(), p_lse, values(), s_lse
+        output_lse = torch.empty_like(p_lse).to(device) if with_lse else None
+        yield (
+            torch.empty_like(p).to(device, dtype),
+            output_lse,
+            p.to(device, dtype),
+            p_lse.to(device),
+            s.to(device, dtype),
+            s_lse.to(device),
+        )
 
 
 register(

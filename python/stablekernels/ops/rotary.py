@@ -81,16 +81,10 @@ def rotary_embedding_(
     )
 
 
-@torch.library.register_fake("stablekernels::rotary_embedding")
-def _rotary_embedding_fake(
-    positions: Tensor,
-    query: Tensor,
-    key: Tensor | None,
-    head_size: int,
-    cos_sin_cache: Tensor,
-    is_neox: bool,
-) -> None:
-    return None
+# The op only writes into query and key: its fake has nothing to allocate.
+torch.library.register_fake("stablekernels::rotary_embedding")(
+    lambda positions, query, key, head_size, cos_sin_cache, is_neox: None
+)
 
 
 def _rotate_ref(
@@ -159,20 +153,26 @@ def make_cos_sin_cache(
 
 def _samples(device: torch.device, dtype: torch.dtype) -> Iterator[tuple]:
     g = torch.Generator().manual_seed(0)
-    # (num_tokens, query heads, key heads or None, head_size, rot_dim, 3-D, NeoX, cache dtype)
+    # (tokens, query heads, key heads or None, head_size, rot_dim, 3-D, NeoX, cache dtype)
     for tokens, hq, hk, head_size, rot, three_d, neox, cache_dtype in [
         (5, 3, 1, 64, 64, False, True, torch.float32),
         (3, 2, None, 80, 32, True, False, dtype),
         (4, 1, 2, 18, 18, False, False, dtype),
     ]:
-        positions = torch.randint(0, 40, (tokens,), generator=g).to(device)
-        cache = make_cos_sin_cache(40, rot, dtype=cache_dtype).to(device)
-
-        def heads(n: int, three_d: bool = three_d, tokens: int = tokens, hs: int = head_size):
-            shape = (tokens, n, hs) if three_d else (tokens, n * hs)
-            return torch.randn(shape, generator=g).to(device=device, dtype=dtype)
-
-        yield positions, heads(hq), None if hk is None else heads(hk), head_size, cache, neox
+        positions = torch.randint(0, 40, (tokens,), generator=g)
+        cache = make_cos_sin_cache(40, rot, dtype=cache_dtype)
+        q, k = (
+            torch.randn((tokens, n, head_size) if three_d else (tokens, n * head_size), generator=g)
+            for n in (hq, hk or 0)
+        )
+        yield (
+            positions.to(device),
+            q.to(device, dtype),
+            None if hk is None else k.to(device, dtype),
+            head_size,
+            cache.to(device),
+            neox,
+        )
 
 
 register(
