@@ -206,10 +206,14 @@ def test_merge_attn_states_in_place(device: str, dtype: torch.dtype) -> None:
     p = make_values(shape, "head_padded", dtype, device, seed=14)
     s = make_values(shape, "contiguous", dtype, device, seed=15)
     p_lse, s_lse = make_lse(shape, device, seed=16), make_lse(shape, device, seed=17)
+    s0 = s.clone()
     expected, expected_lse = merge_attn_states_ref(p, p_lse, s, s_lse)
-    OP(p, p_lse, p, p_lse, s, s_lse)  # output is prefix_output, output_lse is prefix_lse
+    out_lse = torch.empty_like(p_lse)
+    OP(p, out_lse, p, p_lse, s, s_lse)  # output is prefix_output
     torch.testing.assert_close(p, expected, **SPEC.tol(dtype))
-    torch.testing.assert_close(p_lse, expected_lse, **SPEC.tol(torch.float32))
+    torch.testing.assert_close(out_lse, expected_lse, **SPEC.tol(torch.float32))
+    OP(s, None, p, p_lse, s, s_lse)  # output is suffix_output
+    torch.testing.assert_close(s, merge_attn_states_ref(p, p_lse, s0, s_lse)[0], **SPEC.tol(dtype))
 
 
 @pytest.mark.parametrize("device", DEVICES)
@@ -357,6 +361,14 @@ def _bad_cases(device: str) -> dict[str, tuple[tuple, str]]:
         "last dim strided": (
             (out, out_lse, t(4, 64, 2).transpose(1, 2), lse, v, lse),
             r"'prefix_output' must be contiguous in its last dimension \(stride 1\)",
+        ),
+        "output_lse is prefix_lse": (
+            (out, lse, v, lse, v, t(2, 4)),
+            r"'output_lse' must not be 'prefix_lse' or 'suffix_lse' \(no in-place lse\)",
+        ),
+        "output_lse is suffix_lse": (
+            (out, lse, v, t(2, 4), v, lse),
+            r"'output_lse' must not be 'prefix_lse' or 'suffix_lse'",
         ),
         "output last dim strided": (
             (t(4, 64, 2).transpose(1, 2), out_lse, v, lse, v, lse),

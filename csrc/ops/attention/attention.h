@@ -48,6 +48,13 @@ inline MergeShape check_merge_attn_states(const Tensor& output,
   s.suffix_lse = lse({suffix_lse, "suffix_lse"});
   if (output_lse.has_value()) {
     s.output_lse = lse({*output_lse, "output_lse"});
+    // Every thread of a row reads the input lse and one writes output_lse: they must not
+    // share memory (partial overlaps are not detected).
+    const void* out = output_lse->data_ptr();
+    STABLEKERNELS_CHECK(s.num_tokens * s.num_heads == 0 ||
+                            (out != prefix_lse.data_ptr() && out != suffix_lse.data_ptr()),
+                        op,
+                        "'output_lse' must not be 'prefix_lse' or 'suffix_lse' (no in-place lse)");
   }
   return s;
 }
