@@ -38,7 +38,8 @@ inline int64_t access_elems(int64_t elem_size, std::initializer_list<int64_t> mu
 // `accesses` accesses each: threadIdx.x walks the accesses of an item, threadIdx.y the
 // items of the tile, and each thread takes `items_per_thread` items, so a tile holds
 // threads_y * items_per_thread items. About `threads` threads, fewer when there are fewer
-// items; `tiles` tiles cover the items.
+// items, and as many as the tiles need when the items are spread evenly over them; `tiles`
+// tiles cover the items.
 struct TileLaunch {
   int threads_x = 1;
   int threads_y = 1;
@@ -52,7 +53,12 @@ inline TileLaunch plan_tiles(int64_t items, int64_t accesses, int threads, int i
   const int64_t groups = ceil_div(items, items_per_thread);
   l.threads_y =
       static_cast<int>(std::max<int64_t>(1, std::min<int64_t>(threads / l.threads_x, groups)));
-  l.tiles = ceil_div(items, static_cast<int64_t>(l.threads_y) * items_per_thread);
+  l.tiles = ceil_div(groups, l.threads_y);
+  if (l.tiles == 0) {
+    return l;  // no items
+  }
+  // Spread the items evenly over the tiles: 40 items in tiles of 32 become two tiles of 20.
+  l.threads_y = static_cast<int>(ceil_div(groups, l.tiles));
   return l;
 }
 
