@@ -34,12 +34,17 @@ inline int64_t access_elems(int64_t elem_size, std::initializer_list<int64_t> mu
   return 1;
 }
 
+// The largest block plan_tiles gives; kernels launched with it are bounded by it
+// (__launch_bounds__). A bound of 1024 would cap them at 64 registers a thread, and the
+// ones that hold several 16-byte chunks per thread would spill.
+constexpr int kTileMaxThreads = 256;
+
 // A block of threads_x x threads_y threads over a tile of `items` (heads, rows, ...) of
 // `accesses` accesses each: threadIdx.x walks the accesses of an item, threadIdx.y the
 // items of the tile, and each thread takes `items_per_thread` items, so a tile holds
-// threads_y * items_per_thread items. About `threads` threads, fewer when there are fewer
-// items, and as many as the tiles need when the items are spread evenly over them; `tiles`
-// tiles cover the items.
+// threads_y * items_per_thread items. About `threads` threads (at most kTileMaxThreads):
+// fewer when there are few items, and no more than the tiles need once the items are
+// spread evenly over them. `tiles` tiles cover the items.
 struct TileLaunch {
   int threads_x = 1;
   int threads_y = 1;
@@ -49,6 +54,7 @@ struct TileLaunch {
 inline TileLaunch plan_tiles(int64_t items, int64_t accesses, int threads, int items_per_thread) {
   const auto ceil_div = [](int64_t a, int64_t b) { return (a + b - 1) / b; };
   TileLaunch l;
+  threads = std::min(threads, kTileMaxThreads);
   l.threads_x = static_cast<int>(std::clamp<int64_t>(accesses, 1, threads));
   const int64_t groups = ceil_div(items, items_per_thread);
   l.threads_y =

@@ -15,9 +15,6 @@
 namespace stablekernels::attention {
 namespace {
 
-static_assert(kMergePolicy.threads <= cuda::kMaxBlockThreads,
-              "blocks larger than the kernel's bound");
-
 template <typename T, int N>
 void launch(cudaStream_t stream, const MergeShape& s, T* out, float* out_lse, const T* prefix,
             const float* prefix_lse, const T* suffix, const float* suffix_lse) {

@@ -11,6 +11,7 @@
 
 #include "ops/attention/attention_math.h"
 #include "stablekernels/cuda_common.cuh"
+#include "stablekernels/launch.h"
 
 namespace stablekernels::attention::cuda {
 
@@ -19,10 +20,6 @@ using stablekernels::cuda::load_vec;
 using stablekernels::cuda::store_vec;
 using stablekernels::cuda::to_float;
 using stablekernels::cuda::Vec;
-
-// Largest block the launch code may use. Bounding the kernel by it (not by 1024) lets a
-// thread keep its 16-byte chunks in registers instead of spilling them.
-constexpr int kMaxBlockThreads = 256;
 
 template <typename T, int N>
 __device__ __forceinline__ Vec<T, N> zero_vec() {
@@ -38,7 +35,7 @@ __device__ __forceinline__ Vec<T, N> zero_vec() {
 // the weights of merge_weights(prefix_lse[h, t], suffix_lse[h, t]); output_lse[h, t] (when
 // not null) = the merged lse. Row r is (h, t) = (r / num_tokens, r % num_tokens).
 template <typename T, int N, int RPT>
-__global__ void __launch_bounds__(kMaxBlockThreads)
+__global__ void __launch_bounds__(kTileMaxThreads)
     merge_attn_states_kernel(T* output, float* output_lse, const T* prefix,
                              const float* __restrict__ prefix_lse, const T* suffix,
                              const float* __restrict__ suffix_lse, MergeShape s) {

@@ -15,9 +15,6 @@
 namespace stablekernels::rotary {
 namespace {
 
-static_assert(kRotaryPolicy.threads <= cuda::kMaxBlockThreads,
-              "blocks larger than the kernel's bound");
-
 template <typename T, typename C, bool NEOX, int N, bool VECTOR>
 void launch(cudaStream_t stream, const RotaryShape& s, const int64_t* positions, T* query, T* key,
             const C* cache) {

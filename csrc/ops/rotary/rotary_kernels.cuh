@@ -13,6 +13,7 @@
 
 #include "ops/rotary/rotary_math.h"
 #include "stablekernels/cuda_common.cuh"
+#include "stablekernels/launch.h"
 
 namespace stablekernels::rotary::cuda {
 
@@ -21,10 +22,6 @@ using stablekernels::cuda::load_vec;
 using stablekernels::cuda::store_vec;
 using stablekernels::cuda::to_float;
 using stablekernels::cuda::Vec;
-
-// Largest block the launch code may use. Bounding the kernel by it (not by 1024) lets a
-// thread keep its 16-byte chunks in registers instead of spilling them.
-constexpr int kMaxBlockThreads = 256;
 
 // N consecutive elements at p: one access when VECTOR (p aligned to N elements), else N.
 template <typename T, int N, bool VECTOR>
@@ -60,7 +57,7 @@ __device__ __forceinline__ void store_chunk(T* p, const Vec<T, N>& v) {
 // outside [0, max_position) gets NaN in the rotated part of its heads; the cache is not read
 // for it.
 template <typename T, typename C, bool NEOX, int N, bool VECTOR, int HPT>
-__global__ void __launch_bounds__(kMaxBlockThreads)
+__global__ void __launch_bounds__(kTileMaxThreads)
     rotary_embedding_kernel(const int64_t* __restrict__ positions, T* query, T* key,
                             const C* __restrict__ cache, RotaryShape s) {
   static_assert(NEOX || N % 2 == 0, "an interleaved chunk holds whole pairs");
