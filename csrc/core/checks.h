@@ -88,6 +88,11 @@ inline void check_float_dtype(const char* op, Arg a) {
                       dtype_name(a.t.scalar_type()));
 }
 
+inline void check_dtype(const char* op, Arg a, ScalarType expected) {
+  STABLEKERNELS_CHECK(a.t.scalar_type() == expected, op, "'", a.name, "' must have dtype ",
+                      dtype_name(expected), ", got ", dtype_name(a.t.scalar_type()));
+}
+
 inline void check_same_dtype(const char* op, Arg a, Arg ref) {
   STABLEKERNELS_CHECK(a.t.scalar_type() == ref.t.scalar_type(), op, "'", a.name,
                       "' must have dtype ", dtype_name(ref.t.scalar_type()), " (the dtype of '",
@@ -137,6 +142,11 @@ inline void check_last_dim_contiguous(const char* op, Arg a) {
 inline void check_finite_nonnegative(const char* op, const char* name, double v) {
   STABLEKERNELS_CHECK(std::isfinite(v) && v >= 0.0, op, "'", name,
                       "' must be a finite number >= 0, got ", v);
+}
+
+// The stride of dim `d`, or 0 when the dim has size 1 (torch may report any stride there).
+inline int64_t stride_or_zero(const Tensor& t, int64_t d) {
+  return t.size(d) == 1 ? 0 : t.stride(d);
 }
 
 // Collapses the leading dims (all but the last) of `a` into a RowIndexer.
