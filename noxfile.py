@@ -7,6 +7,7 @@
     nox -s tests -- --torch 2.10.0 -- -k rms_norm
     nox -s lint                  ruff + clang-format (-- --fix to rewrite)
     nox -s docs                  mkdocs build --strict into site/
+    nox -s audit                 the wheel gate on dist/*.whl (or -- path/to/x.whl ...)
 
 Default sessions (plain `nox`): build, tests, lint, docs.
 """
@@ -31,6 +32,9 @@ def build(session: nox.Session) -> None:
     """Build the wheel (options: ci/build_wheel.py --help)."""
     session.install(*nox.project.dependency_groups(PYPROJECT, "build"), "uv")
     session.run("python", "ci/build_wheel.py", *session.posargs)
+    if not {"-h", "--help"} & set(session.posargs):  # the gate, on the wheel just built
+        session.install(*nox.project.dependency_groups(PYPROJECT, "audit"))
+        session.run("python", "ci/audit.py", "--after-build", *session.posargs)
 
 
 @nox.session(python=PYTHON)
@@ -55,3 +59,11 @@ def docs(session: nox.Session) -> None:
     """Build the documentation with warnings as errors."""
     session.install(*nox.project.dependency_groups(PYPROJECT, "docs"))
     session.run("mkdocs", "build", "--strict", "--site-dir", "site", *session.posargs)
+
+
+@nox.session(python=PYTHON)
+def audit(session: nox.Session) -> None:
+    """The wheel gate on dist/*.whl, or on the wheels given (ci/audit.py --help)."""
+    session.install(*nox.project.dependency_groups(PYPROJECT, "audit"))
+    session.run("python", "ci/audit.py", *session.posargs)
+
