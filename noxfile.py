@@ -8,6 +8,7 @@
     nox -s lint                  ruff + clang-format (-- --fix to rewrite)
     nox -s docs                  mkdocs build --strict into site/
     nox -s audit                 the wheel gate on dist/*.whl (or -- path/to/x.whl ...)
+    nox -s farm_tests            the wheel gate's own tests (ci/tests/)
 
 Default sessions (plain `nox`): build, tests, lint, docs.
 """
@@ -67,3 +68,12 @@ def audit(session: nox.Session) -> None:
     session.install(*nox.project.dependency_groups(PYPROJECT, "audit"))
     session.run("python", "ci/audit.py", *session.posargs)
 
+
+@nox.session(python=PYTHON)
+def farm_tests(session: nox.Session) -> None:
+    """The wheel gate's own tests (ci/tests/) against the wheel in dist/ (built first if missing)."""
+    session.install(*nox.project.dependency_groups(PYPROJECT, "audit"), "pytest>=8")
+    if not list(Path("dist").glob("stablekernels-*.whl")):
+        session.log("no wheel in dist/: running `nox -s build` first")
+        session.run(sys.executable, "-m", "nox", "-s", "build", external=True)
+    session.run("python", "-m", "pytest", "ci/tests", *session.posargs)
