@@ -17,6 +17,7 @@ from .model import FAIL, PASS, Row, listing
 
 _POLICY_RE = re.compile(r"^manylinux_(\d+)_(\d+)(?:_|$)")
 _CUDART_RE = re.compile(r"^libcudart")
+_VENDORED_RE = re.compile(r"^(?P<stem>.+)-[0-9a-f]{8}(?P<suffix>\.so.*)$")
 # A CUDA library registers its fat binary with the runtime through this call: it is
 # defined inside a library that carries cudart statically, imported otherwise.
 _CUDART_ENTRY = "__cudaRegisterFatBinary"
@@ -25,6 +26,17 @@ _CUDART_ENTRY = "__cudaRegisterFatBinary"
 def _glibc(policy: str) -> tuple[int, int] | None:
     m = _POLICY_RE.match(policy)
     return (int(m[1]), int(m[2])) if m else None
+
+
+def _needed_by(ctx: Context, vendored: list[str]) -> list[str]:
+    """The wheel's libraries that need what auditwheel vendored (it renames
+    libfoo.so.1 to <pkg>.libs/libfoo-<hash>.so.1)."""
+    sonames = set()
+    for path in vendored:
+        m = _VENDORED_RE.match(path.rsplit("/", 1)[-1])
+        if m:
+            sonames.add(m["stem"] + m["suffix"])
+    return [lib.name for lib in ctx.wheel.libraries if sonames & set(lib.needed)]
 
 
 def _repair_rows(ctx: Context) -> list[Row]:
@@ -57,12 +69,15 @@ def _repair_rows(ctx: Context) -> list[Row]:
     }
     rows = []
     if vendored:
+        culprits = _needed_by(ctx, vendored)
+        data["needed_by"] = culprits
         rows.append(
             Row(
                 "platform.repair",
                 FAIL,
-                f"auditwheel repair would vendor {listing(vendored, 4)} "
-                "(not torch/CUDA, so not excluded)",
+                f"auditwheel repair would vendor {listing(vendored, 4)}"
+                + (f", needed by {listing(culprits)}" if culprits else "")
+                + " (not torch/CUDA, so not excluded)",
                 data,
             )
         )

@@ -244,6 +244,7 @@ def test_repair_that_would_vendor_fails(real_wheel, build, gate_config, tmp_path
     assert set(fails) == {"platform.repair", "platform.needed"}, report.table()
     (repair,) = fails["platform.repair"]
     assert "would vendor" in repair and "libfixturedep" in repair
+    assert "needed by _fx_vendor.abi3.so" in repair
     (needed,) = fails["platform.needed"]
     assert "_fx_vendor.abi3.so" in needed and "libfixturedep.so.1" in needed
 
