@@ -9,9 +9,10 @@
     nox -s test_matrix -- torch=2.11,2.13 python=3.11
     nox -s "test_matrix(torch='2.12')"
     nox -s bench -- --device cpu --quick   benchmarks (full run on a GPU machine: benchmarks/run.py)
-    nox -s farm_tests            tests of the ci/ tooling itself
     nox -s lint                  ruff + clang-format (-- --fix to rewrite)
     nox -s docs                  mkdocs build --strict into site/
+    nox -s audit                 the wheel gate on dist/*.whl (or -- path/to/x.whl ...)
+    nox -s farm_tests            tests of the farm's tooling (ci/tests/: the gate's checks, the matrix)
 
 Default sessions (plain `nox`): build, tests, lint, docs.
 """
@@ -39,6 +40,9 @@ def build(session: nox.Session) -> None:
     """Build the wheel (options: ci/build_wheel.py --help)."""
     session.install(*nox.project.dependency_groups(PYPROJECT, "build"), "uv")
     session.run("python", "ci/build_wheel.py", *session.posargs)
+    if not {"-h", "--help"} & set(session.posargs):  # the gate, on the wheel just built
+        session.install(*nox.project.dependency_groups(PYPROJECT, "audit"))
+        session.run("python", "ci/audit.py", "--after-build", *session.posargs)
 
 
 @nox.session(python=PYTHON)
@@ -72,24 +76,6 @@ def bench(session: nox.Session) -> None:
 
 
 @nox.session(python=PYTHON)
-def farm_tests(session: nox.Session) -> None:
-    """Tests of the farm's own tooling (ci/tests/)."""
-    session.install("pytest>=8")
-    session.run(
-        "pytest",
-        "-q",
-        "-p",
-        "no:cacheprovider",
-        "-c",
-        "/dev/null",
-        "--rootdir",
-        "ci",
-        "ci/tests",
-        *session.posargs,
-    )
-
-
-@nox.session(python=PYTHON)
 def lint(session: nox.Session) -> None:
     """ruff and clang-format (-- --fix rewrites files)."""
     session.install(*nox.project.dependency_groups(PYPROJECT, "lint"))
@@ -101,3 +87,21 @@ def docs(session: nox.Session) -> None:
     """Build the documentation with warnings as errors."""
     session.install(*nox.project.dependency_groups(PYPROJECT, "docs"))
     session.run("mkdocs", "build", "--strict", "--site-dir", "site", *session.posargs)
+
+
+@nox.session(python=PYTHON)
+def audit(session: nox.Session) -> None:
+    """The wheel gate on dist/*.whl, or on the wheels given (ci/audit.py --help)."""
+    session.install(*nox.project.dependency_groups(PYPROJECT, "audit"))
+    session.run("python", "ci/audit.py", *session.posargs)
+
+
+@nox.session(python=PYTHON)
+def farm_tests(session: nox.Session) -> None:
+    """Tests of the farm's tooling (ci/tests/): the wheel gate against the wheel in dist/
+    (built first if missing), the matrix tooling."""
+    session.install(*nox.project.dependency_groups(PYPROJECT, "audit"), "pytest>=8")
+    if not list(Path("dist").glob("stablekernels-*.whl")):
+        session.log("no wheel in dist/: running `nox -s build` first")
+        session.run(sys.executable, "-m", "nox", "-s", "build", external=True)
+    session.run("python", "-m", "pytest", "ci/tests", *session.posargs)
