@@ -58,7 +58,7 @@ def test_fake_runs_without_data(name: str) -> None:
     spec = REGISTRY[name]
     args = next(iter(spec.sample_args(torch.device("cpu"), torch.float32)))
     with FakeTensorMode() as mode:
-        fake_args = [mode.from_tensor(a) if isinstance(a, torch.Tensor) else a for a in args]
+        fake_args = torch.utils._pytree.tree_map_only(torch.Tensor, mode.from_tensor, list(args))
         assert spec.op(*fake_args) is None
 
 
@@ -72,6 +72,9 @@ def test_schemas_match_vllm() -> None:
         "gelu_tanh_and_mul": "stablekernels::gelu_tanh_and_mul(Tensor! result, Tensor input) -> ()",
         "rotary_embedding": "stablekernels::rotary_embedding(Tensor positions, Tensor! query, Tensor!? key, int head_size, Tensor cos_sin_cache, bool is_neox) -> ()",
         "merge_attn_states": "stablekernels::merge_attn_states(Tensor! output, Tensor!? output_lse, Tensor prefix_output, Tensor prefix_lse, Tensor suffix_output, Tensor suffix_lse) -> ()",
+        "reshape_and_cache_flash": "stablekernels::reshape_and_cache_flash(Tensor key, Tensor value, Tensor! key_cache, Tensor! value_cache, Tensor slot_mapping, str kv_cache_dtype, Tensor k_scale, Tensor v_scale) -> ()",
+        "swap_blocks": "stablekernels::swap_blocks(Tensor src, Tensor! dst, Tensor block_mapping) -> ()",
+        "copy_blocks": "stablekernels::copy_blocks(Tensor(a!)[] key_caches, Tensor(b!)[] value_caches, Tensor block_mapping) -> ()",
     }
     for name, schema in expected.items():
         assert str(REGISTRY[name].op._schema) == str(torch._C.parse_schema(schema))

@@ -1,0 +1,59 @@
+// SPDX-License-Identifier: Apache-2.0
+#pragma once
+// cache_math.h: the layouts of the cache family, shared by the CPU and CUDA code. Torch-free.
+
+#include <cstdint>
+
+#include "stablekernels/rows.h"
+
+namespace stablekernels::cache {
+
+// Largest finite float8 e4m3fn value: fp8 stores saturate to +-kFp8Max.
+constexpr float kFp8Max = 448.0f;
+
+// What the caches hold: the input dtype ("auto") or fp8 e4m3 bits ("fp8", "fp8_e4m3").
+enum class KvCacheDtype { kAuto, kFp8E4m3 };
+
+// Element strides of a [num_tokens, num_heads, head_size] input (last dim contiguous).
+struct TokenLayout {
+  int64_t token_stride = 0;
+  int64_t head_stride = 0;
+};
+
+// Element strides of a [num_blocks, block_size, num_heads, head_size] cache (last dim
+// contiguous).
+struct CacheStrides {
+  int64_t block_stride = 0;
+  int64_t slot_stride = 0;
+  int64_t head_stride = 0;
+};
+
+struct ReshapeAndCacheShape {
+  int64_t num_tokens = 0;  // slot_mapping.size(0): the tokens written
+  int64_t num_heads = 0;
+  int64_t head_size = 0;
+  int64_t block_size = 0;
+  int64_t num_slots = 0;  // num_blocks * block_size
+  int64_t slot_mapping_stride = 1;
+  TokenLayout key;
+  TokenLayout value;
+  CacheStrides key_cache;
+  CacheStrides value_cache;
+  KvCacheDtype kv_cache_dtype = KvCacheDtype::kAuto;
+};
+
+// Element offset of (slot, head) in a cache: slot = block * block_size + offset.
+STABLEKERNELS_HOST_DEVICE int64_t cache_offset(const CacheStrides& c, int64_t block_size,
+                                                      int64_t slot, int64_t head) {
+  const int64_t block = slot / block_size;
+  const int64_t in_block = slot - block * block_size;
+  return block * c.block_stride + in_block * c.slot_stride + head * c.head_stride;
+}
+
+// x / scale clamped to [-kFp8Max, kFp8Max]; NaN stays NaN (no fminf/fmaxf, which drop it).
+STABLEKERNELS_HOST_DEVICE float fp8_prescale(float x, float scale) {
+  const float y = x / scale;
+  return y > kFp8Max ? kFp8Max : (y < -kFp8Max ? -kFp8Max : y);
+}
+
+}  // namespace stablekernels::cache
