@@ -65,10 +65,8 @@ def make_caches(blocks, block_size, heads, head_size, dtype, device, layout, see
     shape = (blocks, block_size, heads, head_size)
     if layout == "contiguous":
         full = torch.empty((2, *shape), dtype=dtype)
-        bufs = [full[0], full[1]]
     else:
         full = torch.empty((blocks, 2, *shape[1:]), dtype=dtype)
-        bufs = [full[:, 0], full[:, 1]]
     if dtype in (torch.uint8, torch.float8_e4m3fn):
         bits = torch.randint(0, 0x7F, full.shape, generator=g, dtype=torch.uint8)  # no NaN codes
         full.copy_(bits.view(dtype))
@@ -128,7 +126,9 @@ def test_reshape_and_cache_flash_writes_every_head_element(device, dtype) -> Non
     tokens, heads, head_size, blocks, block_size = 24, 3, 40, 3, 8
     key = make_kv((tokens, heads, head_size), "contiguous", dtype, device, seed=5)
     value = make_kv((tokens, heads, head_size), "contiguous", dtype, device, seed=6)
-    kc = torch.full((blocks, block_size, heads, head_size), float("nan"), dtype=dtype, device=device)
+    kc = torch.full(
+        (blocks, block_size, heads, head_size), float("nan"), dtype=dtype, device=device
+    )
     vc = torch.full_like(kc, float("nan"))
     slots = torch.arange(tokens - 1, -1, -1, device=device)
     RESHAPE(key, value, kc, vc, slots, "auto", *scales(device))
@@ -148,8 +148,9 @@ def test_reshape_and_cache_flash_padded_tokens_and_all_skipped(device) -> None:
     RESHAPE(key, value, kc, vc, torch.full((10,), -1, device=device), "auto", *scales(device))
     same_bits(kc, before[0])
     same_bits(vc, before[1])
-    RESHAPE(key, value, kc, vc, torch.empty(0, dtype=torch.long, device=device), "auto",
-            *scales(device))
+    RESHAPE(
+        key, value, kc, vc, torch.empty(0, dtype=torch.long, device=device), "auto", *scales(device)
+    )
     same_bits(kc, before[0])
 
 
@@ -179,9 +180,12 @@ def test_reshape_and_cache_flash_fp8(device, dtype, cache_dtype, kv_cache_dtype,
     tokens = min(tokens, blocks * block_size)
     key = fp8_inputs((tokens, heads, head_size), dtype, device, seed=11)
     value = fp8_inputs((tokens, heads, head_size), dtype, device, seed=12)
-    for cache_layout, (k_scale, v_scale) in zip(CACHE_LAYOUTS, [(0.5, 3.0), (1.0, 0.125)]):
-        kc, vc = make_caches(blocks, block_size, heads, head_size, cache_dtype, device,
-                             cache_layout, 13)
+    for cache_layout, (k_scale, v_scale) in zip(
+        CACHE_LAYOUTS, [(0.5, 3.0), (1.0, 0.125)], strict=True
+    ):
+        kc, vc = make_caches(
+            blocks, block_size, heads, head_size, cache_dtype, device, cache_layout, 13
+        )
         slots = slots_for(tokens, blocks * block_size, seed=14, skip=1).to(device)
         run_reshape(key, value, kc, vc, slots, kv_cache_dtype, *scales(device, k_scale, v_scale))
 
@@ -191,8 +195,15 @@ def test_reshape_and_cache_flash_fp8_saturates(device) -> None:
     key = torch.tensor([[[1e4, -1e4, 448.0, 100.0]]], device=device)
     kc = torch.zeros(1, 1, 1, 4, dtype=torch.float8_e4m3fn, device=device)
     vc = torch.zeros_like(kc)
-    RESHAPE(key, key, kc, vc, torch.zeros(1, dtype=torch.long, device=device), "fp8",
-            *scales(device, 1.0, 2.0))
+    RESHAPE(
+        key,
+        key,
+        kc,
+        vc,
+        torch.zeros(1, dtype=torch.long, device=device),
+        "fp8",
+        *scales(device, 1.0, 2.0),
+    )
     assert kc.float().flatten().tolist() == [448.0, -448.0, 448.0, 96.0]
     assert vc.float().flatten().tolist() == [448.0, -448.0, 224.0, 48.0]  # 50: a tie, to even
 
@@ -202,8 +213,11 @@ def test_reshape_and_cache_flash_cpu_checks_slots_before_writing() -> None:
     kc = torch.zeros(2, 4, 2, 8)
     vc = torch.zeros_like(kc)
     slots = torch.tensor([0, 1, 8, 2])  # 8 slots: slot 8 is past the end
-    with pytest.raises(RuntimeError, match=r"'slot_mapping' holds slot 8 for token 2, beyond the "
-                       r"cache of 8 slots"):
+    with pytest.raises(
+        RuntimeError,
+        match=r"'slot_mapping' holds slot 8 for token 2, beyond the "
+        r"cache of 8 slots",
+    ):
         RESHAPE(key, key, kc, vc, slots, "auto", *scales("cpu"))
     assert kc.abs().sum() == 0 and vc.abs().sum() == 0  # nothing written
 
@@ -214,8 +228,11 @@ def test_reshape_and_cache_flash_cuda_reports_bad_slots_after_the_kernel() -> No
     kc = torch.zeros(2, 4, 2, 8, device="cuda")
     vc = torch.zeros_like(kc)
     slots = torch.tensor([3, 100, 1, 9, -1], device="cuda")
-    with pytest.raises(RuntimeError, match=r"'slot_mapping' holds slot 100 for token 1, beyond the "
-                       r"cache of 8 slots"):
+    with pytest.raises(
+        RuntimeError,
+        match=r"'slot_mapping' holds slot 100 for token 1, beyond the "
+        r"cache of 8 slots",
+    ):
         RESHAPE(key, key, kc, vc, slots, "auto", *scales("cuda"))
     # the valid tokens were written, the bad ones skipped (no access past the cache)
     flat = kc.view(8, 2, 8)
@@ -373,7 +390,7 @@ def test_copy_blocks(device, dtype, shapes, mapping_on_device) -> None:
     mapping = torch.tensor([[0, 5], [6, 1], [2, 3], [4, 4]])
     exp_k, exp_v = copy_blocks_ref(keys, values, mapping)
     stablekernels.copy_blocks(keys, values, mapping.to(device) if mapping_on_device else mapping)
-    for got, exp in zip(keys + values, exp_k + exp_v):
+    for got, exp in zip(keys + values, exp_k + exp_v, strict=True):
         same_bits(got, exp)
     assert not torch.equal(keys[0][5], keys[1][5])  # layers are distinct
 
@@ -384,7 +401,7 @@ def test_copy_blocks_empty(device) -> None:
     before = [t.clone() for t in keys + values]
     COPY(keys, values, torch.empty(0, 2, dtype=torch.long))
     COPY([], [], torch.tensor([[0, 1]]))
-    for t, b in zip(keys + values, before):
+    for t, b in zip(keys + values, before, strict=True):
         same_bits(t, b)
 
 
@@ -393,11 +410,14 @@ def test_copy_blocks_device_mapping_out_of_range_is_reported_and_skipped() -> No
     keys, values = make_layers(2, 4, (8,), (8,), torch.float32, "cuda", seed=25)
     before = [t.clone() for t in keys + values]
     mapping = torch.tensor([[0, 1], [7, 2]], device="cuda")
-    with pytest.raises(RuntimeError, match=r"'block_mapping' row 1 names source block 7, out of "
-                       r"range for 'key_caches' of 4 blocks"):
+    with pytest.raises(
+        RuntimeError,
+        match=r"'block_mapping' row 1 names source block 7, out of "
+        r"range for 'key_caches' of 4 blocks",
+    ):
         COPY(keys, values, mapping)
     # row 0 was copied; block 2 untouched
-    for t, b in zip(keys + values, before):
+    for t, b in zip(keys + values, before, strict=True):
         torch.testing.assert_close(t[1], b[0], atol=0, rtol=0)
         torch.testing.assert_close(t[2], b[2], atol=0, rtol=0)
 
@@ -412,76 +432,171 @@ def _bad_cases(device):
     one = torch.ones(1, device=device)
 
     def r(**kw):
-        a = dict(key=k, value=k, key_cache=kc, value_cache=kc.clone(), slot_mapping=s,
-                 kv_cache_dtype="auto", k_scale=one, v_scale=one)
+        a = dict(
+            key=k,
+            value=k,
+            key_cache=kc,
+            value_cache=kc.clone(),
+            slot_mapping=s,
+            kv_cache_dtype="auto",
+            k_scale=one,
+            v_scale=one,
+        )
         a.update(kw)
         return lambda: RESHAPE(*a.values())
 
-    yield "kv_cache_dtype", r(kv_cache_dtype="fp8_e5m2"), (
-        r"'kv_cache_dtype' must be \"auto\", \"fp8\" or \"fp8_e4m3\", got \"fp8_e5m2\"")
-    yield "slot out of range", r(slot_mapping=torch.tensor([0, 8, 1, 2], device=device)), (
-        r"'slot_mapping' holds slot 8 for token 1, beyond the cache of 8 slots")
+    yield (
+        "kv_cache_dtype",
+        r(kv_cache_dtype="fp8_e5m2"),
+        (r"'kv_cache_dtype' must be \"auto\", \"fp8\" or \"fp8_e4m3\", got \"fp8_e5m2\""),
+    )
+    yield (
+        "slot out of range",
+        r(slot_mapping=torch.tensor([0, 8, 1, 2], device=device)),
+        (r"'slot_mapping' holds slot 8 for token 1, beyond the cache of 8 slots"),
+    )
     yield "slot int32", r(slot_mapping=s.int()), r"'slot_mapping' must have dtype int64, got int32"
     yield "slot 2d", r(slot_mapping=s.view(2, 2)), r"'slot_mapping' must have 1 dimension"
-    yield "slot too long", r(slot_mapping=torch.arange(5, device=device)), (
-        r"'slot_mapping' has 5 entries, more than the 4 tokens of 'key'")
+    yield (
+        "slot too long",
+        r(slot_mapping=torch.arange(5, device=device)),
+        (r"'slot_mapping' has 5 entries, more than the 4 tokens of 'key'"),
+    )
     yield "key int", r(key=k.int()), r"'key' must have dtype float32, float16 or bfloat16"
     yield "key 2d", r(key=k.view(4, 16)), r"'key' must have 3 dimensions"
     yield "value shape", r(value=k[:, :1]), r"'value' must have shape \[4, 2, 8\]"
-    yield "value dtype", r(value=k.half()), r"'value' must have dtype float32 \(the dtype of 'key'\)"
-    yield "cache heads", r(key_cache=torch.zeros(2, 4, 3, 8, device=device)), (
-        r"'key_cache' must have shape \[num_blocks, block_size, 2, 8\]")
+    yield (
+        "value dtype",
+        r(value=k.half()),
+        r"'value' must have dtype float32 \(the dtype of 'key'\)",
+    )
+    yield (
+        "cache heads",
+        r(key_cache=torch.zeros(2, 4, 3, 8, device=device)),
+        (r"'key_cache' must have shape \[num_blocks, block_size, 2, 8\]"),
+    )
     yield "cache 3d", r(key_cache=kc.view(8, 2, 8)), r"'key_cache' must have 4 dimensions"
-    yield "value cache shape", r(value_cache=torch.zeros(3, 4, 2, 8, device=device)), (
-        r"'value_cache' must have shape \[2, 4, 2, 8\] \(the shape of 'key_cache'\)")
-    yield "cache dtype auto", r(key_cache=kc.half(), value_cache=kc.half()), (
-        r"'key_cache' must have dtype float32 \(the dtype of 'key', as kv_cache_dtype is \"auto\"\)")
-    yield "cache dtype fp8", r(kv_cache_dtype="fp8"), (
-        r"'key_cache' must have dtype float8_e4m3fn or uint8 \(kv_cache_dtype \"fp8\"\), got float32")
-    yield "value cache dtype", r(kv_cache_dtype="fp8", key_cache=kc.to(torch.uint8),
-                                 value_cache=kc.to(torch.float8_e4m3fn)), (
-        r"'value_cache' must have dtype Float8_e4m3fn \(the dtype of 'key_cache'\), got uint8"
-        r"|'value_cache' must have dtype uint8 \(the dtype of 'key_cache'\)")
-    yield "cache last dim strided", r(key_cache=torch.zeros(2, 4, 2, 16, device=device)[..., ::2]), (
-        r"'key_cache' must be contiguous in its last dimension")
+    yield (
+        "value cache shape",
+        r(value_cache=torch.zeros(3, 4, 2, 8, device=device)),
+        (r"'value_cache' must have shape \[2, 4, 2, 8\] \(the shape of 'key_cache'\)"),
+    )
+    yield (
+        "cache dtype auto",
+        r(key_cache=kc.half(), value_cache=kc.half()),
+        (
+            r"'key_cache' must have dtype float32 \(the dtype of 'key', as kv_cache_dtype is \"auto\"\)"
+        ),
+    )
+    yield (
+        "cache dtype fp8",
+        r(kv_cache_dtype="fp8"),
+        (
+            r"'key_cache' must have dtype float8_e4m3fn or uint8 \(kv_cache_dtype \"fp8\"\), got float32"
+        ),
+    )
+    yield (
+        "value cache dtype",
+        r(
+            kv_cache_dtype="fp8",
+            key_cache=kc.to(torch.uint8),
+            value_cache=kc.to(torch.float8_e4m3fn),
+        ),
+        (
+            r"'value_cache' must have dtype Float8_e4m3fn \(the dtype of 'key_cache'\), got uint8"
+            r"|'value_cache' must have dtype uint8 \(the dtype of 'key_cache'\)"
+        ),
+    )
+    yield (
+        "cache last dim strided",
+        r(key_cache=torch.zeros(2, 4, 2, 16, device=device)[..., ::2]),
+        (r"'key_cache' must be contiguous in its last dimension"),
+    )
     yield "scale dtype", r(k_scale=one.double()), r"'k_scale' must have dtype float32, got float64"
-    yield "scale numel", r(v_scale=torch.ones(2, device=device)), (
-        r"'v_scale' must have exactly one element, got shape \[2\]")
+    yield (
+        "scale numel",
+        r(v_scale=torch.ones(2, device=device)),
+        (r"'v_scale' must have exactly one element, got shape \[2\]"),
+    )
 
     src = torch.randn(4, 3, 8, device=device)
     dst = torch.zeros(5, 3, 8, device=device)
     m = torch.tensor([[0, 1]])
-    yield "swap src block", lambda: SWAP(src, dst, torch.tensor([[4, 0]])), (
-        r"'block_mapping' row 0 names source block 4, out of range for 'src' of 4 blocks")
-    yield "swap dst block", lambda: SWAP(src, dst, torch.tensor([[0, 1], [1, -1]])), (
-        r"'block_mapping' row 1 names destination block -1, out of range for 'dst' of 5 blocks")
-    yield "swap mapping shape", lambda: SWAP(src, dst, torch.tensor([0, 1])), (
-        r"'block_mapping' must have shape \[n, 2\]")
-    yield "swap mapping dtype", lambda: SWAP(src, dst, m.int()), (
-        r"'block_mapping' must have dtype int64, got int32")
-    yield "swap dtype", lambda: SWAP(src, dst.half(), m), (
-        r"'dst' must have dtype float32 \(the dtype of 'src'\), got float16")
-    yield "swap block size", lambda: SWAP(src, torch.zeros(5, 3, 7, device=device), m), (
-        r"'dst' must have blocks of the size of those of 'src' \(96 bytes")
-    yield "swap strided", lambda: SWAP(src[:, :, ::2], dst[:, :, :4], m), (
-        r"'src' must be contiguous")
+    yield (
+        "swap src block",
+        lambda: SWAP(src, dst, torch.tensor([[4, 0]])),
+        (r"'block_mapping' row 0 names source block 4, out of range for 'src' of 4 blocks"),
+    )
+    yield (
+        "swap dst block",
+        lambda: SWAP(src, dst, torch.tensor([[0, 1], [1, -1]])),
+        (r"'block_mapping' row 1 names destination block -1, out of range for 'dst' of 5 blocks"),
+    )
+    yield (
+        "swap mapping shape",
+        lambda: SWAP(src, dst, torch.tensor([0, 1])),
+        (r"'block_mapping' must have shape \[n, 2\]"),
+    )
+    yield (
+        "swap mapping dtype",
+        lambda: SWAP(src, dst, m.int()),
+        (r"'block_mapping' must have dtype int64, got int32"),
+    )
+    yield (
+        "swap dtype",
+        lambda: SWAP(src, dst.half(), m),
+        (r"'dst' must have dtype float32 \(the dtype of 'src'\), got float16"),
+    )
+    yield (
+        "swap block size",
+        lambda: SWAP(src, torch.zeros(5, 3, 7, device=device), m),
+        (r"'dst' must have blocks of the size of those of 'src' \(96 bytes"),
+    )
+    yield (
+        "swap strided",
+        lambda: SWAP(src[:, :, ::2], dst[:, :, :4], m),
+        (r"'src' must be contiguous"),
+    )
 
     keys = [torch.zeros(4, 8, device=device) for _ in range(2)]
     values = [torch.zeros(4, 8, device=device) for _ in range(2)]
-    yield "copy block", lambda: COPY(keys, values, torch.tensor([[0, 4]])), (
-        r"'block_mapping' row 0 names destination block 4, out of range for 'key_caches' of 4")
-    yield "copy mapping shape", lambda: COPY(keys, values, torch.tensor([[0, 1, 2]])), (
-        r"'block_mapping' must have shape \[n, 2\]")
-    yield "copy mapping dtype", lambda: COPY(keys, values, m.float()), (
-        r"'block_mapping' must have dtype int64, got float32")
-    yield "copy lengths", lambda: COPY(keys, values[:1], m), (
-        r"'key_caches' and 'value_caches' must have the same length, got 2 and 1")
-    yield "copy key dtype", lambda: COPY([keys[0], keys[1].half()], values, m), (
-        r"'key_caches\[1\]' must have dtype float32 \(the dtype of 'key_caches\[0\]'\), got float16")
-    yield "copy value shape", lambda: COPY(keys, [values[0], values[1][:, :4]], m), (
-        r"'value_caches\[1\]' must have shape \[4, 8\] \(the shape of 'value_caches\[0\]'\)")
-    yield "copy value blocks", lambda: COPY(keys, [v[:3] for v in values], m), (
-        r"'value_caches\[0\]' must have 4 blocks")
+    yield (
+        "copy block",
+        lambda: COPY(keys, values, torch.tensor([[0, 4]])),
+        (r"'block_mapping' row 0 names destination block 4, out of range for 'key_caches' of 4"),
+    )
+    yield (
+        "copy mapping shape",
+        lambda: COPY(keys, values, torch.tensor([[0, 1, 2]])),
+        (r"'block_mapping' must have shape \[n, 2\]"),
+    )
+    yield (
+        "copy mapping dtype",
+        lambda: COPY(keys, values, m.float()),
+        (r"'block_mapping' must have dtype int64, got float32"),
+    )
+    yield (
+        "copy lengths",
+        lambda: COPY(keys, values[:1], m),
+        (r"'key_caches' and 'value_caches' must have the same length, got 2 and 1"),
+    )
+    yield (
+        "copy key dtype",
+        lambda: COPY([keys[0], keys[1].half()], values, m),
+        (
+            r"'key_caches\[1\]' must have dtype float32 \(the dtype of 'key_caches\[0\]'\), got float16"
+        ),
+    )
+    yield (
+        "copy value shape",
+        lambda: COPY(keys, [values[0], values[1][:, :4]], m),
+        (r"'value_caches\[1\]' must have shape \[4, 8\] \(the shape of 'value_caches\[0\]'\)"),
+    )
+    yield (
+        "copy value blocks",
+        lambda: COPY(keys, [v[:3] for v in values], m),
+        (r"'value_caches\[0\]' must have 4 blocks"),
+    )
 
 
 _BAD_IDS = [c[0] for c in _bad_cases("cpu")]
@@ -503,26 +618,46 @@ def test_cache_cpu_cuda_mix() -> None:
     one = torch.ones(1, device="cuda")
     on = r" must be on {} \(the device of '{}'\), got {}"
     cases = [
-        (lambda: RESHAPE(k, k, kc.cpu(), kc, s, "auto", one, one), "'key_cache'" + on.format(
-            "cuda:0", "key", "cpu")),
-        (lambda: RESHAPE(k, k.cpu(), kc, kc, s, "auto", one, one), "'value'" + on.format(
-            "cuda:0", "key", "cpu")),
-        (lambda: RESHAPE(k, k, kc, kc, s.cpu(), "auto", one, one), "'slot_mapping'" + on.format(
-            "cuda:0", "key", "cpu")),
-        (lambda: RESHAPE(k, k, kc, kc, s, "auto", one.cpu(), one), "'k_scale'" + on.format(
-            "cuda:0", "key", "cpu")),
-        (lambda: RESHAPE(k.cpu(), k.cpu(), kc.cpu(), kc.cpu(), s, "auto", one.cpu(), one.cpu()),
-         "'slot_mapping'" + on.format("cpu", "key", "cuda:0")),
-        (lambda: SWAP(kc, kc.clone(), torch.tensor([[0, 1]], device="cuda")),
-         r"'block_mapping' must be on the cpu, got cuda:0"),
-        (lambda: SWAP(kc.cpu(), kc.cpu(), torch.tensor([[0, 1]], device="cuda")),
-         r"'block_mapping' must be on the cpu, got cuda:0"),
-        (lambda: COPY([kc], [kc.cpu()], torch.tensor([[0, 1]])),
-         r"'value_caches\[0\]'" + on.format("cuda:0", "key_caches\\[0\\]", "cpu")),
-        (lambda: COPY([kc, kc.cpu()], [kc, kc], torch.tensor([[0, 1]])),
-         r"'key_caches\[1\]'" + on.format("cuda:0", "key_caches\\[0\\]", "cpu")),
-        (lambda: COPY([kc.cpu()], [kc.cpu()], torch.tensor([[0, 1]], device="cuda")),
-         r"'block_mapping' must be on the cpu \(the device of the caches\), got cuda:0"),
+        (
+            lambda: RESHAPE(k, k, kc.cpu(), kc, s, "auto", one, one),
+            "'key_cache'" + on.format("cuda:0", "key", "cpu"),
+        ),
+        (
+            lambda: RESHAPE(k, k.cpu(), kc, kc, s, "auto", one, one),
+            "'value'" + on.format("cuda:0", "key", "cpu"),
+        ),
+        (
+            lambda: RESHAPE(k, k, kc, kc, s.cpu(), "auto", one, one),
+            "'slot_mapping'" + on.format("cuda:0", "key", "cpu"),
+        ),
+        (
+            lambda: RESHAPE(k, k, kc, kc, s, "auto", one.cpu(), one),
+            "'k_scale'" + on.format("cuda:0", "key", "cpu"),
+        ),
+        (
+            lambda: RESHAPE(k.cpu(), k.cpu(), kc.cpu(), kc.cpu(), s, "auto", one.cpu(), one.cpu()),
+            "'slot_mapping'" + on.format("cpu", "key", "cuda:0"),
+        ),
+        (
+            lambda: SWAP(kc, kc.clone(), torch.tensor([[0, 1]], device="cuda")),
+            r"'block_mapping' must be on the cpu, got cuda:0",
+        ),
+        (
+            lambda: SWAP(kc.cpu(), kc.cpu(), torch.tensor([[0, 1]], device="cuda")),
+            r"'block_mapping' must be on the cpu, got cuda:0",
+        ),
+        (
+            lambda: COPY([kc], [kc.cpu()], torch.tensor([[0, 1]])),
+            r"'value_caches\[0\]'" + on.format("cuda:0", "key_caches\\[0\\]", "cpu"),
+        ),
+        (
+            lambda: COPY([kc, kc.cpu()], [kc, kc], torch.tensor([[0, 1]])),
+            r"'key_caches\[1\]'" + on.format("cuda:0", "key_caches\\[0\\]", "cpu"),
+        ),
+        (
+            lambda: COPY([kc.cpu()], [kc.cpu()], torch.tensor([[0, 1]], device="cuda")),
+            r"'block_mapping' must be on the cpu \(the device of the caches\), got cuda:0",
+        ),
     ]
     for fn, pattern in cases:
         with pytest.raises(RuntimeError, match=pattern):

@@ -119,9 +119,9 @@ inline void check_block_mapping(const char* op, const Tensor& block_mapping) {
 
 [[noreturn]] inline void fail_block(const char* op, int64_t row, int64_t col, int64_t block,
                                     const char* cache, int64_t num_blocks) {
-  fail(op, "'block_mapping' row ", row, " names ", (col == 0 ? "source" : "destination"),
-       " block ", block, ", out of range for '", cache, "' of ", num_blocks,
-       " blocks (valid: 0 to ", num_blocks - 1, ")");
+  fail(op, "'block_mapping' row ", row, " names ", (col == 0 ? "source" : "destination"), " block ",
+       block, ", out of range for '", cache, "' of ", num_blocks, " blocks (valid: 0 to ",
+       num_blocks - 1, ")");
 }
 
 // Checks every entry of a CPU block_mapping against the block counts of the source and
@@ -174,8 +174,8 @@ inline void check_swap_blocks(const char* op, const Tensor& src, const Tensor& d
   check_same_dtype(op, d, s);
   STABLEKERNELS_CHECK(block_bytes(src) == block_bytes(dst), op,
                       "'dst' must have blocks of the size of those of 'src' (", block_bytes(src),
-                      " bytes: its shape beyond dim 0), got ", block_bytes(dst),
-                      " bytes (shape ", shape_str(dst), " vs ", shape_str(src), ")");
+                      " bytes: its shape beyond dim 0), got ", block_bytes(dst), " bytes (shape ",
+                      shape_str(dst), " vs ", shape_str(src), ")");
   check_block_mapping(op, block_mapping);
   STABLEKERNELS_CHECK(block_mapping.is_cpu(), op, "'block_mapping' must be on the cpu, got ",
                       device_str(block_mapping));
@@ -200,8 +200,7 @@ inline int64_t check_copy_blocks(const char* op, const std::vector<Tensor>& key_
   check_same_device(op, v0, k0);
   STABLEKERNELS_CHECK(key_caches[0].size(0) == value_caches[0].size(0), op,
                       "'value_caches[0]' must have ", key_caches[0].size(0),
-                      " blocks (dim 0 of 'key_caches[0]'), got shape ",
-                      shape_str(value_caches[0]));
+                      " blocks (dim 0 of 'key_caches[0]'), got shape ", shape_str(value_caches[0]));
   for (size_t l = 1; l < key_caches.size(); ++l) {
     const std::string kn = "key_caches[" + std::to_string(l) + "]";
     const std::string vn = "value_caches[" + std::to_string(l) + "]";
@@ -213,13 +212,13 @@ inline int64_t check_copy_blocks(const char* op, const std::vector<Tensor>& key_
       check_block_tensor(op, a);
     }
   }
-  const bool mapping_ok =
-      block_mapping.is_cpu() || (block_mapping.is_cuda() && key_caches[0].is_cuda() &&
-                                 block_mapping.get_device_index() ==
-                                     key_caches[0].get_device_index());
-  STABLEKERNELS_CHECK(mapping_ok, op, "'block_mapping' must be on the cpu",
-                      (key_caches[0].is_cpu() ? std::string() : " or on " + device_str(key_caches[0])),
-                      " (the device of the caches), got ", device_str(block_mapping));
+  const bool mapping_ok = block_mapping.is_cpu() ||
+                          (block_mapping.is_cuda() && key_caches[0].is_cuda() &&
+                           block_mapping.get_device_index() == key_caches[0].get_device_index());
+  STABLEKERNELS_CHECK(
+      mapping_ok, op, "'block_mapping' must be on the cpu",
+      (key_caches[0].is_cpu() ? std::string() : " or on " + device_str(key_caches[0])),
+      " (the device of the caches), got ", device_str(block_mapping));
   return static_cast<int64_t>(key_caches.size());
 }
 

@@ -106,8 +106,8 @@ void copy_blocks_cpu(const std::vector<Tensor>& key_caches, const std::vector<Te
     return;
   }
   const int64_t num_blocks = key_caches[0].size(0);
-  const std::vector<int64_t> m = read_block_mapping(op, block_mapping, "key_caches", num_blocks,
-                                                    "key_caches", num_blocks);
+  const std::vector<int64_t> m =
+      read_block_mapping(op, block_mapping, "key_caches", num_blocks, "key_caches", num_blocks);
   const int64_t n = block_mapping.size(0);
   const int64_t kbytes = block_bytes(key_caches[0]);
   const int64_t vbytes = block_bytes(value_caches[0]);
@@ -128,8 +128,7 @@ void copy_blocks_cpu(const std::vector<Tensor>& key_caches, const std::vector<Te
 }  // namespace stablekernels::cache
 
 STABLE_TORCH_LIBRARY_IMPL(stablekernels, CPU, m) {
-  m.impl("reshape_and_cache_flash",
-         TORCH_BOX(&stablekernels::cache::reshape_and_cache_flash_cpu));
+  m.impl("reshape_and_cache_flash", TORCH_BOX(&stablekernels::cache::reshape_and_cache_flash_cpu));
   m.impl("swap_blocks", TORCH_BOX(&stablekernels::cache::swap_blocks_cpu));
   m.impl("copy_blocks", TORCH_BOX(&stablekernels::cache::copy_blocks_cpu));
 }

@@ -110,13 +110,13 @@ void reshape_and_cache_flash_cuda(const Tensor& key, const Tensor& value, const 
     const CT* v = cuda_ptr<const CT>(value);
     // Strides in elements of each tensor; the caches' are bytes in fp8 mode, where a chunk of
     // N inputs is stored as N bytes, so a multiple of N suits both.
-    const int64_t n = access_elems(
-        sizeof(CT),
-        {s.head_size, s.key.token_stride, s.key.head_stride, s.value.token_stride,
-         s.value.head_stride, s.key_cache.block_stride, s.key_cache.slot_stride,
-         s.key_cache.head_stride, s.value_cache.block_stride, s.value_cache.slot_stride,
-         s.value_cache.head_stride},
-        {k, v, kc, vc});
+    const int64_t n =
+        access_elems(sizeof(CT),
+                     {s.head_size, s.key.token_stride, s.key.head_stride, s.value.token_stride,
+                      s.value.head_stride, s.key_cache.block_stride, s.key_cache.slot_stride,
+                      s.key_cache.head_stride, s.value_cache.block_stride,
+                      s.value_cache.slot_stride, s.value_cache.head_stride},
+                     {k, v, kc, vc});
     if (fp8) {
       launch_reshape_width<CT, true>(n, ctx.stream, s, k, v, kc, vc, slots, ks, vs, bad.ptr);
     } else {
@@ -138,10 +138,14 @@ void swap_blocks_cuda(const Tensor& src, const Tensor& dst, const Tensor& block_
   STABLEKERNELS_CHECK(src.is_cuda() || dst.is_cuda(), op,
                       "'src' or 'dst' must be on a CUDA device, got ", device_str(src), " and ",
                       device_str(dst));
-  STABLEKERNELS_CHECK(src.is_cuda() || src.is_cpu(), op, "'src' must be on the cpu or a CUDA "
-                      "device, got ", device_str(src));
-  STABLEKERNELS_CHECK(dst.is_cuda() || dst.is_cpu(), op, "'dst' must be on the cpu or a CUDA "
-                      "device, got ", device_str(dst));
+  STABLEKERNELS_CHECK(src.is_cuda() || src.is_cpu(), op,
+                      "'src' must be on the cpu or a CUDA "
+                      "device, got ",
+                      device_str(src));
+  STABLEKERNELS_CHECK(dst.is_cuda() || dst.is_cpu(), op,
+                      "'dst' must be on the cpu or a CUDA "
+                      "device, got ",
+                      device_str(dst));
   if (src.is_cuda() && dst.is_cuda()) {
     check_same_device(op, {dst, "dst"}, {src, "src"});
   }
@@ -153,9 +157,9 @@ void swap_blocks_cuda(const Tensor& src, const Tensor& dst, const Tensor& block_
     return;
   }
   CudaLaunchContext ctx(src.is_cuda() ? src : dst, op);
-  const cudaMemcpyKind kind = src.is_cuda() ? (dst.is_cuda() ? cudaMemcpyDeviceToDevice
-                                                             : cudaMemcpyDeviceToHost)
-                                            : cudaMemcpyHostToDevice;
+  const cudaMemcpyKind kind =
+      src.is_cuda() ? (dst.is_cuda() ? cudaMemcpyDeviceToDevice : cudaMemcpyDeviceToHost)
+                    : cudaMemcpyHostToDevice;
   const auto* s = static_cast<const char*>(src.data_ptr());
   auto* d = static_cast<char*>(dst.data_ptr());
   for (int64_t i = 0; i < n; ++i) {
@@ -198,10 +202,9 @@ void copy_blocks_cuda(const std::vector<Tensor>& key_caches,
   if (layers == 0) {
     return;
   }
-  STABLEKERNELS_CHECK(key_caches[0].is_cuda(), op,
-                      "'key_caches' must be on a CUDA device or all on the cpu, got ",
-                      device_str(key_caches[0]), " with 'block_mapping' on ",
-                      device_str(block_mapping));
+  STABLEKERNELS_CHECK(
+      key_caches[0].is_cuda(), op, "'key_caches' must be on a CUDA device or all on the cpu, got ",
+      device_str(key_caches[0]), " with 'block_mapping' on ", device_str(block_mapping));
   STABLEKERNELS_CHECK(layers <= 65535, op, "at most 65535 layers per call, got ", layers);
   const int64_t pairs = block_mapping.size(0);
   const int64_t num_blocks = key_caches[0].size(0);
@@ -223,8 +226,8 @@ void copy_blocks_cuda(const std::vector<Tensor>& key_caches,
   const int64_t unit = copy_unit(kbytes, vbytes, words);
   const bool host_mapping = block_mapping.is_cpu();
   if (host_mapping) {
-    const std::vector<int64_t> m = read_block_mapping(op, block_mapping, "key_caches", num_blocks,
-                                                      "key_caches", num_blocks);
+    const std::vector<int64_t> m =
+        read_block_mapping(op, block_mapping, "key_caches", num_blocks, "key_caches", num_blocks);
     words.insert(words.end(), m.begin(), m.end());
   }
   CudaLaunchContext ctx(key_caches[0], op);
@@ -235,8 +238,8 @@ void copy_blocks_cuda(const std::vector<Tensor>& key_caches,
   STABLEKERNELS_CUDA_CHECK(cudaMemcpyAsync(dev_words, words.data(), words.size() * sizeof(int64_t),
                                            cudaMemcpyHostToDevice, ctx.stream),
                            op);
-  const int64_t* mapping = host_mapping ? dev_words + 2 * layers
-                                        : static_cast<const int64_t*>(block_mapping.data_ptr());
+  const int64_t* mapping =
+      host_mapping ? dev_words + 2 * layers : static_cast<const int64_t*>(block_mapping.data_ptr());
   const int64_t s0 = host_mapping ? 2 : stride_or_zero(block_mapping, 0);
   const int64_t s1 = host_mapping ? 1 : stride_or_zero(block_mapping, 1);
   // A device block_mapping is checked by the kernel (a CPU one was checked above).
@@ -283,8 +286,7 @@ void copy_blocks_cuda(const std::vector<Tensor>& key_caches,
 }  // namespace stablekernels::cache
 
 STABLE_TORCH_LIBRARY_IMPL(stablekernels, CUDA, m) {
-  m.impl("reshape_and_cache_flash",
-         TORCH_BOX(&stablekernels::cache::reshape_and_cache_flash_cuda));
+  m.impl("reshape_and_cache_flash", TORCH_BOX(&stablekernels::cache::reshape_and_cache_flash_cuda));
   m.impl("swap_blocks", TORCH_BOX(&stablekernels::cache::swap_blocks_cuda));
   m.impl("copy_blocks", TORCH_BOX(&stablekernels::cache::copy_blocks_cuda));
 }

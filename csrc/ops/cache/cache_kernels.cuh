@@ -41,8 +41,8 @@ __device__ __forceinline__ void cache_chunk(const T* src, void* dst, int64_t dst
 // recorded in *bad (when not null) for the host to report.
 template <typename T, int N, bool kFp8>
 __global__ void __launch_bounds__(256)
-    reshape_and_cache_flash_kernel(const T* key, const T* value, void* key_cache,
-                                   void* value_cache, const int64_t* slots, ReshapeAndCacheShape s,
+    reshape_and_cache_flash_kernel(const T* key, const T* value, void* key_cache, void* value_cache,
+                                   const int64_t* slots, ReshapeAndCacheShape s,
                                    const float* k_scale, const float* v_scale,
                                    unsigned long long* bad) {
   const int64_t chunks = s.head_size / N;
@@ -70,8 +70,8 @@ __global__ void __launch_bounds__(256)
       cache_chunk<T, N, kFp8>(key + t * s.key.token_stride + h * s.key.head_stride + d, key_cache,
                               cache_offset(s.key_cache, s.block_size, slot, h) + d, ks);
       cache_chunk<T, N, kFp8>(value + t * s.value.token_stride + h * s.value.head_stride + d,
-                              value_cache,
-                              cache_offset(s.value_cache, s.block_size, slot, h) + d, vs);
+                              value_cache, cache_offset(s.value_cache, s.block_size, slot, h) + d,
+                              vs);
     }
   }
 }

@@ -44,7 +44,7 @@ struct ReshapeAndCacheShape {
 
 // Element offset of (slot, head) in a cache: slot = block * block_size + offset.
 STABLEKERNELS_HOST_DEVICE int64_t cache_offset(const CacheStrides& c, int64_t block_size,
-                                                      int64_t slot, int64_t head) {
+                                               int64_t slot, int64_t head) {
   const int64_t block = slot / block_size;
   const int64_t in_block = slot - block * block_size;
   return block * c.block_stride + in_block * c.slot_stride + head * c.head_stride;

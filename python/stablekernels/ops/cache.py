@@ -265,9 +265,7 @@ def _copy_samples(device: torch.device, dtype: torch.dtype) -> Iterator[tuple]:
     g = torch.Generator().manual_seed(2)
     for layers, blocks, shape, on_device in [(2, 6, (16, 2, 8), False), (3, 5, (3, 1, 7), True)]:
         keys = [torch.randn(blocks, *shape, generator=g).to(device, dtype) for _ in range(layers)]
-        values = [
-            torch.randn(blocks, *shape, generator=g).to(device, dtype) for _ in range(layers)
-        ]
+        values = [torch.randn(blocks, *shape, generator=g).to(device, dtype) for _ in range(layers)]
         m = torch.tensor([[0, 3], [1, 4], [2, 2]])
         yield keys, values, m.to(device) if on_device else m
 
@@ -279,7 +277,9 @@ def _reshape_bench(tokens: list[int]) -> tuple[BenchCase, ...]:
         num_blocks = max(64, 2 * t // block_size)
 
         def make(device: torch.device, dtype: torch.dtype) -> tuple:
-            key, value = (torch.randn(t, heads, head_size, device=device, dtype=dtype) for _ in "kv")
+            key, value = (
+                torch.randn(t, heads, head_size, device=device, dtype=dtype) for _ in "kv"
+            )
             kc, vc = (
                 torch.zeros(num_blocks, block_size, heads, head_size, device=device, dtype=dtype)
                 for _ in "kv"
