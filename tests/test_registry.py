@@ -72,6 +72,9 @@ def test_schemas_match_vllm() -> None:
         "gelu_tanh_and_mul": "stablekernels::gelu_tanh_and_mul(Tensor! result, Tensor input) -> ()",
         "rotary_embedding": "stablekernels::rotary_embedding(Tensor positions, Tensor! query, Tensor!? key, int head_size, Tensor cos_sin_cache, bool is_neox) -> ()",
         "merge_attn_states": "stablekernels::merge_attn_states(Tensor! output, Tensor!? output_lse, Tensor prefix_output, Tensor prefix_lse, Tensor suffix_output, Tensor suffix_lse) -> ()",
+        "static_scaled_fp8_quant": "stablekernels::static_scaled_fp8_quant(Tensor! result, Tensor input, Tensor scale) -> ()",
+        "dynamic_scaled_fp8_quant": "stablekernels::dynamic_scaled_fp8_quant(Tensor! result, Tensor input, Tensor! scale) -> ()",
+        "dynamic_per_token_scaled_fp8_quant": "stablekernels::dynamic_per_token_scaled_fp8_quant(Tensor! result, Tensor input, Tensor! scale, Tensor? scale_ub) -> ()",
     }
     for name, schema in expected.items():
         assert str(REGISTRY[name].op._schema) == str(torch._C.parse_schema(schema))
