@@ -55,9 +55,11 @@ inline QuantProblem check_dynamic_scaled_fp8_quant(const Tensor& result, const T
 
 // scale float32 [rows, 1] (any stride over the rows); scale_ub, when given, float32 with one
 // element. Returns the problem; `scale_stride` receives the element stride between rows.
-inline QuantProblem check_dynamic_per_token_scaled_fp8_quant(
-    const Tensor& result, const Tensor& input, const Tensor& scale,
-    const std::optional<Tensor>& scale_ub, int64_t& scale_stride) {
+inline QuantProblem check_dynamic_per_token_scaled_fp8_quant(const Tensor& result,
+                                                             const Tensor& input,
+                                                             const Tensor& scale,
+                                                             const std::optional<Tensor>& scale_ub,
+                                                             int64_t& scale_stride) {
   constexpr const char* op = "dynamic_per_token_scaled_fp8_quant";
   const QuantProblem p = check_quant_io(op, result, input);
   const Arg s{scale, "scale"};

@@ -70,6 +70,8 @@ int flat_vec(const FlatWalk& w, const void* out, const void* in) {
   return ok ? stablekernels::cuda::kVec16<CT> : 1;
 }
 
+// One vector per thread while that fits in the cap; past it, threads loop (kFlatUnroll
+// vectors per iteration).
 unsigned flat_blocks(int64_t vectors, int sms) {
   const int64_t needed = (vectors + cuda::kFlatThreads - 1) / cuda::kFlatThreads;
   const int64_t cap = static_cast<int64_t>(sms) * kQuantPolicy.flat_blocks_per_sm;
@@ -87,9 +89,8 @@ void launch_quantize(cudaStream_t s, const FlatWalk& w, uint8_t* out, const CT* 
 template <typename CT, int VEC>
 void launch_tensor_amax(cudaStream_t s, const FlatWalk& w, float* scale, const CT* in, int sms) {
   const int64_t nvec = w.hidden / VEC;
-  cuda::tensor_amax_kernel<CT, VEC>
-      <<<flat_blocks(w.rows * nvec, sms), cuda::kFlatThreads, 0, s>>>(scale, in, w.in_rows,
-                                                                      w.rows, nvec);
+  cuda::tensor_amax_kernel<CT, VEC><<<flat_blocks(w.rows * nvec, sms), cuda::kFlatThreads, 0, s>>>(
+      scale, in, w.in_rows, w.rows, nvec);
 }
 
 // out <- fp8(input / *scale) with the scale already on the device.
@@ -129,10 +130,9 @@ void dynamic_scaled_fp8_quant_cuda(const Tensor& result, const Tensor& input, co
   STABLEKERNELS_CUDA_CHECK(cudaMemsetAsync(s, 0, sizeof(float), ctx.stream), op);
   const int sms = sm_count(input.get_device_index(), op);
   // Launched even for an empty input (one block, no elements): it writes kMinScale.
-  const QuantProblem amax_problem =
-      p.rows == 0 || p.hidden == 0 ? QuantProblem{1, 0} : p;
-  const FlatWalk w = amax_problem.hidden == 0 ? FlatWalk{1, 0, RowIndexer{}, RowIndexer{}}
-                                              : flat_walk(op, nullptr, input, p);
+  const bool empty = p.rows == 0 || p.hidden == 0;
+  const FlatWalk w =
+      empty ? FlatWalk{1, 0, RowIndexer{}, RowIndexer{}} : flat_walk(op, nullptr, input, p);
   dispatch_float_types(input.scalar_type(), op, "input", [&](auto tag) {
     using CT = cuda_type_t<decltype(tag)>;
     const CT* in = cuda_ptr<CT>(input);
@@ -143,7 +143,7 @@ void dynamic_scaled_fp8_quant_cuda(const Tensor& result, const Tensor& input, co
     }
   });
   STABLEKERNELS_KERNEL_LAUNCH_CHECK(op);
-  if (p.rows == 0 || p.hidden == 0) {
+  if (empty) {
     return;
   }
   quantize_tensor(op, ctx.stream, input.get_device_index(), result, input, p, s);
@@ -193,7 +193,8 @@ void dynamic_per_token_scaled_fp8_quant_cuda(const Tensor& result, const Tensor&
   const RowIndexer irows = row_indexer(op, {input, "input"});
   auto* out = static_cast<uint8_t*>(result.data_ptr());
   auto* s = static_cast<float*>(scale.data_ptr());
-  const float* ub = scale_ub.has_value() ? static_cast<const float*>(scale_ub->data_ptr()) : nullptr;
+  const float* ub =
+      scale_ub.has_value() ? static_cast<const float*>(scale_ub->data_ptr()) : nullptr;
   const unsigned blocks = static_cast<unsigned>(std::min<int64_t>(p.rows, kQuantPolicy.max_blocks));
   const int hidden = static_cast<int>(p.hidden);
   dispatch_float_types(input.scalar_type(), op, "input", [&](auto tag) {
@@ -218,9 +219,9 @@ void dynamic_per_token_scaled_fp8_quant_cuda(const Tensor& result, const Tensor&
       launch_per_token<CT, 1>(ctx.stream, items, threads, blocks, out, orows, in, irows, s,
                               scale_stride, ub, p.rows, hidden);
     } else {
-      launch_per_token<CT, stablekernels::cuda::kVec16<CT>>(ctx.stream, items, threads, blocks,
-                                                            out, orows, in, irows, s,
-                                                            scale_stride, ub, p.rows, hidden);
+      launch_per_token<CT, stablekernels::cuda::kVec16<CT>>(ctx.stream, items, threads, blocks, out,
+                                                            orows, in, irows, s, scale_stride, ub,
+                                                            p.rows, hidden);
     }
   });
   STABLEKERNELS_KERNEL_LAUNCH_CHECK(op);

@@ -35,6 +35,7 @@ using stablekernels::cuda::Vec;
 constexpr int kRowKernelThreads = 256;
 constexpr int kGenericThreads = 1024;
 constexpr int kFlatThreads = 256;
+constexpr int kFlatUnroll = 4;
 
 // The fp8 bits of q: NaN -> kFp8NaN, +-inf and |q| > 448 -> +-448 (SATFINITE), else round
 // to nearest even. Matches the CPU conversion bit for bit.
@@ -76,15 +77,29 @@ __device__ __forceinline__ int64_t flat_offset(const RowIndexer& r, int64_t i, i
 }
 
 // scale <- max(scale, max(amax(this block's slice) / 448, kMinScale)) by atomicMax on the bits.
+// Each thread issues kFlatUnroll independent loads per iteration (bytes in flight).
 template <typename T, int VEC>
 __global__ void __launch_bounds__(kFlatThreads)
     tensor_amax_kernel(float* scale, const T* in, RowIndexer in_rows, int64_t rows, int64_t nvec) {
   const int64_t total = rows * nvec;
   const int64_t step = static_cast<int64_t>(gridDim.x) * blockDim.x;
   float m = 0.0f;
-  for (int64_t i = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; i < total;
-       i += step) {
-    m = vec_amax<T, VEC>(load_vec<T, VEC>(in + flat_offset<VEC>(in_rows, i, rows, nvec)), m);
+  for (int64_t base = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; base < total;
+       base += step * kFlatUnroll) {
+    Vec<T, VEC> v[kFlatUnroll];
+#pragma unroll
+    for (int u = 0; u < kFlatUnroll; ++u) {
+      const int64_t i = base + u * step;
+      if (i < total) {
+        v[u] = load_vec<T, VEC>(in + flat_offset<VEC>(in_rows, i, rows, nvec));
+      }
+    }
+#pragma unroll
+    for (int u = 0; u < kFlatUnroll; ++u) {
+      if (base + u * step < total) {
+        m = vec_amax<T, VEC>(v[u], m);
+      }
+    }
   }
   m = block_max(m);
   if (threadIdx.x == 0) {
@@ -92,7 +107,7 @@ __global__ void __launch_bounds__(kFlatThreads)
   }
 }
 
-// out <- fp8(in / *scale), element by element.
+// out <- fp8(in / *scale), element by element, kFlatUnroll loads in flight per thread.
 template <typename T, int VEC>
 __global__ void __launch_bounds__(kFlatThreads)
     quantize_kernel(uint8_t* out, RowIndexer out_rows, const T* in, RowIndexer in_rows,
@@ -100,11 +115,24 @@ __global__ void __launch_bounds__(kFlatThreads)
   const float s = *scale;
   const int64_t total = rows * nvec;
   const int64_t step = static_cast<int64_t>(gridDim.x) * blockDim.x;
-  for (int64_t i = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; i < total;
-       i += step) {
-    const Vec<T, VEC> v = load_vec<T, VEC>(in + flat_offset<VEC>(in_rows, i, rows, nvec));
-    store_vec<uint8_t, VEC>(out + flat_offset<VEC>(out_rows, i, rows, nvec),
-                            quantize_vec<T, VEC>(v, s));
+  for (int64_t base = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; base < total;
+       base += step * kFlatUnroll) {
+    Vec<T, VEC> v[kFlatUnroll];
+#pragma unroll
+    for (int u = 0; u < kFlatUnroll; ++u) {
+      const int64_t i = base + u * step;
+      if (i < total) {
+        v[u] = load_vec<T, VEC>(in + flat_offset<VEC>(in_rows, i, rows, nvec));
+      }
+    }
+#pragma unroll
+    for (int u = 0; u < kFlatUnroll; ++u) {
+      const int64_t i = base + u * step;
+      if (i < total) {
+        store_vec<uint8_t, VEC>(out + flat_offset<VEC>(out_rows, i, rows, nvec),
+                                quantize_vec<T, VEC>(v[u], s));
+      }
+    }
   }
 }
 
