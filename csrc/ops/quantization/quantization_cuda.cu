@@ -70,10 +70,12 @@ int flat_vec(const FlatWalk& w, const void* out, const void* in) {
   return ok ? stablekernels::cuda::kVec16<CT> : 1;
 }
 
-// One vector per thread while that fits in the cap; past it, threads loop (kFlatUnroll
-// vectors per iteration).
-unsigned flat_blocks(int64_t vectors, int sms) {
-  const int64_t needed = (vectors + cuda::kFlatThreads - 1) / cuda::kFlatThreads;
+// Dense walks: one vector per thread while that fits under the cap; past it, threads loop
+// (kFlatUnroll vectors per iteration). Row walks: one tile of a row per block iteration.
+unsigned flat_blocks(const FlatWalk& w, int64_t nvec, int sms) {
+  constexpr int64_t kThreads = cuda::kFlatThreads;
+  const int64_t needed =
+      w.rows == 1 ? (nvec + kThreads - 1) / kThreads : w.rows * ((nvec + kThreads - 1) / kThreads);
   const int64_t cap = static_cast<int64_t>(sms) * kQuantPolicy.flat_blocks_per_sm;
   return static_cast<unsigned>(std::max<int64_t>(1, std::min(needed, cap)));
 }
@@ -82,15 +84,27 @@ template <typename CT, int VEC>
 void launch_quantize(cudaStream_t s, const FlatWalk& w, uint8_t* out, const CT* in,
                      const float* scale, int sms) {
   const int64_t nvec = w.hidden / VEC;
-  cuda::quantize_kernel<CT, VEC><<<flat_blocks(w.rows * nvec, sms), cuda::kFlatThreads, 0, s>>>(
-      out, w.out_rows, in, w.in_rows, scale, w.rows, nvec);
+  const unsigned blocks = flat_blocks(w, nvec, sms);
+  if (w.rows == 1) {
+    cuda::quantize_kernel<CT, VEC, true>
+        <<<blocks, cuda::kFlatThreads, 0, s>>>(out, w.out_rows, in, w.in_rows, scale, w.rows, nvec);
+  } else {
+    cuda::quantize_kernel<CT, VEC, false>
+        <<<blocks, cuda::kFlatThreads, 0, s>>>(out, w.out_rows, in, w.in_rows, scale, w.rows, nvec);
+  }
 }
 
 template <typename CT, int VEC>
 void launch_tensor_amax(cudaStream_t s, const FlatWalk& w, float* scale, const CT* in, int sms) {
   const int64_t nvec = w.hidden / VEC;
-  cuda::tensor_amax_kernel<CT, VEC><<<flat_blocks(w.rows * nvec, sms), cuda::kFlatThreads, 0, s>>>(
-      scale, in, w.in_rows, w.rows, nvec);
+  const unsigned blocks = flat_blocks(w, nvec, sms);
+  if (w.rows == 1) {
+    cuda::tensor_amax_kernel<CT, VEC, true>
+        <<<blocks, cuda::kFlatThreads, 0, s>>>(scale, in, w.in_rows, w.rows, nvec);
+  } else {
+    cuda::tensor_amax_kernel<CT, VEC, false>
+        <<<blocks, cuda::kFlatThreads, 0, s>>>(scale, in, w.in_rows, w.rows, nvec);
+  }
 }
 
 // out <- fp8(input / *scale) with the scale already on the device.

@@ -65,75 +65,72 @@ __device__ __forceinline__ float vec_amax(const Vec<T, VEC>& v, float m) {
   return m;
 }
 
-// Element offset of vector i of a [rows, nvec * VEC] walk.
-template <int VEC>
-__device__ __forceinline__ int64_t flat_offset(const RowIndexer& r, int64_t i, int64_t rows,
-                                               int64_t nvec) {
-  if (rows == 1) {
-    return i * VEC;
+// The per-tensor kernels walk a [rows, nvec] grid of vectors in one of two ways.
+// DENSE (rows == 1: a single row, or rows back to back in every tensor the kernel
+// touches): a flat grid-stride loop, kFlatUnroll independent loads in flight per thread.
+// Otherwise: tiles of blockDim.x vectors of one row, so a row's offset is computed once
+// per tile (RowIndexer::offset divides by each collapsed dim size).
+template <typename T, int VEC, bool DENSE, typename F>
+__device__ __forceinline__ void for_each_vec(const T* in, const RowIndexer& in_rows, int64_t rows,
+                                             int64_t nvec, F&& f) {
+  if constexpr (DENSE) {
+    const int64_t step = static_cast<int64_t>(gridDim.x) * blockDim.x;
+    for (int64_t base = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; base < nvec;
+         base += step * kFlatUnroll) {
+      Vec<T, VEC> v[kFlatUnroll];
+#pragma unroll
+      for (int u = 0; u < kFlatUnroll; ++u) {
+        const int64_t i = base + u * step;
+        if (i < nvec) {
+          v[u] = load_vec<T, VEC>(in + i * VEC);
+        }
+      }
+#pragma unroll
+      for (int u = 0; u < kFlatUnroll; ++u) {
+        const int64_t i = base + u * step;
+        if (i < nvec) {
+          f(int64_t{0}, i, v[u]);
+        }
+      }
+    }
+  } else {
+    const int64_t tiles_per_row = (nvec + blockDim.x - 1) / blockDim.x;
+    const int64_t tiles = rows * tiles_per_row;
+    for (int64_t tile = blockIdx.x; tile < tiles; tile += gridDim.x) {
+      const int64_t row = tile / tiles_per_row;
+      const int64_t j = (tile - row * tiles_per_row) * blockDim.x + threadIdx.x;
+      if (j < nvec) {
+        f(row, j, load_vec<T, VEC>(in + in_rows.offset(row) + j * VEC));
+      }
+    }
   }
-  const int64_t row = i / nvec;
-  return r.offset(row) + (i - row * nvec) * VEC;
 }
 
 // scale <- max(scale, max(amax(this block's slice) / 448, kMinScale)) by atomicMax on the bits.
-// Each thread issues kFlatUnroll independent loads per iteration (bytes in flight).
-template <typename T, int VEC>
+template <typename T, int VEC, bool DENSE>
 __global__ void __launch_bounds__(kFlatThreads)
     tensor_amax_kernel(float* scale, const T* in, RowIndexer in_rows, int64_t rows, int64_t nvec) {
-  const int64_t total = rows * nvec;
-  const int64_t step = static_cast<int64_t>(gridDim.x) * blockDim.x;
   float m = 0.0f;
-  for (int64_t base = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; base < total;
-       base += step * kFlatUnroll) {
-    Vec<T, VEC> v[kFlatUnroll];
-#pragma unroll
-    for (int u = 0; u < kFlatUnroll; ++u) {
-      const int64_t i = base + u * step;
-      if (i < total) {
-        v[u] = load_vec<T, VEC>(in + flat_offset<VEC>(in_rows, i, rows, nvec));
-      }
-    }
-#pragma unroll
-    for (int u = 0; u < kFlatUnroll; ++u) {
-      if (base + u * step < total) {
-        m = vec_amax<T, VEC>(v[u], m);
-      }
-    }
-  }
+  for_each_vec<T, VEC, DENSE>(in, in_rows, rows, nvec, [&](int64_t, int64_t, const Vec<T, VEC>& v) {
+    m = vec_amax<T, VEC>(v, m);
+  });
   m = block_max(m);
   if (threadIdx.x == 0) {
     atomicMax(reinterpret_cast<int*>(scale), __float_as_int(scale_from_amax(m)));
   }
 }
 
-// out <- fp8(in / *scale), element by element, kFlatUnroll loads in flight per thread.
-template <typename T, int VEC>
+// out <- fp8(in / *scale), element by element.
+template <typename T, int VEC, bool DENSE>
 __global__ void __launch_bounds__(kFlatThreads)
     quantize_kernel(uint8_t* out, RowIndexer out_rows, const T* in, RowIndexer in_rows,
                     const float* scale, int64_t rows, int64_t nvec) {
   const float s = *scale;
-  const int64_t total = rows * nvec;
-  const int64_t step = static_cast<int64_t>(gridDim.x) * blockDim.x;
-  for (int64_t base = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; base < total;
-       base += step * kFlatUnroll) {
-    Vec<T, VEC> v[kFlatUnroll];
-#pragma unroll
-    for (int u = 0; u < kFlatUnroll; ++u) {
-      const int64_t i = base + u * step;
-      if (i < total) {
-        v[u] = load_vec<T, VEC>(in + flat_offset<VEC>(in_rows, i, rows, nvec));
-      }
-    }
-#pragma unroll
-    for (int u = 0; u < kFlatUnroll; ++u) {
-      const int64_t i = base + u * step;
-      if (i < total) {
-        store_vec<uint8_t, VEC>(out + flat_offset<VEC>(out_rows, i, rows, nvec),
-                                quantize_vec<T, VEC>(v[u], s));
-      }
-    }
-  }
+  for_each_vec<T, VEC, DENSE>(in, in_rows, rows, nvec,
+                              [&](int64_t row, int64_t j, const Vec<T, VEC>& v) {
+                                uint8_t* y = DENSE ? out : out + out_rows.offset(row);
+                                store_vec<uint8_t, VEC>(y + j * VEC, quantize_vec<T, VEC>(v, s));
+                              });
 }
 
 // The scale of a row with absolute maximum m (scale_ub: NaN when absent; fminf ignores it).
