@@ -281,6 +281,33 @@ def test_cpu_matches_cuda(dtype: torch.dtype, shape: tuple[int, ...]) -> None:
         assert_bits_equal(b, a)
 
 
+def _float32_patterns(start: int, stop: int, step: int) -> torch.Tensor:
+    """float32 values whose bit patterns are range(start, stop, step) (NaNs and infs included)."""
+    b = torch.arange(start, stop, step, dtype=torch.int64)
+    b = torch.where(b >= 2**31, b - 2**32, b)
+    return b.to(torch.int32).view(torch.float32)
+
+
+@pytest.mark.cuda
+def test_cpu_matches_cuda_bit_patterns() -> None:
+    # Every 251st float32 bit pattern, and every 17th one in the magnitudes fp8 resolves
+    # (2^-12 .. 2^9, both signs): the CUDA conversion (the cvt.rn.satfinite instruction on
+    # sm_89+) against the CPU one, through the static op with scale 1.
+    lo, hi = 0x39800000, 0x44000000
+    x = torch.cat(
+        [
+            _float32_patterns(0, 2**32, 251),
+            _float32_patterns(lo, hi, 17),
+            _float32_patterns(lo | 2**31, hi | 2**31, 17),
+        ]
+    ).reshape(1, -1)
+    one = torch.ones(1)
+    cpu = stablekernels.static_scaled_fp8_quant(x, one)
+    cuda = stablekernels.static_scaled_fp8_quant(x.cuda(), one.cuda())
+    assert_bits_equal(cuda, cpu)
+    assert (bits(cpu) == FP8_NAN_BITS).any() and (bits(cpu) == 0xFE).any()
+
+
 @pytest.mark.cuda
 def test_runs_on_current_stream() -> None:
     x = torch.randn(64, 4096, device="cuda")
