@@ -75,6 +75,9 @@ def test_schemas_match_vllm() -> None:
         "reshape_and_cache_flash": "stablekernels::reshape_and_cache_flash(Tensor key, Tensor value, Tensor! key_cache, Tensor! value_cache, Tensor slot_mapping, str kv_cache_dtype, Tensor k_scale, Tensor v_scale) -> ()",
         "swap_blocks": "stablekernels::swap_blocks(Tensor src, Tensor! dst, Tensor block_mapping) -> ()",
         "copy_blocks": "stablekernels::copy_blocks(Tensor(a!)[] key_caches, Tensor(b!)[] value_caches, Tensor block_mapping) -> ()",
+        "static_scaled_fp8_quant": "stablekernels::static_scaled_fp8_quant(Tensor! result, Tensor input, Tensor scale) -> ()",
+        "dynamic_scaled_fp8_quant": "stablekernels::dynamic_scaled_fp8_quant(Tensor! result, Tensor input, Tensor! scale) -> ()",
+        "dynamic_per_token_scaled_fp8_quant": "stablekernels::dynamic_per_token_scaled_fp8_quant(Tensor! result, Tensor input, Tensor! scale, Tensor? scale_ub) -> ()",
     }
     for name, schema in expected.items():
         assert str(REGISTRY[name].op._schema) == str(torch._C.parse_schema(schema))

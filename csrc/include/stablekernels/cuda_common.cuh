@@ -87,4 +87,32 @@ __device__ __forceinline__ float block_sum(float v) {
   return warp_sum(v);
 }
 
+__device__ __forceinline__ float warp_max(float v) {
+#pragma unroll
+  for (int offset = 16; offset > 0; offset >>= 1) {
+    v = fmaxf(v, __shfl_xor_sync(0xffffffffu, v, offset));
+  }
+  return v;
+}
+
+// Maximum over the block (fmaxf: NaN loses to any number); every thread gets the result.
+// blockDim.x must be a multiple of 32.
+__device__ __forceinline__ float block_max(float v) {
+  __shared__ float partial[32];
+  const int lane = threadIdx.x % 32;
+  const int warp = threadIdx.x / 32;
+  v = warp_max(v);
+  if (blockDim.x <= 32) {
+    return v;
+  }
+  __syncthreads();  // `partial` may still be read by a previous call
+  if (lane == 0) {
+    partial[warp] = v;
+  }
+  __syncthreads();
+  const int nwarps = blockDim.x / 32;
+  v = lane < nwarps ? partial[lane] : -INFINITY;
+  return warp_max(v);
+}
+
 }  // namespace stablekernels::cuda
