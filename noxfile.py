@@ -9,8 +9,13 @@
     nox -s test_matrix -- torch=2.11,2.13 python=3.11
     nox -s "test_matrix(torch='2.12')"
     nox -s farm_tests            tests of the ci/ tooling itself
-    nox -s lint                  ruff + clang-format (-- --fix to rewrite)
+    nox -s lint                  ruff + clang-format + workflows/cibuildwheel/variants (-- --fix)
     nox -s docs                  mkdocs build --strict into site/
+
+The farm (docs/farm.md):
+
+    nox -s wheels -- --variant cu129 --platform aarch64   cibuildwheel for one variant (needs docker)
+    nox -s test_released -- --torch nightly               the released wheel under torch nightly
     nox -s sccache_bench         cold vs warm build through sccache on a local Redis
     nox -s wheel_sizes           wheel size per arch set, with and without fatbin compression
 
@@ -88,6 +93,20 @@ def farm_tests(session: nox.Session) -> None:
 
 
 @nox.session(python=PYTHON)
+def wheels(session: nox.Session) -> None:
+    """cibuildwheel for one variant x platform into wheelhouse/<variant>/ (ci/cibw.py --help)."""
+    session.install(*nox.project.dependency_groups(PYPROJECT, "wheels"))
+    session.run("python", "ci/cibw.py", *session.posargs)
+
+
+@nox.session(python=PYTHON)
+def test_released(session: nox.Session) -> None:
+    """A released wheel under the newest torch or torch nightly (ci/test_released.py --help)."""
+    session.install("uv", "pip")
+    session.run("python", "ci/test_released.py", *session.posargs)
+
+
+@nox.session(python=PYTHON)
 def wheel_sizes(session: nox.Session) -> None:
     """Wheel size per arch set, with and without compression (ci/wheel_sizes.py --help)."""
     _install_build_deps(session)
@@ -103,7 +122,7 @@ def sccache_bench(session: nox.Session) -> None:
 
 @nox.session(python=PYTHON)
 def lint(session: nox.Session) -> None:
-    """ruff and clang-format (-- --fix rewrites files)."""
+    """ruff, clang-format, workflows, cibuildwheel, variants (-- --fix rewrites files)."""
     session.install(*nox.project.dependency_groups(PYPROJECT, "lint"))
     session.run("python", "ci/lint.py", *session.posargs)
 
