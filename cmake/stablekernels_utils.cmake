@@ -30,6 +30,29 @@ function(stablekernels_torch_target_version version out)
   set(${out} "0x${_hex}000000000000ULL" PARENT_SCOPE)
 endfunction()
 
+# stablekernels_compiler_cache(<none|sccache|ccache>)
+#   Sets CMAKE_C/CXX/CUDA_COMPILER_LAUNCHER (before any target exists) to the named
+#   compiler cache, found on PATH; "none" or "" leaves the compilers unwrapped.
+#   Only the launcher is recorded in the build tree: the compile commands, and so
+#   the cache keys, are the same with and without it.
+#   Example: stablekernels_compiler_cache(sccache)
+macro(stablekernels_compiler_cache tool)
+  if(NOT "${tool}" STREQUAL "" AND NOT "${tool}" STREQUAL "none")
+    if(NOT "${tool}" MATCHES "^(sccache|ccache)$")
+      message(FATAL_ERROR "STABLEKERNELS_COMPILER_CACHE must be none, sccache or ccache, got '${tool}'")
+    endif()
+    find_program(_sk_launcher "${tool}" NO_CACHE)
+    if(NOT _sk_launcher)
+      message(FATAL_ERROR "STABLEKERNELS_COMPILER_CACHE=${tool}, but no ${tool} on PATH "
+                          "(pip install ${tool}, or set STABLEKERNELS_COMPILER_CACHE=none)")
+    endif()
+    foreach(_sk_lang C CXX CUDA)
+      set(CMAKE_${_sk_lang}_COMPILER_LAUNCHER "${_sk_launcher}")
+    endforeach()
+    message(STATUS "stablekernels: compiler cache ${_sk_launcher}")
+  endif()
+endmacro()
+
 # stablekernels_find_torch()
 #   Locates the installed torch package without importing it (a torch installed
 #   with --no-deps for its headers may not import) and defines the imported

@@ -1,0 +1,290 @@
+# SPDX-License-Identifier: Apache-2.0
+"""Tests of the farm: variants, cibuildwheel configuration, CUDA install script,
+compile jobs and build trees, the sccache benchmark's arithmetic, the workflows."""
+
+from __future__ import annotations
+
+import copy
+import json
+import os
+import re
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+
+import pytest
+import tomllib
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+import build_wheel
+import cibw
+import sccache_bench
+import variants
+import wheel_sizes
+
+ROOT = Path(__file__).resolve().parents[2]
+WORKFLOWS = ROOT / ".github" / "workflows"
+
+
+@pytest.fixture
+def config() -> dict:
+    return variants.load()
+
+
+def test_variants_file(config: dict) -> None:
+    assert variants.default_variant(config) == "cu130"
+    assert {"cu130", "cu129"} <= set(config["variant"])
+    builds = variants.builds(config)
+    assert builds[0].default and builds[0].variant == "cu130"
+    pairs = {(b.variant, b.platform) for b in builds}
+    assert {
+        ("cu130", "x86_64"),
+        ("cu130", "aarch64"),
+        ("cu129", "x86_64"),
+        ("cu129", "aarch64"),
+    } <= pairs
+    arm = variants.find(config, "cu129", "aarch64")
+    assert arm.repo.endswith("/rhel8/sbsa/cuda-rhel8.repo") and arm.runner.endswith("-arm")
+    assert "cuda-nvcc-12-9" in arm.packages and "cuda-cudart-devel-12-9" in arm.packages
+    x86 = variants.find(config, "cu130", "x86_64")
+    assert "/rhel8/x86_64/" in x86.repo and "cuda-nvcc-13-0" in x86.packages
+    with pytest.raises(SystemExit, match="no build cu999/x86_64"):
+        variants.find(config, "cu999", "x86_64")
+
+
+@pytest.mark.parametrize(
+    ("edit", "message"),
+    [
+        (lambda c: c["variant"]["cu129"].update(default=True), "exactly one variant"),
+        (lambda c: c["variant"]["cu129"].update(cuda="12.8"), "name it cu128"),
+        (lambda c: c["variant"]["cu129"].update(cuda="12"), "major.minor"),
+        (lambda c: c["variant"]["cu129"].update(toolkit="conda"), "is not a \\[toolkit"),
+        (
+            lambda c: c["variant"]["cu129"]["archs"].update(ppc64le="80"),
+            "no \\[platform.ppc64le\\]",
+        ),
+        (lambda c: c["variant"]["cu129"].update(archs={}), "builds for no platform"),
+        (lambda c: c["toolkit"]["nvidia-rhel8"].update(repo="https://x/cuda.repo"), "repo_arch"),
+        (lambda c: c["platform"]["aarch64"].pop("nvidia-repo"), "nvidia-repo"),
+    ],
+)
+def test_variants_checks(config: dict, edit, message: str) -> None:
+    broken = copy.deepcopy(config)
+    edit(broken)
+    with pytest.raises(SystemExit, match=message):
+        variants.check(broken)
+
+
+def test_github_matrix(config: dict, capsys: pytest.CaptureFixture) -> None:
+    assert variants.main(["--github-matrix"]) == 0
+    lines = dict(line.split("=", 1) for line in capsys.readouterr().out.splitlines())
+    matrix = json.loads(lines["matrix"])
+    assert len(matrix["include"]) == len(variants.builds(config))
+    assert set(matrix["include"][0]) == {
+        "variant",
+        "cuda",
+        "default",
+        "platform",
+        "runner",
+        "archs",
+    }
+    assert json.loads(lines["variants"])[0] == lines["default"] == "cu130"
+    only = variants.github_matrix(config, ["cu129"])
+    assert {b["variant"] for b in only["include"]} == {"cu129"}
+
+
+def test_shell_assignments_round_trip(config: dict) -> None:
+    text = variants.shell_assignments(variants.find(config, "cu129", "aarch64"))
+    out = subprocess.run(
+        [
+            "bash",
+            "-c",
+            'eval "$1"; printf "%s|%s" "$SK_CUDA_VERSION" "$SK_CUDA_PACKAGES"',
+            "_",
+            text,
+        ],
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout
+    version, packages = out.split("|")
+    assert version == "12.9" and packages.split()[0] == "cuda-nvcc-12-9"
+
+
+@pytest.mark.parametrize(
+    ("variant", "arch", "repo", "nvcc"),
+    [
+        ("cu129", "aarch64", "rhel8/sbsa", "cuda-nvcc-12-9"),
+        ("cu130", "x86_64", "rhel8/x86_64", "cuda-nvcc-13-0"),
+    ],
+)
+def test_install_script_dry_run(variant: str, arch: str, repo: str, nvcc: str) -> None:
+    env = dict(
+        os.environ,
+        STABLEKERNELS_VARIANT=variant,
+        AUDITWHEEL_ARCH=arch,
+        STABLEKERNELS_CUDA_INSTALL_DRY_RUN="1",
+    )
+    out = subprocess.run(
+        ["bash", str(ROOT / "ci" / "cibw_install_cuda.sh")],
+        env=env,
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout
+    assert (
+        f"dnf config-manager --add-repo https://developer.download.nvidia.com/compute/cuda/repos/{repo}/cuda-rhel8.repo"
+        in out
+    )
+    assert nvcc in out
+    cuda = variants.find(variants.load(), variant, arch).cuda
+    assert f"ln -sfn /usr/local/cuda-{cuda} /usr/local/cuda" in out
+
+
+def test_install_script_rejects_unknown_variant() -> None:
+    env = dict(os.environ, STABLEKERNELS_VARIANT="cu999", STABLEKERNELS_CUDA_INSTALL_DRY_RUN="1")
+    proc = subprocess.run(
+        ["bash", str(ROOT / "ci" / "cibw_install_cuda.sh")], env=env, capture_output=True, text=True
+    )
+    assert proc.returncode != 0 and "no build cu999" in proc.stderr
+
+
+def test_cibuildwheel_identifiers(config: dict) -> None:
+    assert cibw.expected_identifiers(config) == [
+        "cp310-manylinux_x86_64",
+        "cp310-manylinux_aarch64",
+    ]
+
+
+def test_cibuildwheel_config() -> None:
+    with open(ROOT / "pyproject.toml", "rb") as f:
+        cfg = tomllib.load(f)["tool"]["cibuildwheel"]
+    assert cfg["build"] == "cp310-manylinux_*"
+    assert cfg["manylinux-x86_64-image"] == cfg["manylinux-aarch64-image"] == "manylinux_2_28"
+    linux = cfg["linux"]
+    assert "ci/cibw_install_cuda.sh" in linux["before-all"]
+    for name in ("STABLEKERNELS_VARIANT", "STABLEKERNELS_CUDA_ARCHS", "STABLEKERNELS_GIT_REVISION"):
+        assert name in linux["environment-pass"]
+    repair = cfg["repair-wheel-command"]
+    assert repair.startswith("auditwheel repair")
+    for lib in ("libtorch*.so", "libc10*.so", "libcuda.so*"):
+        assert f"--exclude '{lib}'" in repair
+    assert any("ci/audit.py {wheel}" in c for c in cfg["audit-command"])
+    assert "run_tests.py" in cfg["test-command"]
+
+
+@pytest.mark.parametrize(
+    ("cores", "mem", "jobs"),
+    [(16, 8.0, 4), (2, 24.0, 2), (4, 1.0, 1), (64, 512.0, 64), (8, 15.9, 7)],
+)
+def test_parallel_jobs(cores: int, mem: float, jobs: int) -> None:
+    assert build_wheel.parallel_jobs(cores=cores, mem_gib=mem) == jobs
+
+
+def test_parallel_jobs_here() -> None:
+    assert 1 <= build_wheel.parallel_jobs() <= (os.cpu_count() or 1)
+
+
+def test_build_trees_are_per_configuration() -> None:
+    def tree(*argv: str) -> Path:
+        return build_wheel.build_dir(
+            build_wheel.parse_args(list(argv)), {"CUDACXX": "/nonexistent/nvcc"}
+        )
+
+    base = tree("--archs", "sm90")
+    assert base.parent == ROOT / "build"
+    assert tree("--archs", "sm90") == base
+    assert tree("--archs", "sm90", "--compress", "none") != base
+    assert tree("--archs", "sm80") != base
+    assert tree("--archs", "sm90", "--cache", "sccache") == base  # the cache changes no output
+
+
+def test_sccache_basedirs_cover_checkout_and_headers() -> None:
+    dirs = build_wheel.sccache_basedirs()
+    assert str(ROOT) in dirs and sys.base_prefix in dirs
+    assert any(Path(d).name == "site-packages" for d in dirs)
+
+
+def test_hit_rate() -> None:
+    stats = {
+        "stats": {
+            "cache_hits": {"counts": {"C/C++": 6, "PTX": 9, "CUBIN": 9}},
+            "cache_misses": {"counts": {"CUDA": 3, "CUDA (Device code)": 3}},
+        }
+    }
+    assert sccache_bench.hit_rate(stats) == (24, 6, 0.8)
+    empty = {"stats": {"cache_hits": {"counts": {}}, "cache_misses": {"counts": {}}}}
+    assert sccache_bench.hit_rate(empty) == (0, 0, 0.0)
+
+
+def test_wheel_size_table(tmp_path: Path) -> None:
+    wheel = tmp_path / "stablekernels-0.1.0-cp310-abi3-linux_x86_64.whl"
+    with zipfile.ZipFile(wheel, "w", zipfile.ZIP_DEFLATED) as zf:
+        zf.writestr("stablekernels/_C_cuda.abi3.so", b"\0" * 4096)
+        zf.writestr("stablekernels/_C.abi3.so", b"x" * 100)
+    m = wheel_sizes.measure(wheel)
+    assert m["cuda_so"] == 4096 and m["installed"] == 4196 and m["wheel"] == wheel.stat().st_size
+    rows = [
+        {
+            "archs": "sm90",
+            "mode": "default",
+            "wheel": 2 * 2**20,
+            "cuda_so": 8 * 2**20,
+            "installed": 8 * 2**20,
+        },
+        {"archs": "sm90", "mode": "size", "wheel": 2**20, "cuda_so": 2**20, "installed": 2**20},
+    ]
+    text = wheel_sizes.table(rows, ["default", "size"])
+    assert "| sm90 | size | 1.00 | 1.00 | 1.00 | 50 % |" in text
+
+
+def _workflows() -> dict[str, str]:
+    return {p.name: p.read_text() for p in sorted(WORKFLOWS.glob("*.yml"))}
+
+
+def test_workflows_exist() -> None:
+    assert {"ci.yml", "release.yml", "released.yml"} <= set(_workflows())
+
+
+def test_actions_pinned_to_commits() -> None:
+    for name, text in _workflows().items():
+        for line in text.splitlines():
+            if "uses:" in line:
+                assert re.search(r"uses: [\w.-]+/[\w./-]+@[0-9a-f]{40} # v\d+(\.\d+)*$", line), (
+                    name,
+                    line,
+                )
+
+
+def test_jobs_have_permissions_and_timeouts() -> None:
+    for name, text in _workflows().items():
+        assert "\npermissions: {}\n" in text, name
+        jobs = re.split(r"\n  (?=[\w-]+:\n)", text.split("\njobs:\n", 1)[1])
+        for job in jobs:
+            assert "timeout-minutes:" in job and "permissions:" in job, (name, job[:40])
+        assert "persist-credentials: true" not in text
+        assert text.count("actions/checkout@") == text.count("persist-credentials: false"), name
+
+
+def test_release_publishes_with_trusted_publishing() -> None:
+    text = _workflows()["release.yml"]
+    pypi = text.split("\n  pypi:\n", 1)[1].split("\n  variant-index:\n", 1)[0]
+    assert "id-token: write" in pypi and "attestations: true" in pypi and "password:" not in pypi
+    assert "needs: [plan, torch-matrix]" in pypi
+    assert "python ci/variants.py --github-matrix" in text
+
+
+# sessions the workflows call that another branch adds (the wheel gate)
+SESSIONS_FROM_OTHER_BRANCHES = {"audit"}
+
+
+def test_workflows_call_existing_nox_sessions() -> None:
+    noxfile = (ROOT / "noxfile.py").read_text()
+    defined = set(re.findall(r"^def (\w+)\(session", noxfile, flags=re.M))
+    called = set()
+    for text in _workflows().values():
+        called |= set(re.findall(r"nox -s (\w+)", text))
+    assert called, "no nox session called"
+    assert called - defined <= SESSIONS_FROM_OTHER_BRANCHES, called - defined
