@@ -111,3 +111,12 @@ def write_manifest(wheel: Path, manifest: Path) -> dict:
     info = wheel_info(wheel)
     manifest.write_text(json.dumps(info, indent=2) + "\n")
     return info
+
+
+def test_requirements() -> list[str]:
+    """The `test` dependency group of pyproject.toml (what every test environment installs)."""
+    import tomllib
+
+    with open(ROOT / "pyproject.toml", "rb") as f:
+        groups = tomllib.load(f)["dependency-groups"]
+    return [r for r in groups["test"] if isinstance(r, str)]

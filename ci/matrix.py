@@ -29,7 +29,18 @@ from pathlib import Path
 
 import compat_report
 import tomllib
-from _common import DIST, ROOT, log, run, sha256, single_wheel, uv, wheel_info
+from _common import (
+    DIST,
+    ROOT,
+    log,
+    run,
+    sha256,
+    single_wheel,
+    split_passthrough,
+    test_requirements,
+    uv,
+    wheel_info,
+)
 
 CONFIG = Path(__file__).with_name("matrix.toml")
 CELLS_DIR = ROOT / "reports" / "cells"
@@ -163,11 +174,6 @@ def junit_counts(xml_path: Path) -> dict:
     }
 
 
-def test_requirements() -> list[str]:
-    with open(ROOT / "pyproject.toml", "rb") as f:
-        return [r for r in tomllib.load(f)["dependency-groups"]["test"] if isinstance(r, str)]
-
-
 def run_pytest(python: str, cell_id: str, pytest_args: list[str]) -> tuple[dict, int]:
     CELLS_DIR.mkdir(parents=True, exist_ok=True)
     xml = CELLS_DIR / f"{cell_id}.xml"
@@ -285,11 +291,7 @@ def run_cell(
 
 
 def main(argv: list[str]) -> int:
-    if "--" in argv:
-        i = argv.index("--")
-        argv, pytest_args = argv[:i], argv[i + 1 :]
-    else:
-        pytest_args = []
+    argv, pytest_args = split_passthrough(argv)
     p = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )

@@ -22,15 +22,11 @@ import time
 from pathlib import Path
 
 import matrix
-from _common import ROOT, log, run, wheel_info
+from _common import ROOT, log, run, split_passthrough, wheel_info
 
 
 def main(argv: list[str]) -> int:
-    if "--" in argv:
-        i = argv.index("--")
-        argv, pytest_args = argv[:i], argv[i + 1 :]
-    else:
-        pytest_args = []
+    argv, pytest_args = split_passthrough(argv)
     p = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )

@@ -13,24 +13,21 @@ import argparse
 import sys
 from pathlib import Path
 
-import tomllib
-from _common import ROOT, log, run, sha256, single_wheel, uv_pip_install
+from _common import (
+    ROOT,
+    log,
+    run,
+    sha256,
+    single_wheel,
+    split_passthrough,
+    test_requirements,
+    uv_pip_install,
+)
 from versions import TORCH_TEST_DEFAULT
 
 
-def test_requirements() -> list[str]:
-    """The `test` dependency group of pyproject.toml."""
-    with open(ROOT / "pyproject.toml", "rb") as f:
-        groups = tomllib.load(f)["dependency-groups"]
-    return [r for r in groups["test"] if isinstance(r, str)]
-
-
 def main(argv: list[str]) -> int:
-    if "--" in argv:
-        i = argv.index("--")
-        argv, pytest_args = argv[:i], argv[i + 1 :]
-    else:
-        pytest_args = []
+    argv, pytest_args = split_passthrough(argv)
     p = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
