@@ -60,59 +60,59 @@ inline bool is_aligned(const void* p, int bytes) {
   return reinterpret_cast<std::uintptr_t>(p) % static_cast<std::uintptr_t>(bytes) == 0;
 }
 
+// Block reductions: Op::apply is the binary operation, Op::identity its neutral value.
+struct SumOp {
+  static __device__ __forceinline__ float apply(float a, float b) { return a + b; }
+  static constexpr float identity = 0.0f;
+};
+
+// fmaxf: NaN loses to any number.
+struct MaxOp {
+  static __device__ __forceinline__ float apply(float a, float b) { return fmaxf(a, b); }
+  static constexpr float identity = -INFINITY;
+};
+
+template <typename Op>
+__device__ __forceinline__ float warp_reduce(float v) {
+#pragma unroll
+  for (int offset = 16; offset > 0; offset >>= 1) {
+    v = Op::apply(v, __shfl_xor_sync(0xffffffffu, v, offset));
+  }
+  return v;
+}
+
+// Reduction over the block; every thread gets the result. blockDim.x must be a
+// multiple of 32.
+template <typename Op>
+__device__ __forceinline__ float block_reduce(float v) {
+  __shared__ float partial[32];
+  const int lane = threadIdx.x % 32;
+  const int warp = threadIdx.x / 32;
+  v = warp_reduce<Op>(v);
+  if (blockDim.x <= 32) {
+    return v;
+  }
+  __syncthreads();  // `partial` may still be read by a previous call
+  if (lane == 0) {
+    partial[warp] = v;
+  }
+  __syncthreads();
+  const int nwarps = blockDim.x / 32;
+  v = lane < nwarps ? partial[lane] : Op::identity;
+  return warp_reduce<Op>(v);
+}
+
 __device__ __forceinline__ float warp_sum(float v) {
-#pragma unroll
-  for (int offset = 16; offset > 0; offset >>= 1) {
-    v += __shfl_xor_sync(0xffffffffu, v, offset);
-  }
-  return v;
+  return warp_reduce<SumOp>(v);
 }
-
-// Sum over the block; every thread gets the result. blockDim.x must be a multiple of 32.
 __device__ __forceinline__ float block_sum(float v) {
-  __shared__ float partial[32];
-  const int lane = threadIdx.x % 32;
-  const int warp = threadIdx.x / 32;
-  v = warp_sum(v);
-  if (blockDim.x <= 32) {
-    return v;
-  }
-  __syncthreads();  // `partial` may still be read by a previous call
-  if (lane == 0) {
-    partial[warp] = v;
-  }
-  __syncthreads();
-  const int nwarps = blockDim.x / 32;
-  v = lane < nwarps ? partial[lane] : 0.0f;
-  return warp_sum(v);
+  return block_reduce<SumOp>(v);
 }
-
 __device__ __forceinline__ float warp_max(float v) {
-#pragma unroll
-  for (int offset = 16; offset > 0; offset >>= 1) {
-    v = fmaxf(v, __shfl_xor_sync(0xffffffffu, v, offset));
-  }
-  return v;
+  return warp_reduce<MaxOp>(v);
 }
-
-// Maximum over the block (fmaxf: NaN loses to any number); every thread gets the result.
-// blockDim.x must be a multiple of 32.
 __device__ __forceinline__ float block_max(float v) {
-  __shared__ float partial[32];
-  const int lane = threadIdx.x % 32;
-  const int warp = threadIdx.x / 32;
-  v = warp_max(v);
-  if (blockDim.x <= 32) {
-    return v;
-  }
-  __syncthreads();  // `partial` may still be read by a previous call
-  if (lane == 0) {
-    partial[warp] = v;
-  }
-  __syncthreads();
-  const int nwarps = blockDim.x / 32;
-  v = lane < nwarps ? partial[lane] : -INFINITY;
-  return warp_max(v);
+  return block_reduce<MaxOp>(v);
 }
 
 }  // namespace stablekernels::cuda
