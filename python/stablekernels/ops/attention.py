@@ -13,7 +13,7 @@ from collections.abc import Iterator
 import torch
 from torch import Tensor
 
-from ._registry import OpSpec, register
+from ._registry import BenchCase, OpSpec, register
 
 __all__ = ["merge_attn_states"]
 
@@ -86,6 +86,39 @@ def merge_attn_states_ref(
     return out.to(prefix_output.dtype), lse.float()
 
 
+def merge_attn_states_native(
+    prefix_output: Tensor, prefix_lse: Tensor, suffix_output: Tensor, suffix_lse: Tensor
+) -> tuple[Tensor, Tensor]:
+    """`merge_attn_states` in pure torch (float32 math, finite lse values only): the bar
+    for benchmarks."""
+    p = prefix_lse.t()[..., None]
+    s = suffix_lse.t()[..., None]
+    m = torch.maximum(p, s)
+    wp, ws = (p - m).exp(), (s - m).exp()
+    z = wp + ws
+    out = (prefix_output.float() * wp + suffix_output.float() * ws) / z
+    return out.to(prefix_output.dtype), (m + z.log())[..., 0].t().contiguous()
+
+
+def _bench(shapes: list[tuple[int, int, int]]) -> tuple[BenchCase, ...]:
+    def case(t: int, heads: int, head_size: int) -> BenchCase:
+        def make(device: torch.device, dtype: torch.dtype) -> tuple:
+            p, s = (
+                torch.randn(t, heads, head_size, device=device, dtype=dtype) for _ in "ps"
+            )
+            p_lse, s_lse = (3 * torch.randn(heads, t, device=device) for _ in "ps")
+            return p, p_lse, s, s_lse
+
+        def nbytes(dtype: torch.dtype) -> int:
+            elem = torch.empty((), dtype=dtype).element_size()
+            return 3 * t * heads * (head_size * elem + 4)  # two inputs, one output, each with lse
+
+        label = f"tokens={t} heads={heads} head={head_size}"
+        return BenchCase(label, "decode" if t <= 64 else "prefill", make, nbytes)
+
+    return tuple(case(*s) for s in shapes)
+
+
 def _samples(device: torch.device, dtype: torch.dtype) -> Iterator[tuple]:
     g = torch.Generator().manual_seed(0)
     for tokens, heads, head_size, with_lse in [
@@ -115,5 +148,10 @@ register(
         reference=merge_attn_states_ref,
         outputs=("output", "output_lse"),
         sample_args=_samples,
+        native=merge_attn_states_native,
+        bench=_bench(
+            [(t, 32, 128) for t in (1, 32, 4096, 16384)] + [(16384, 32, 64), (16384, 16, 256)]
+        ),
+        bench_quick=_bench([(4, 4, 64), (512, 8, 128)]),
     )
 )

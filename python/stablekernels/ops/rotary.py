@@ -13,7 +13,7 @@ from collections.abc import Iterator
 import torch
 from torch import Tensor
 
-from ._registry import OpSpec, register
+from ._registry import BenchCase, OpSpec, register
 
 __all__ = ["rotary_embedding", "rotary_embedding_"]
 
@@ -132,6 +132,33 @@ def rotary_embedding_ref(
     )
 
 
+def rotary_embedding_native(
+    positions: Tensor,
+    query: Tensor,
+    key: Tensor | None,
+    head_size: int,
+    cos_sin_cache: Tensor,
+    is_neox: bool,
+) -> None:
+    """`rotary_embedding_` in pure torch (float32 math, in place): the bar for benchmarks."""
+    rot = cos_sin_cache.shape[1]
+    half = rot // 2
+    cos_sin = cos_sin_cache.index_select(0, positions).float()[:, None, :]
+    cos, sin = cos_sin[..., :half], cos_sin[..., half:]
+    for x in (query, key):
+        if x is None:
+            continue
+        heads = x.view(x.shape[0], -1, head_size)
+        part = heads[..., :rot].float()
+        if is_neox:
+            x1, x2 = part[..., :half], part[..., half:]
+            rotated = torch.cat([x1 * cos - x2 * sin, x2 * cos + x1 * sin], dim=-1)
+        else:
+            x1, x2 = part[..., 0::2], part[..., 1::2]
+            rotated = torch.stack([x1 * cos - x2 * sin, x2 * cos + x1 * sin], dim=-1).flatten(-2)
+        heads[..., :rot].copy_(rotated)
+
+
 def make_cos_sin_cache(
     max_position: int, rot_dim: int, *, base: float = 10000.0, dtype: torch.dtype = torch.float32
 ) -> Tensor:
@@ -175,6 +202,31 @@ def _samples(device: torch.device, dtype: torch.dtype) -> Iterator[tuple]:
         )
 
 
+def _bench(shapes: list[tuple[int, int, int, int]]) -> tuple[BenchCase, ...]:
+    """Cases (tokens, query heads, key heads, head_size), NeoX, rot_dim = head_size, the
+    cache in the activations' dtype (as models keep it)."""
+
+    def case(t: int, hq: int, hk: int, head_size: int) -> BenchCase:
+        max_position = 8192
+
+        def make(device: torch.device, dtype: torch.dtype) -> tuple:
+            cache = make_cos_sin_cache(max_position, head_size, dtype=dtype).to(device)
+            positions = torch.randint(0, max_position, (t,), device=device)
+            q = torch.randn(t, hq * head_size, device=device, dtype=dtype)
+            k = torch.randn(t, hk * head_size, device=device, dtype=dtype)
+            return positions, q, k, head_size, cache, True
+
+        def nbytes(dtype: torch.dtype) -> int:
+            elem = torch.empty((), dtype=dtype).element_size()
+            # q and k read and written, one cache row and one position per token
+            return t * (2 * (hq + hk) * head_size * elem + head_size * elem + 8)
+
+        label = f"tokens={t} heads={hq}/{hk} head={head_size}"
+        return BenchCase(label, "decode" if t <= 64 else "prefill", make, nbytes)
+
+    return tuple(case(*s) for s in shapes)
+
+
 register(
     OpSpec(
         name="rotary_embedding",
@@ -183,5 +235,12 @@ register(
         reference=rotary_embedding_ref,
         outputs=(),
         sample_args=_samples,
+        native=rotary_embedding_native,
+        bench=_bench(
+            [(t, 32, 8, 128) for t in (1, 32, 4096, 16384)]
+            + [(16384, 32, 8, 64), (16384, 16, 4, 256)]
+        ),
+        bench_quick=_bench([(4, 4, 2, 64), (512, 4, 2, 128)]),
+        bench_fn=rotary_embedding_,
     )
 )
