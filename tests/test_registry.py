@@ -8,8 +8,8 @@ import inspect
 import pytest
 import stablekernels
 import torch
-from stablekernels import build_info
 from helpers import DEVICES
+from stablekernels import build_info
 from stablekernels.ops import REGISTRY
 
 

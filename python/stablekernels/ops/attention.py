@@ -103,9 +103,7 @@ def merge_attn_states_native(
 def _bench(shapes: list[tuple[int, int, int]]) -> tuple[BenchCase, ...]:
     def case(t: int, heads: int, head_size: int) -> BenchCase:
         def make(device: torch.device, dtype: torch.dtype) -> tuple:
-            p, s = (
-                torch.randn(t, heads, head_size, device=device, dtype=dtype) for _ in "ps"
-            )
+            p, s = (torch.randn(t, heads, head_size, device=device, dtype=dtype) for _ in "ps")
             p_lse, s_lse = (3 * torch.randn(heads, t, device=device) for _ in "ps")
             return p, p_lse, s, s_lse
 
