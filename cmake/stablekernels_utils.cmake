@@ -144,6 +144,13 @@ function(stablekernels_add_library target)
     TORCH_TARGET_VERSION=${STABLEKERNELS_TORCH_TARGET_VERSION})
   target_compile_options(${target} PRIVATE
     $<$<COMPILE_LANGUAGE:CXX>:-O3 -Wall -Wextra -Wno-unused-parameter>)
+  # Source paths the binaries embed (__FILE__ in torch's check messages) are written relative
+  # to the checkout and to torch's package: the .so files do not depend on where they lay.
+  foreach(_map "${PROJECT_SOURCE_DIR}/=" "${STABLEKERNELS_TORCH_DIR}/=torch/")
+    target_compile_options(${target} PRIVATE
+      "$<$<COMPILE_LANGUAGE:CXX>:-fmacro-prefix-map=${_map}>"
+      "$<$<COMPILE_LANGUAGE:CUDA>:-Xcompiler=-fmacro-prefix-map=${_map}>")
+  endforeach()
   target_link_libraries(${target} PRIVATE ${ARG_TORCH_LIBS})
   # Export PyInit_<target> only: nothing else of ours (or of a static archive such
   # as cudart_static) can clash with another extension's symbols.
