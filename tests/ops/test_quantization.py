@@ -309,6 +309,33 @@ def test_cpu_matches_cuda_bit_patterns() -> None:
 
 
 @pytest.mark.cuda
+@pytest.mark.parametrize(
+    "scale", [3.0, 0.1, 7.3 / 448, 1 / (448 * 512), 448 / 3, 0.99999994, 1e-30, 1e30]
+)
+def test_cpu_matches_cuda_division_by_scale(scale: float) -> None:
+    # The CUDA kernels divide by the scale through its reciprocal and FMA corrections
+    # (divisors in [2^-64, 2^64]; a division outside): inputs whose quotients land on, and
+    # a few float32 ulps around, every fp8 value and every rounding midpoint between two,
+    # where an error in the last bit of the quotient would change the fp8 result.
+    vals = torch.arange(256, dtype=torch.uint8).view(FP8).float()
+    vals = vals[vals.isfinite()].unique().sort().values
+    q = torch.cat([vals, (vals[1:] + vals[:-1]) / 2, torch.tensor([463.9, 464.0, 500.0])])
+    x = (q.double() * scale).float().abs()
+    x_bits = x.view(torch.int32)
+    x = torch.cat([(x_bits + d).view(torch.float32) for d in range(-3, 4)])
+    x = torch.cat([x, -x]).reshape(1, -1)
+    s = torch.tensor([scale], dtype=torch.float32)
+    cpu = stablekernels.static_scaled_fp8_quant(x, s)
+    assert_bits_equal(stablekernels.static_scaled_fp8_quant(x.cuda(), s.cuda()), cpu)
+    # the per-token kernel divides the same way, by the scale it computes from each row
+    rows = torch.cat([x, x.abs(), x * 0.37, x * 5.1], dim=0)
+    out_cpu, scale_cpu = stablekernels.dynamic_per_token_scaled_fp8_quant(rows, None)
+    out_cuda, scale_cuda = stablekernels.dynamic_per_token_scaled_fp8_quant(rows.cuda(), None)
+    assert torch.equal(scale_cuda.cpu(), scale_cpu)
+    assert_bits_equal(out_cuda, out_cpu)
+
+
+@pytest.mark.cuda
 def test_runs_on_current_stream() -> None:
     x = torch.randn(64, 4096, device="cuda")
     s = torch.cuda.Stream()
