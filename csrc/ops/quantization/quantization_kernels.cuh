@@ -46,44 +46,12 @@ __device__ __forceinline__ uint8_t to_fp8_bits(float q) {
   return static_cast<uint8_t>(__nv_cvt_float_to_fp8(q, __NV_SATFINITE, __NV_E4M3));
 }
 
-// x / s rounded as IEEE division rounds it, for one divisor s shared by many x, at the cost
-// of a multiply and four FMAs instead of a division per element (the division sequence made
-// the quantizers compute-bound). With r = RN(1/s), q0 = RN(x * r) is within two ulps of x / s;
-// one correction q1 = RN(q0 + (x - q0 * s) * r), the residual exact through the FMA, brings
-// it within one ulp, and a second one rounds to RN(x / s) (Markstein's theorem), as long as
-// nothing overflows or underflows. Outside that range the quotient falls back to a division:
-// a divisor outside [2^-64, 2^64] (a user's static scale can be anything), and quotients
-// beyond 2^64 in magnitude, which saturate to +-448 in fp8 anyway. Quotients too small for
-// the residual to stay normal lie far below the smallest fp8 value (2^-9), where both ways
-// give a zero of the same sign.
-struct Divisor {
-  float s;
-  float r;
-  bool fast;
-
-  __device__ __forceinline__ explicit Divisor(float scale)
-      : s(scale), r(1.0f / scale), fast(fabsf(scale) >= 0x1p-64f && fabsf(scale) <= 0x1p64f) {}
-
-  __device__ __forceinline__ float operator()(float x) const {
-    if (!fast) {
-      return x / s;
-    }
-    const float q0 = x * r;
-    if (!(fabsf(q0) <= 0x1p64f)) {
-      return x / s;  // also NaN and infinite x
-    }
-    const float q1 = fmaf(fmaf(-q0, s, x), r, q0);
-    return fmaf(fmaf(-q1, s, x), r, q1);
-  }
-};
-
 template <typename T, int VEC>
-__device__ __forceinline__ Vec<uint8_t, VEC> quantize_vec(const Vec<T, VEC>& v,
-                                                          const Divisor& div) {
+__device__ __forceinline__ Vec<uint8_t, VEC> quantize_vec(const Vec<T, VEC>& v, float scale) {
   Vec<uint8_t, VEC> o;
 #pragma unroll
   for (int k = 0; k < VEC; ++k) {
-    o.v[k] = to_fp8_bits(div(to_float(v.v[k])));
+    o.v[k] = to_fp8_bits(to_float(v.v[k]) / scale);
   }
   return o;
 }
@@ -157,11 +125,11 @@ template <typename T, int VEC, bool DENSE>
 __global__ void __launch_bounds__(kFlatThreads)
     quantize_kernel(uint8_t* out, RowIndexer out_rows, const T* in, RowIndexer in_rows,
                     const float* scale, int64_t rows, int64_t nvec) {
-  const Divisor div(*scale);
+  const float s = *scale;
   for_each_vec<T, VEC, DENSE>(in, in_rows, rows, nvec,
                               [&](int64_t row, int64_t j, const Vec<T, VEC>& v) {
                                 uint8_t* y = DENSE ? out : out + out_rows.offset(row);
-                                store_vec<uint8_t, VEC>(y + j * VEC, quantize_vec<T, VEC>(v, div));
+                                store_vec<uint8_t, VEC>(y + j * VEC, quantize_vec<T, VEC>(v, s));
                               });
 }
 
@@ -195,13 +163,11 @@ __global__ void __launch_bounds__(kRowKernelThreads)
     if (threadIdx.x == 0) {
       scale[row * scale_stride] = s;
     }
-    const Divisor div(s);
 #pragma unroll
     for (int i = 0; i < ITEMS; ++i) {
       const int j = threadIdx.x + i * blockDim.x;
       if (j < nvec) {
-        store_vec<uint8_t, VEC>(y + static_cast<int64_t>(j) * VEC,
-                                quantize_vec<T, VEC>(xv[i], div));
+        store_vec<uint8_t, VEC>(y + static_cast<int64_t>(j) * VEC, quantize_vec<T, VEC>(xv[i], s));
       }
     }
   }
@@ -226,10 +192,9 @@ __global__ void __launch_bounds__(kGenericThreads)
     if (threadIdx.x == 0) {
       scale[row * scale_stride] = s;
     }
-    const Divisor div(s);
     for (int j = threadIdx.x; j < nvec; j += blockDim.x) {
       const int64_t off = static_cast<int64_t>(j) * VEC;
-      store_vec<uint8_t, VEC>(y + off, quantize_vec<T, VEC>(load_vec<T, VEC>(x + off), div));
+      store_vec<uint8_t, VEC>(y + off, quantize_vec<T, VEC>(load_vec<T, VEC>(x + off), s));
     }
   }
 }
