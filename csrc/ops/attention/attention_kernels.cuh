@@ -2,10 +2,9 @@
 #pragma once
 // CUDA kernel of the attention family. Torch-free.
 //
-// One pass over memory: each element of the two partial results is read at most once (not
-// at all for a side of weight 0) and each output element written once, N elements per
-// access (16 bytes when the layout allows it); the lse values are read once per row and
-// thread. Launch shape: attention_tuning.h.
+// One pass over memory: each element of the two partial results is read once and each
+// output element written once, N elements per access (16 bytes when the layout allows it);
+// the lse values are read once per row and thread. Launch shape: attention_tuning.h.
 
 #include <cstdint>
 
@@ -21,19 +20,11 @@ using stablekernels::cuda::store_vec;
 using stablekernels::cuda::to_float;
 using stablekernels::cuda::Vec;
 
-template <typename T, int N>
-__device__ __forceinline__ Vec<T, N> zero_vec() {
-  Vec<T, N> v;
-#pragma unroll
-  for (int k = 0; k < N; ++k) {
-    v.v[k] = from_float<T>(0.0f);
-  }
-  return v;
-}
-
 // output [num_tokens, num_heads, head_size] = merge of prefix and suffix (same shape) by
 // the weights of merge_weights(prefix_lse[h, t], suffix_lse[h, t]); output_lse[h, t] (when
-// not null) = the merged lse. Row r is (h, t) = (r / num_tokens, r % num_tokens).
+// not null) = the merged lse. Row r is (t, h) = (r / num_heads, r % num_heads): token-major,
+// so a tile's rows lie back to back in the three large tensors (the lse values, 4 bytes a
+// row, are the ones read with a stride).
 template <typename T, int N, int RPT>
 __global__ void __launch_bounds__(kTileMaxThreads)
     merge_attn_states_kernel(T* output, float* output_lse, const T* prefix,
@@ -52,8 +43,8 @@ __global__ void __launch_bounds__(kTileMaxThreads)
       const int64_t r = r0 + static_cast<int64_t>(u) * blockDim.y;
       out[u] = nullptr;
       if (r < rows) {
-        const int64_t h = r / s.num_tokens;
-        const int64_t t = r - h * s.num_tokens;
+        const int64_t t = r / s.num_heads;
+        const int64_t h = r - t * s.num_heads;
         w[u] =
             merge_weights(prefix_lse[h * s.prefix_lse.head_stride + t * s.prefix_lse.token_stride],
                           suffix_lse[h * s.suffix_lse.head_stride + t * s.suffix_lse.token_stride]);
@@ -71,8 +62,11 @@ __global__ void __launch_bounds__(kTileMaxThreads)
 #pragma unroll
       for (int u = 0; u < RPT; ++u) {
         if (out[u] != nullptr) {
-          pv[u] = w[u].prefix != 0.0f ? load_vec<T, N>(pre[u] + j * N) : zero_vec<T, N>();
-          sv[u] = w[u].suffix != 0.0f ? load_vec<T, N>(suf[u] + j * N) : zero_vec<T, N>();
+          // Read whatever the weights: loads that waited for the lse values would put a
+          // second memory round trip behind the first (merge_value leaves out a side of
+          // weight 0, so what an empty side holds never reaches the output).
+          pv[u] = load_vec<T, N>(pre[u] + j * N);
+          sv[u] = load_vec<T, N>(suf[u] + j * N);
         }
       }
 #pragma unroll
