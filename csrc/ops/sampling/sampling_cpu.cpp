@@ -1,0 +1,96 @@
+// SPDX-License-Identifier: Apache-2.0
+// CPU implementation of the sampling family.
+
+#include <torch/csrc/stable/library.h>
+
+#include <algorithm>
+#include <cstdint>
+#include <utility>
+#include <vector>
+
+#include "core/cpu_utils.h"
+#include "core/dispatch.h"
+#include "ops/sampling/sampling.h"
+#include "ops/sampling/sampling_math.h"
+
+namespace stablekernels::sampling {
+namespace {
+
+void apply_repetition_penalties_cpu(const Tensor& logits, const Tensor& prompt_mask,
+                                    const Tensor& output_mask,
+                                    const Tensor& repetition_penalties) {
+  constexpr const char* op = "apply_repetition_penalties_";
+  const PenaltyProblem p =
+      check_apply_repetition_penalties(logits, prompt_mask, output_mask, repetition_penalties);
+  if (p.rows == 0 || p.vocab == 0) {
+    return;
+  }
+  const auto* prompt = static_cast<const uint8_t*>(prompt_mask.data_ptr());
+  const auto* output = static_cast<const uint8_t*>(output_mask.data_ptr());
+  const auto* penalties = static_cast<const float*>(repetition_penalties.data_ptr());
+  dispatch_float_types(logits.scalar_type(), op, "logits", [&](auto tag) {
+    using T = decltype(tag);
+    T* base = static_cast<T*>(logits.data_ptr());
+    parallel_rows(p.rows, p.vocab, [&](int64_t begin, int64_t end) {
+      for (int64_t r = begin; r < end; ++r) {
+        const float pen = penalties[r * p.penalty_stride];
+        T* x = base + r * p.logits_stride;
+        const uint8_t* pm = prompt + r * p.prompt_stride;
+        const uint8_t* om = output + r * p.output_stride;
+        for (int64_t j = 0; j < p.vocab; ++j) {
+          if ((pm[j] | om[j]) != 0) {
+            x[j] = static_cast<T>(penalize(static_cast<float>(x[j]), pen));
+          }
+        }
+      }
+    });
+  });
+}
+
+void top_k_per_row_cpu(const Tensor& logits, const Tensor& row_starts, const Tensor& row_ends,
+                       const Tensor& indices, int64_t k) {
+  const TopKProblem p = check_top_k_per_row(logits, row_starts, row_ends, indices, k);
+  if (p.rows == 0) {
+    return;
+  }
+  const auto* x = static_cast<const float*>(logits.data_ptr());
+  const auto* starts = static_cast<const int32_t*>(row_starts.data_ptr());
+  const auto* ends = static_cast<const int32_t*>(row_ends.data_ptr());
+  auto* out = static_cast<int32_t*>(indices.data_ptr());
+  parallel_rows(p.rows, std::max<int64_t>(p.cols, 1), [&](int64_t begin, int64_t end) {
+    std::vector<std::pair<uint32_t, int32_t>> keys;  // (order key, column)
+    for (int64_t r = begin; r < end; ++r) {
+      const ColumnRange range =
+          clamp_range(starts[r * p.starts_stride], ends[r * p.ends_stride], p.cols);
+      const int64_t len = range.end - range.start;
+      int32_t* y = out + r * p.indices_stride;
+      if (len <= p.k) {
+        for (int64_t j = 0; j < p.k; ++j) {
+          y[j] = j < len ? static_cast<int32_t>(range.start + j) : -1;
+        }
+        continue;
+      }
+      const float* row = x + r * p.logits_stride;
+      keys.resize(static_cast<size_t>(len));
+      for (int64_t j = 0; j < len; ++j) {
+        const int64_t c = range.start + j;
+        keys[static_cast<size_t>(j)] = {order_key(row[c]), static_cast<int32_t>(c)};
+      }
+      // The k largest keys first (ties broken by any order).
+      std::nth_element(keys.begin(), keys.begin() + (p.k - 1), keys.end(),
+                       [](const auto& a, const auto& b) { return a.first > b.first; });
+      for (int j = 0; j < p.k; ++j) {
+        y[j] = keys[static_cast<size_t>(j)].second;
+      }
+    }
+  });
+}
+
+}  // namespace
+}  // namespace stablekernels::sampling
+
+STABLE_TORCH_LIBRARY_IMPL(stablekernels, CPU, m) {
+  m.impl("apply_repetition_penalties_",
+         TORCH_BOX(&stablekernels::sampling::apply_repetition_penalties_cpu));
+  m.impl("top_k_per_row", TORCH_BOX(&stablekernels::sampling::top_k_per_row_cpu));
+}
