@@ -19,6 +19,8 @@ struct SamplingPolicy {
   // Penalties: blocks of cuda::kPenaltyThreads aimed for per SM; a row is cut into chunks
   // until the grid holds about that many blocks (fewer rows, more chunks per row).
   int penalty_blocks_per_sm = 8;
+  // Top-k: 1024-thread blocks while there are at most this many rows per SM, else 512.
+  int64_t top_k_large_block_rows_per_sm = 1;
   int64_t max_grid_x = (int64_t{1} << 31) - 1;
   int64_t max_grid_y = 65535;
 };
@@ -83,12 +85,24 @@ void top_k_per_row_cuda(const Tensor& logits, const Tensor& row_starts, const Te
     return;
   }
   CudaLaunchContext ctx(logits, op);
+  const int sms = sm_count(logits.get_device_index(), op);
   const auto blocks = static_cast<unsigned>(std::min(p.rows, kSamplingPolicy.max_grid_x));
-  cuda::top_k_per_row_kernel<cuda::kTopKThreads><<<blocks, cuda::kTopKThreads, 0, ctx.stream>>>(
-      static_cast<const float*>(logits.data_ptr()), p.logits_stride, p.cols,
-      static_cast<const int32_t*>(row_starts.data_ptr()), p.starts_stride,
-      static_cast<const int32_t*>(row_ends.data_ptr()), p.ends_stride,
-      static_cast<int32_t*>(indices.data_ptr()), p.indices_stride, p.rows, p.k);
+  const auto* x = static_cast<const float*>(logits.data_ptr());
+  const auto* starts = static_cast<const int32_t*>(row_starts.data_ptr());
+  const auto* ends = static_cast<const int32_t*>(row_ends.data_ptr());
+  auto* out = static_cast<int32_t*>(indices.data_ptr());
+  // One block per row: with few rows, larger blocks keep more of each row in flight.
+  if (p.rows <= static_cast<int64_t>(sms) * kSamplingPolicy.top_k_large_block_rows_per_sm) {
+    constexpr int kThreads = cuda::kTopKThreadsLarge;
+    cuda::top_k_per_row_kernel<kThreads><<<blocks, kThreads, 0, ctx.stream>>>(
+        x, p.logits_stride, p.cols, starts, p.starts_stride, ends, p.ends_stride, out,
+        p.indices_stride, p.rows, p.k);
+  } else {
+    constexpr int kThreads = cuda::kTopKThreadsSmall;
+    cuda::top_k_per_row_kernel<kThreads><<<blocks, kThreads, 0, ctx.stream>>>(
+        x, p.logits_stride, p.cols, starts, p.starts_stride, ends, p.ends_stride, out,
+        p.indices_stride, p.rows, p.k);
+  }
   STABLEKERNELS_KERNEL_LAUNCH_CHECK(op);
 }
 

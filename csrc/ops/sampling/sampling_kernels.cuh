@@ -134,11 +134,54 @@ __global__ void __launch_bounds__(kPenaltyThreads)
 
 // ---- top_k_per_row -----------------------------------------------------------------------
 
-constexpr int kTopKThreads = 512;
-// Loads a thread has in flight per loop iteration.
+// Block sizes: rows with few rows per SM get the larger block (more loads in flight per row).
+constexpr int kTopKThreadsSmall = 512;
+constexpr int kTopKThreadsLarge = 1024;
+// 16-byte vectors a thread has in flight per loop iteration.
 constexpr int kTopKUnroll = 4;
 // Radix select over the 32-bit order key: three passes of 11, 11 and 10 bits.
 constexpr int kTopKBins = 2048;
+
+// Calls f(value, j) for each element j of x[0, n), each once, spread over the THREADS threads
+// of the block. The elements from the first 16-byte boundary on are read as float4 (x only
+// needs the 4-byte alignment of any float32 tensor); the few before it and after the last
+// whole vector one at a time.
+template <int THREADS, typename F>
+__device__ __forceinline__ void for_each_in_row(const float* __restrict__ x, int64_t n,
+                                                const F& f) {
+  const int tid = threadIdx.x;
+  const auto mis = static_cast<int64_t>((reinterpret_cast<uintptr_t>(x) % 16) / sizeof(float));
+  int64_t lead = mis == 0 ? 0 : 4 - mis;
+  lead = lead < n ? lead : n;
+  const int64_t nvec = (n - lead) / 4;
+  const int64_t tail = lead + nvec * 4;  // n - tail < 4
+  if (tid < lead) {
+    f(x[tid], static_cast<int64_t>(tid));
+  }
+  if (tid < n - tail) {
+    f(x[tail + tid], tail + tid);
+  }
+  const auto* xv = reinterpret_cast<const float4*>(x + lead);
+  for (int64_t base = 0; base < nvec; base += static_cast<int64_t>(THREADS) * kTopKUnroll) {
+    float4 v[kTopKUnroll];
+#pragma unroll
+    for (int u = 0; u < kTopKUnroll; ++u) {
+      const int64_t i = base + u * THREADS + tid;
+      v[u] = i < nvec ? xv[i] : make_float4(0.0f, 0.0f, 0.0f, 0.0f);
+    }
+#pragma unroll
+    for (int u = 0; u < kTopKUnroll; ++u) {
+      const int64_t i = base + u * THREADS + tid;
+      if (i < nvec) {
+        const int64_t j = lead + 4 * i;
+        f(v[u].x, j);
+        f(v[u].y, j + 1);
+        f(v[u].z, j + 2);
+        f(v[u].w, j + 3);
+      }
+    }
+  }
+}
 
 // One block per row (grid-stride over the rows). A row of at most k columns is copied as is
 // (then -1s). A longer one: up to three histogram passes over the row find the key of its
@@ -186,24 +229,12 @@ __global__ void __launch_bounds__(THREADS)
         hist[b] = 0;
       }
       __syncthreads();
-      for (int64_t base = 0; base < n; base += static_cast<int64_t>(THREADS) * kTopKUnroll) {
-        float v[kTopKUnroll];
-#pragma unroll
-        for (int u = 0; u < kTopKUnroll; ++u) {
-          const int64_t j = base + u * THREADS + tid;
-          v[u] = j < n ? x[j] : 0.0f;
+      for_each_in_row<THREADS>(x, n, [&](float v, int64_t) {
+        const uint32_t key = order_key(v);
+        if ((key & pmask) == prefix) {
+          atomicAdd(&hist[(key >> shift) & digit], 1u);
         }
-#pragma unroll
-        for (int u = 0; u < kTopKUnroll; ++u) {
-          const int64_t j = base + u * THREADS + tid;
-          if (j < n) {
-            const uint32_t key = order_key(v[u]);
-            if ((key & pmask) == prefix) {
-              atomicAdd(&hist[(key >> shift) & digit], 1u);
-            }
-          }
-        }
-      }
+      });
       __syncthreads();
       // Counts of the elements above each bin: a suffix sum over the threads' bins.
       uint32_t c[kBinsPerThread];
@@ -249,30 +280,18 @@ __global__ void __launch_bounds__(THREADS)
     }
     __syncthreads();
     const uint32_t n_greater = uk - krem;  // elements above the prefix, exactly
-    for (int64_t base = 0; base < n; base += static_cast<int64_t>(THREADS) * kTopKUnroll) {
-      float v[kTopKUnroll];
-#pragma unroll
-      for (int u = 0; u < kTopKUnroll; ++u) {
-        const int64_t j = base + u * THREADS + tid;
-        v[u] = j < n ? x[j] : 0.0f;
-      }
-#pragma unroll
-      for (int u = 0; u < kTopKUnroll; ++u) {
-        const int64_t j = base + u * THREADS + tid;
-        if (j < n) {
-          const uint32_t key = order_key(v[u]) & pmask;
-          const auto col = static_cast<int32_t>(range.start + j);
-          if (key > prefix) {
-            out[atomicAdd(&n_above, 1u)] = col;
-          } else if (key == prefix) {
-            const uint32_t e = atomicAdd(&n_on, 1u);
-            if (e < krem) {
-              out[n_greater + e] = col;
-            }
-          }
+    const int64_t start = range.start;
+    for_each_in_row<THREADS>(x, n, [&](float v, int64_t j) {
+      const uint32_t key = order_key(v) & pmask;
+      if (key > prefix) {
+        out[atomicAdd(&n_above, 1u)] = static_cast<int32_t>(start + j);
+      } else if (key == prefix) {
+        const uint32_t e = atomicAdd(&n_on, 1u);
+        if (e < krem) {
+          out[n_greater + e] = static_cast<int32_t>(start + j);
         }
       }
-    }
+    });
     __syncthreads();  // the counters and the histogram are reused by the next row
   }
 }
