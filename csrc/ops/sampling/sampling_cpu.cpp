@@ -5,7 +5,6 @@
 
 #include <algorithm>
 #include <cstdint>
-#include <utility>
 #include <vector>
 
 #include "core/cpu_utils.h"
@@ -58,7 +57,7 @@ void top_k_per_row_cpu(const Tensor& logits, const Tensor& row_starts, const Ten
   const auto* ends = static_cast<const int32_t*>(row_ends.data_ptr());
   auto* out = static_cast<int32_t*>(indices.data_ptr());
   parallel_rows(p.rows, std::max<int64_t>(p.cols, 1), [&](int64_t begin, int64_t end) {
-    std::vector<std::pair<uint32_t, int32_t>> keys;  // (order key, column)
+    std::vector<uint32_t> keys;  // order keys of a row
     for (int64_t r = begin; r < end; ++r) {
       const ColumnRange range =
           clamp_range(starts[r * p.starts_stride], ends[r * p.ends_stride], p.cols);
@@ -70,17 +69,25 @@ void top_k_per_row_cpu(const Tensor& logits, const Tensor& row_starts, const Ten
         }
         continue;
       }
-      const float* row = x + r * p.logits_stride;
+      const float* row = x + r * p.logits_stride + range.start;
       keys.resize(static_cast<size_t>(len));
       for (int64_t j = 0; j < len; ++j) {
-        const int64_t c = range.start + j;
-        keys[static_cast<size_t>(j)] = {order_key(row[c]), static_cast<int32_t>(c)};
+        keys[static_cast<size_t>(j)] = order_key(row[j]);
       }
-      // The k largest keys first (ties broken by any order).
+      // The key of the k-th largest element; fewer than k elements lie above it.
       std::nth_element(keys.begin(), keys.begin() + (p.k - 1), keys.end(),
-                       [](const auto& a, const auto& b) { return a.first > b.first; });
-      for (int j = 0; j < p.k; ++j) {
-        y[j] = keys[static_cast<size_t>(j)].second;
+                       [](uint32_t a, uint32_t b) { return a > b; });
+      const uint32_t kth = keys[static_cast<size_t>(p.k - 1)];
+      int64_t above = 0;
+      for (int64_t j = 0; j < len; ++j) {
+        if (order_key(row[j]) > kth) {
+          y[above++] = static_cast<int32_t>(range.start + j);
+        }
+      }
+      for (int64_t j = 0, pos = above; pos < p.k; ++j) {  // ties at the k-th value: the first ones
+        if (order_key(row[j]) == kth) {
+          y[pos++] = static_cast<int32_t>(range.start + j);
+        }
       }
     }
   });
