@@ -141,6 +141,8 @@ constexpr int kTopKThreadsLarge = 1024;
 constexpr int kTopKUnroll = 4;
 // Radix select over the 32-bit order key: three passes of 11, 11 and 10 bits.
 constexpr int kTopKBins = 2048;
+// Elements on the first digit kept in shared memory (more: every pass reads the row).
+constexpr int kTopKCandidates = 4096;
 
 // Calls f(value, j) for each element j of x[0, n), each once, spread over the THREADS threads
 // of the block. The elements from the first 16-byte boundary on are read as float4 (x only
@@ -183,12 +185,89 @@ __device__ __forceinline__ void for_each_in_row(const float* __restrict__ x, int
   }
 }
 
+// Shared memory of top_k_per_row_kernel (the block-size dependent scan buffer aside).
+struct TopKShared {
+  uint32_t hist[kTopKBins];
+  uint32_t cand_key[kTopKCandidates];  // the elements on the first digit, when they fit
+  int32_t cand_col[kTopKCandidates];   // their columns, relative to the row's start
+  uint32_t sel_bin;
+  uint32_t sel_greater;
+  uint32_t sel_count;
+  uint32_t n_above;  // slots taken by elements above the final prefix
+  uint32_t n_on;     // elements seen on the final prefix
+  uint32_t n_cand;
+};
+
+// One radix pass: histograms the digit `pass` (11, 11 or 10 bits from the top) of the keys
+// visit() yields that are on the current prefix, then moves the prefix to the bin that holds
+// the krem-th largest of them and subtracts from krem the elements of the bins above it.
+// Returns the number of elements in that bin. Called by every thread of the block; visit(g)
+// calls g(key, column) for each element, each once, over the threads.
+template <int THREADS, typename Visit>
+__device__ __forceinline__ uint32_t radix_pass(int pass, const Visit& visit, uint32_t& prefix,
+                                               uint32_t& pmask, uint32_t& krem, TopKShared& sh,
+                                               uint32_t* suffix) {
+  static_assert(kTopKBins % THREADS == 0, "each thread owns a whole number of bins");
+  constexpr int kBinsPerThread = kTopKBins / THREADS;
+  const int tid = threadIdx.x;
+  const int shift = pass == 0 ? 21 : (pass == 1 ? 10 : 0);
+  const uint32_t digit = pass == 2 ? 0x3FFu : 0x7FFu;
+  for (int b = tid; b < kTopKBins; b += THREADS) {
+    sh.hist[b] = 0;
+  }
+  __syncthreads();
+  const uint32_t pre = prefix;
+  const uint32_t msk = pmask;
+  visit([&](uint32_t key, int64_t) {
+    if ((key & msk) == pre) {
+      atomicAdd(&sh.hist[(key >> shift) & digit], 1u);
+    }
+  });
+  __syncthreads();
+  // Counts of the elements above each bin: a suffix sum over the threads' bins.
+  uint32_t c[kBinsPerThread];
+  uint32_t local = 0;
+#pragma unroll
+  for (int i = 0; i < kBinsPerThread; ++i) {
+    c[i] = sh.hist[tid * kBinsPerThread + i];
+    local += c[i];
+  }
+  suffix[tid] = local;
+  __syncthreads();
+  for (int off = 1; off < THREADS; off <<= 1) {
+    const uint32_t add = tid + off < THREADS ? suffix[tid + off] : 0u;
+    __syncthreads();
+    suffix[tid] += add;
+    __syncthreads();
+  }
+  uint32_t greater = suffix[tid] - local;  // elements in the bins of higher threads
+#pragma unroll
+  for (int i = kBinsPerThread - 1; i >= 0; --i) {
+    // exactly one bin holds the krem-th largest element
+    if (greater < krem && greater + c[i] >= krem) {
+      sh.sel_bin = static_cast<uint32_t>(tid * kBinsPerThread + i);
+      sh.sel_greater = greater;
+      sh.sel_count = c[i];
+    }
+    greater += c[i];
+  }
+  __syncthreads();
+  prefix |= sh.sel_bin << shift;
+  pmask |= digit << shift;
+  krem -= sh.sel_greater;
+  const uint32_t count = sh.sel_count;
+  __syncthreads();  // sel_* read by all before a later pass writes them
+  return count;
+}
+
 // One block per row (grid-stride over the rows). A row of at most k columns is copied as is
-// (then -1s). A longer one: up to three histogram passes over the row find the key of its
-// k-th largest element digit by digit (a pass stops the search early when the whole bin of
-// the k-th element is taken); a last pass writes the columns of the elements whose key is
-// above that digit prefix, each to a slot taken from a shared counter, and fills the remaining
-// slots with as many of the elements on the prefix as are needed.
+// (then -1s). A longer one is searched for the key of its k-th largest element, digit by digit
+// (radix_pass), stopping early once the whole bin of that element is taken. The first pass
+// reads the row; when the elements on the first digit fit in shared memory, a second read
+// writes the elements above that digit to the output and keeps those on it, and the search
+// and the final gather go on in shared memory. Otherwise every pass and the gather read the
+// row. The gather writes the elements above the final prefix to slots taken from a shared
+// counter, then as many of the elements on the prefix as are still needed.
 template <int THREADS>
 __global__ void __launch_bounds__(THREADS)
     top_k_per_row_kernel(const float* __restrict__ logits, int64_t logits_stride, int64_t cols,
@@ -196,103 +275,85 @@ __global__ void __launch_bounds__(THREADS)
                          const int32_t* __restrict__ ends, int64_t ends_stride,
                          int32_t* __restrict__ indices, int64_t indices_stride, int64_t rows,
                          int k) {
-  static_assert(kTopKBins % THREADS == 0, "each thread owns a whole number of bins");
-  constexpr int kBinsPerThread = kTopKBins / THREADS;
-  __shared__ uint32_t hist[kTopKBins];
+  __shared__ TopKShared sh;
   __shared__ uint32_t suffix[THREADS];
-  __shared__ uint32_t sel_bin;
-  __shared__ uint32_t sel_greater;
-  __shared__ uint32_t sel_count;
-  __shared__ uint32_t n_above;
-  __shared__ uint32_t n_on;
   const int tid = threadIdx.x;
   const auto uk = static_cast<uint32_t>(k);
   for (int64_t row = blockIdx.x; row < rows; row += gridDim.x) {
     const ColumnRange range =
         clamp_range(starts[row * starts_stride], ends[row * ends_stride], cols);
     const int64_t n = range.end - range.start;
+    const int64_t start = range.start;
     int32_t* out = indices + row * indices_stride;
     if (n <= k) {
       for (int j = tid; j < k; j += THREADS) {
-        out[j] = j < n ? static_cast<int32_t>(range.start + j) : -1;
+        out[j] = j < n ? static_cast<int32_t>(start + j) : -1;
       }
       continue;  // no shared memory used: no barrier needed
     }
-    const float* x = logits + row * logits_stride + range.start;
+    const float* x = logits + row * logits_stride + start;
+    const auto from_row = [&](const auto& g) {
+      for_each_in_row<THREADS>(x, n, [&](float v, int64_t j) { g(order_key(v), j); });
+    };
+    const auto from_candidates = [&](const auto& g) {
+      const auto nc = static_cast<int>(sh.n_cand);
+      for (int i = tid; i < nc; i += THREADS) {
+        g(sh.cand_key[i], static_cast<int64_t>(sh.cand_col[i]));
+      }
+    };
     uint32_t prefix = 0;  // the digits of the k-th key found so far
     uint32_t pmask = 0;   // the bits of those digits
     uint32_t krem = uk;   // elements still to take among those on the prefix
-    for (int pass = 0; pass < 3; ++pass) {
-      const int shift = pass == 0 ? 21 : (pass == 1 ? 10 : 0);
-      const uint32_t digit = pass == 2 ? 0x3FFu : 0x7FFu;
-      for (int b = tid; b < kTopKBins; b += THREADS) {
-        hist[b] = 0;
+    const uint32_t count0 = radix_pass<THREADS>(0, from_row, prefix, pmask, krem, sh, suffix);
+    if (tid == 0) {
+      sh.n_above = 0;
+      sh.n_on = 0;
+      sh.n_cand = 0;
+    }
+    __syncthreads();
+    const auto gather = [&](uint32_t key, int64_t j) {
+      const uint32_t m = key & pmask;
+      if (m > prefix) {
+        out[atomicAdd(&sh.n_above, 1u)] = static_cast<int32_t>(start + j);
+      } else if (m == prefix) {
+        const uint32_t e = atomicAdd(&sh.n_on, 1u);
+        if (e < krem) {
+          out[uk - krem + e] = static_cast<int32_t>(start + j);
+        }
       }
-      __syncthreads();
-      for_each_in_row<THREADS>(x, n, [&](float v, int64_t) {
-        const uint32_t key = order_key(v);
-        if ((key & pmask) == prefix) {
-          atomicAdd(&hist[(key >> shift) & digit], 1u);
+    };
+    if (count0 != krem && count0 <= static_cast<uint32_t>(kTopKCandidates)) {
+      // Second read: above the first digit -> output; on it -> shared memory (count0 of them).
+      const uint32_t pre0 = prefix;
+      const uint32_t msk0 = pmask;
+      from_row([&](uint32_t key, int64_t j) {
+        const uint32_t m = key & msk0;
+        if (m > pre0) {
+          out[atomicAdd(&sh.n_above, 1u)] = static_cast<int32_t>(start + j);
+        } else if (m == pre0) {
+          const uint32_t i = atomicAdd(&sh.n_cand, 1u);
+          sh.cand_key[i] = key;
+          sh.cand_col[i] = static_cast<int32_t>(j);
         }
       });
       __syncthreads();
-      // Counts of the elements above each bin: a suffix sum over the threads' bins.
-      uint32_t c[kBinsPerThread];
-      uint32_t local = 0;
-#pragma unroll
-      for (int i = 0; i < kBinsPerThread; ++i) {
-        c[i] = hist[tid * kBinsPerThread + i];
-        local += c[i];
-      }
-      suffix[tid] = local;
-      __syncthreads();
-      for (int off = 1; off < THREADS; off <<= 1) {
-        const uint32_t add = tid + off < THREADS ? suffix[tid + off] : 0u;
-        __syncthreads();
-        suffix[tid] += add;
-        __syncthreads();
-      }
-      uint32_t greater = suffix[tid] - local;  // elements in the bins of higher threads
-#pragma unroll
-      for (int i = kBinsPerThread - 1; i >= 0; --i) {
-        // exactly one bin holds the krem-th largest element
-        if (greater < krem && greater + c[i] >= krem) {
-          sel_bin = static_cast<uint32_t>(tid * kBinsPerThread + i);
-          sel_greater = greater;
-          sel_count = c[i];
-        }
-        greater += c[i];
-      }
-      __syncthreads();
-      const uint32_t bin = sel_bin;
-      const uint32_t count = sel_count;
-      prefix |= bin << shift;
-      pmask |= digit << shift;
-      krem -= sel_greater;
-      __syncthreads();  // sel_* read by all before a later pass writes them
-      if (count == krem) {
-        break;  // the whole bin is taken: no need to find the exact k-th key
-      }
-    }
-    if (tid == 0) {
-      n_above = 0;
-      n_on = 0;
-    }
-    __syncthreads();
-    const uint32_t n_greater = uk - krem;  // elements above the prefix, exactly
-    const int64_t start = range.start;
-    for_each_in_row<THREADS>(x, n, [&](float v, int64_t j) {
-      const uint32_t key = order_key(v) & pmask;
-      if (key > prefix) {
-        out[atomicAdd(&n_above, 1u)] = static_cast<int32_t>(start + j);
-      } else if (key == prefix) {
-        const uint32_t e = atomicAdd(&n_on, 1u);
-        if (e < krem) {
-          out[n_greater + e] = static_cast<int32_t>(start + j);
+      for (int pass = 1; pass < 3; ++pass) {
+        if (radix_pass<THREADS>(pass, from_candidates, prefix, pmask, krem, sh, suffix) == krem) {
+          break;
         }
       }
-    });
-    __syncthreads();  // the counters and the histogram are reused by the next row
+      from_candidates(gather);
+    } else {
+      if (count0 != krem) {
+        for (int pass = 1; pass < 3; ++pass) {
+          if (radix_pass<THREADS>(pass, from_row, prefix, pmask, krem, sh, suffix) == krem) {
+            break;
+          }
+        }
+      }
+      from_row(gather);
+    }
+    __syncthreads();  // shared memory is reused by the next row
   }
 }
 
