@@ -366,7 +366,9 @@ def test_compile_sampling(device: str) -> None:
     logits, pm, om, pen = penalty_inputs((4, 300), "contiguous", torch.float32, device, seed=11)
     starts, ends = full_ranges(4, 300, device)
     compiled = torch.compile(f, fullgraph=True, backend="inductor")
-    torch.testing.assert_close(compiled(logits, pm, om, pen, starts, ends), f(logits, pm, om, pen, starts, ends))
+    torch.testing.assert_close(
+        compiled(logits, pm, om, pen, starts, ends), f(logits, pm, om, pen, starts, ends)
+    )
 
 
 @pytest.mark.parametrize("device", DEVICES)
@@ -394,58 +396,120 @@ def bad_cases(device: str):
     pen = torch.ones(4, device=device)
     rp = OPS.apply_repetition_penalties_
     p = "apply_repetition_penalties_"
-    yield (f"{p} int logits", lambda: rp(x.int(), m, m, pen),
-           r"'logits' must have dtype float32, float16 or bfloat16, got int32")
-    yield (f"{p} 3-d logits", lambda: rp(x[None], m, m, pen),
-           r"'logits' must have 2 dimensions, got shape \[1, 4, 64\]")
-    yield (f"{p} strided logits", lambda: rp(torch.randn(64, 4, device=device).t(), m, m, pen),
-           r"'logits' must be contiguous in its last dimension")
-    yield (f"{p} uint8 mask", lambda: rp(x, m.to(torch.uint8), m, pen),
-           r"'prompt_mask' must have dtype bool, got uint8")
-    yield (f"{p} mask shape", lambda: rp(x, m, m[:, :63], pen),
-           r"'output_mask' must have shape \[4, 64\] \(the shape of 'logits'\), got \[4, 63\]")
-    yield (f"{p} mask last dim strided",
-           lambda: rp(x, torch.zeros(4, 128, dtype=torch.bool, device=device)[:, ::2], m, pen),
-           r"'prompt_mask' must be contiguous in its last dimension")
-    yield (f"{p} penalty dtype", lambda: rp(x, m, m, pen.half()),
-           r"'repetition_penalties' must have dtype float32, got float16")
-    yield (f"{p} penalty shape", lambda: rp(x, m, m, pen[:3]),
-           r"'repetition_penalties' must have shape \[4\] \(\[num_seqs\].*got \[3\]")
-    yield (f"{p} penalty 2-d", lambda: rp(x, m, m, pen[:, None]),
-           r"'repetition_penalties' must have shape \[4\].*got \[4, 1\]")
+    yield (
+        f"{p} int logits",
+        lambda: rp(x.int(), m, m, pen),
+        r"'logits' must have dtype float32, float16 or bfloat16, got int32",
+    )
+    yield (
+        f"{p} 3-d logits",
+        lambda: rp(x[None], m, m, pen),
+        r"'logits' must have 2 dimensions, got shape \[1, 4, 64\]",
+    )
+    yield (
+        f"{p} strided logits",
+        lambda: rp(torch.randn(64, 4, device=device).t(), m, m, pen),
+        r"'logits' must be contiguous in its last dimension",
+    )
+    yield (
+        f"{p} uint8 mask",
+        lambda: rp(x, m.to(torch.uint8), m, pen),
+        r"'prompt_mask' must have dtype bool, got uint8",
+    )
+    yield (
+        f"{p} mask shape",
+        lambda: rp(x, m, m[:, :63], pen),
+        r"'output_mask' must have shape \[4, 64\] \(the shape of 'logits'\), got \[4, 63\]",
+    )
+    yield (
+        f"{p} mask last dim strided",
+        lambda: rp(x, torch.zeros(4, 128, dtype=torch.bool, device=device)[:, ::2], m, pen),
+        r"'prompt_mask' must be contiguous in its last dimension",
+    )
+    yield (
+        f"{p} penalty dtype",
+        lambda: rp(x, m, m, pen.half()),
+        r"'repetition_penalties' must have dtype float32, got float16",
+    )
+    yield (
+        f"{p} penalty shape",
+        lambda: rp(x, m, m, pen[:3]),
+        r"'repetition_penalties' must have shape \[4\] \(\[num_seqs\].*got \[3\]",
+    )
+    yield (
+        f"{p} penalty 2-d",
+        lambda: rp(x, m, m, pen[:, None]),
+        r"'repetition_penalties' must have shape \[4\].*got \[4, 1\]",
+    )
 
     tk = OPS.top_k_per_row
     t = "top_k_per_row"
     starts = torch.zeros(4, dtype=torch.int32, device=device)
     ends = torch.full((4,), 64, dtype=torch.int32, device=device)
     idx = torch.empty(4, 8, dtype=torch.int32, device=device)
-    yield (f"{t} half logits", lambda: tk(x.half(), starts, ends, idx, 8),
-           r"'logits' must have dtype float32, got float16")
-    yield (f"{t} 1-d logits", lambda: tk(x[0], starts, ends, idx, 8),
-           r"'logits' must have 2 dimensions, got shape \[64\]")
-    yield (f"{t} strided logits", lambda: tk(torch.randn(64, 4, device=device).t(), starts, ends, idx, 8),
-           r"'logits' must be contiguous in its last dimension")
+    yield (
+        f"{t} half logits",
+        lambda: tk(x.half(), starts, ends, idx, 8),
+        r"'logits' must have dtype float32, got float16",
+    )
+    yield (
+        f"{t} 1-d logits",
+        lambda: tk(x[0], starts, ends, idx, 8),
+        r"'logits' must have 2 dimensions, got shape \[64\]",
+    )
+    yield (
+        f"{t} strided logits",
+        lambda: tk(torch.randn(64, 4, device=device).t(), starts, ends, idx, 8),
+        r"'logits' must be contiguous in its last dimension",
+    )
     yield (f"{t} k 0", lambda: tk(x, starts, ends, idx, 0), r"'k' must be in \[1, 2048\], got 0")
-    yield (f"{t} k negative", lambda: tk(x, starts, ends, idx, -3),
-           r"'k' must be in \[1, 2048\], got -3")
-    yield (f"{t} k too large",
-           lambda: tk(x, starts, ends, torch.empty(4, 4096, dtype=torch.int32, device=device), 2049),
-           r"'k' must be in \[1, 2048\], got 2049")
-    yield (f"{t} indices narrower than k", lambda: tk(x, starts, ends, idx, 9),
-           r"'indices' must have shape \[4, >= 9\] \(\[num_rows, >= k\]\), got \[4, 8\]")
-    yield (f"{t} indices rows", lambda: tk(x, starts, ends, idx[:3], 8),
-           r"'indices' must have shape \[4, >= 8\]")
-    yield (f"{t} indices int64", lambda: tk(x, starts, ends, idx.long(), 8),
-           r"'indices' must have dtype int32, got int64")
-    yield (f"{t} indices last dim strided",
-           lambda: tk(x, starts, ends, torch.empty(4, 16, dtype=torch.int32, device=device)[:, ::2], 8),
-           r"'indices' must be contiguous in its last dimension")
-    yield (f"{t} starts int64", lambda: tk(x, starts.long(), ends, idx, 8),
-           r"'row_starts' must have dtype int32, got int64")
-    yield (f"{t} ends shape", lambda: tk(x, starts, ends[:2], idx, 8),
-           r"'row_ends' must have shape \[4\] \(\[num_rows\].*got \[2\]")
-    yield (f"{t} starts 2-d", lambda: tk(x, starts[:, None], ends, idx, 8),
-           r"'row_starts' must have shape \[4\].*got \[4, 1\]")
+    yield (
+        f"{t} k negative",
+        lambda: tk(x, starts, ends, idx, -3),
+        r"'k' must be in \[1, 2048\], got -3",
+    )
+    yield (
+        f"{t} k too large",
+        lambda: tk(x, starts, ends, torch.empty(4, 4096, dtype=torch.int32, device=device), 2049),
+        r"'k' must be in \[1, 2048\], got 2049",
+    )
+    yield (
+        f"{t} indices narrower than k",
+        lambda: tk(x, starts, ends, idx, 9),
+        r"'indices' must have shape \[4, >= 9\] \(\[num_rows, >= k\]\), got \[4, 8\]",
+    )
+    yield (
+        f"{t} indices rows",
+        lambda: tk(x, starts, ends, idx[:3], 8),
+        r"'indices' must have shape \[4, >= 8\]",
+    )
+    yield (
+        f"{t} indices int64",
+        lambda: tk(x, starts, ends, idx.long(), 8),
+        r"'indices' must have dtype int32, got int64",
+    )
+    yield (
+        f"{t} indices last dim strided",
+        lambda: tk(
+            x, starts, ends, torch.empty(4, 16, dtype=torch.int32, device=device)[:, ::2], 8
+        ),
+        r"'indices' must be contiguous in its last dimension",
+    )
+    yield (
+        f"{t} starts int64",
+        lambda: tk(x, starts.long(), ends, idx, 8),
+        r"'row_starts' must have dtype int32, got int64",
+    )
+    yield (
+        f"{t} ends shape",
+        lambda: tk(x, starts, ends[:2], idx, 8),
+        r"'row_ends' must have shape \[4\] \(\[num_rows\].*got \[2\]",
+    )
+    yield (
+        f"{t} starts 2-d",
+        lambda: tk(x, starts[:, None], ends, idx, 8),
+        r"'row_starts' must have shape \[4\].*got \[4, 1\]",
+    )
 
 
 _BAD_IDS = [c[0] for c in bad_cases("cpu")]
@@ -464,14 +528,23 @@ def test_sampling_cpu_cuda_mix() -> None:
     x = torch.randn(4, 64, device="cuda")
     m = torch.zeros(4, 64, dtype=torch.bool, device="cuda")
     pen = torch.ones(4, device="cuda")
-    with pytest.raises(RuntimeError, match=r"'prompt_mask' must be on cuda:0 \(the device of 'logits'\), got cpu"):
+    with pytest.raises(
+        RuntimeError, match=r"'prompt_mask' must be on cuda:0 \(the device of 'logits'\), got cpu"
+    ):
         OPS.apply_repetition_penalties_(x, m.cpu(), m, pen)
-    with pytest.raises(RuntimeError, match=r"'repetition_penalties' must be on cuda:0 \(the device of 'logits'\), got cpu"):
+    with pytest.raises(
+        RuntimeError,
+        match=r"'repetition_penalties' must be on cuda:0 \(the device of 'logits'\), got cpu",
+    ):
         OPS.apply_repetition_penalties_(x, m, m, pen.cpu())
     starts = torch.zeros(4, dtype=torch.int32, device="cuda")
     ends = torch.full((4,), 64, dtype=torch.int32, device="cuda")
     idx = torch.empty(4, 8, dtype=torch.int32, device="cuda")
-    with pytest.raises(RuntimeError, match=r"'row_ends' must be on cuda:0 \(the device of 'logits'\), got cpu"):
+    with pytest.raises(
+        RuntimeError, match=r"'row_ends' must be on cuda:0 \(the device of 'logits'\), got cpu"
+    ):
         OPS.top_k_per_row(x, starts, ends.cpu(), idx, 8)
-    with pytest.raises(RuntimeError, match=r"'indices' must be on cuda:0 \(the device of 'logits'\), got cpu"):
+    with pytest.raises(
+        RuntimeError, match=r"'indices' must be on cuda:0 \(the device of 'logits'\), got cpu"
+    ):
         OPS.top_k_per_row(x, starts, ends, idx.cpu(), 8)

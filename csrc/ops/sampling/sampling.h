@@ -50,8 +50,8 @@ inline PenaltyProblem check_apply_repetition_penalties(const Tensor& logits,
   const Arg rp{repetition_penalties, "repetition_penalties"};
   check_same_device(op, rp, l);
   check_dtype(op, rp, ScalarType::Float);
-  STABLEKERNELS_CHECK(repetition_penalties.dim() == 1 && repetition_penalties.size(0) == p.rows,
-                      op, "'repetition_penalties' must have shape [", p.rows,
+  STABLEKERNELS_CHECK(repetition_penalties.dim() == 1 && repetition_penalties.size(0) == p.rows, op,
+                      "'repetition_penalties' must have shape [", p.rows,
                       "] ([num_seqs], num_seqs = the rows of 'logits'), got ",
                       shape_str(repetition_penalties));
   p.penalty_stride = stride_or_zero(repetition_penalties, 0);
@@ -81,8 +81,7 @@ inline int64_t check_row_bounds(const char* op, Arg b, const Tensor& logits) {
 // logits float32 [num_rows, C], last dim contiguous, C < 2^31; row_starts and row_ends int32
 // [num_rows]; indices int32 [num_rows, >= k], last dim contiguous; 1 <= k <= kMaxTopK.
 inline TopKProblem check_top_k_per_row(const Tensor& logits, const Tensor& row_starts,
-                                       const Tensor& row_ends, const Tensor& indices,
-                                       int64_t k) {
+                                       const Tensor& row_ends, const Tensor& indices, int64_t k) {
   constexpr const char* op = "top_k_per_row";
   const Arg l{logits, "logits"};
   check_dtype(op, l, ScalarType::Float);

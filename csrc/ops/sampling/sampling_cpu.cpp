@@ -16,8 +16,7 @@ namespace stablekernels::sampling {
 namespace {
 
 void apply_repetition_penalties_cpu(const Tensor& logits, const Tensor& prompt_mask,
-                                    const Tensor& output_mask,
-                                    const Tensor& repetition_penalties) {
+                                    const Tensor& output_mask, const Tensor& repetition_penalties) {
   constexpr const char* op = "apply_repetition_penalties_";
   const PenaltyProblem p =
       check_apply_repetition_penalties(logits, prompt_mask, output_mask, repetition_penalties);

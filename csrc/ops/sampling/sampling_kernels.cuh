@@ -34,8 +34,8 @@ struct MaskWord<8> {
 };
 
 template <typename T>
-__device__ __forceinline__ void penalize_one(T* x, const uint8_t* pm, const uint8_t* om,
-                                             int64_t j, float pen) {
+__device__ __forceinline__ void penalize_one(T* x, const uint8_t* pm, const uint8_t* om, int64_t j,
+                                             float pen) {
   if ((pm[j] | om[j]) != 0) {
     x[j] = from_float<T>(penalize(to_float(x[j]), pen));
   }

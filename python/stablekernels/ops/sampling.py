@@ -252,7 +252,9 @@ def _top_k_bench(rows: list[int], cols: list[int], ks: list[int]) -> tuple[Bench
         def nbytes(dtype: torch.dtype) -> int:
             return r * c * 4 + r * k * 4 + 8 * r
 
-        return BenchCase(f"rows={r} cols={c} k={k}", "decode" if r <= 64 else "prefill", make, nbytes)
+        return BenchCase(
+            f"rows={r} cols={c} k={k}", "decode" if r <= 64 else "prefill", make, nbytes
+        )
 
     return tuple(case(r, c, k) for r in rows for c in cols for k in ks)
 
