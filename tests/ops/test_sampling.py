@@ -88,6 +88,18 @@ def test_repetition_penalties_mixed_layouts(device, dtype) -> None:
 
 
 @pytest.mark.parametrize("device", DEVICES)
+@pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16])
+def test_repetition_penalties_in_logits_dtype(device, dtype) -> None:
+    # vLLM passes the penalties in the dtype of the logits: same result as their float32 value
+    logits, pm, om, pen = penalty_inputs((5, 1001), "contiguous", dtype, device, seed=13)
+    pen_lo = pen.to(dtype)
+    expected = logits.clone()
+    OPS.apply_repetition_penalties_(expected, pm, om, pen_lo.float())
+    OPS.apply_repetition_penalties_(logits, pm, om, pen_lo[None, :].expand(3, -1)[1])
+    torch.testing.assert_close(logits, expected, **EXACT)
+
+
+@pytest.mark.parametrize("device", DEVICES)
 @pytest.mark.parametrize("dtype", DTYPES)
 def test_repetition_penalties_special_values(device, dtype) -> None:
     vals = [0.0, -0.0, 1.0, -1.0, float("inf"), float("-inf"), float("nan"), 3.5, -2.25]
@@ -430,6 +442,12 @@ def bad_cases(device: str):
         f"{p} penalty dtype",
         lambda: rp(x, m, m, pen.half()),
         r"'repetition_penalties' must have dtype float32, got float16",
+    )
+    yield (
+        f"{p} penalty dtype of neither",
+        lambda: rp(x.bfloat16(), m, m, pen.half()),
+        r"'repetition_penalties' must have dtype float32 or bfloat16 \(the dtype of 'logits'\), "
+        r"got float16",
     )
     yield (
         f"{p} penalty shape",

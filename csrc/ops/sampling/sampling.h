@@ -18,6 +18,7 @@ struct PenaltyProblem {
   int64_t prompt_stride = 0;
   int64_t output_stride = 0;
   int64_t penalty_stride = 0;
+  bool float_penalties = true;  // float32 penalties; else of the dtype of logits
 };
 
 // A bool [rows, vocab] mask on the device of logits, last dim contiguous.
@@ -31,7 +32,8 @@ inline int64_t check_mask(const char* op, Arg m, const Tensor& logits) {
 }
 
 // logits float [num_seqs, vocab], last dim contiguous; prompt_mask and output_mask bool of its
-// shape; repetition_penalties float32 [num_seqs]. Rows of every operand may have any stride.
+// shape; repetition_penalties [num_seqs], float32 or the dtype of logits (vLLM passes the
+// latter). Rows of every operand may have any stride.
 inline PenaltyProblem check_apply_repetition_penalties(const Tensor& logits,
                                                        const Tensor& prompt_mask,
                                                        const Tensor& output_mask,
@@ -49,7 +51,16 @@ inline PenaltyProblem check_apply_repetition_penalties(const Tensor& logits,
   p.output_stride = check_mask(op, {output_mask, "output_mask"}, logits);
   const Arg rp{repetition_penalties, "repetition_penalties"};
   check_same_device(op, rp, l);
-  check_dtype(op, rp, ScalarType::Float);
+  const ScalarType pt = repetition_penalties.scalar_type();
+  if (logits.scalar_type() == ScalarType::Float) {
+    check_dtype(op, rp, ScalarType::Float);
+  } else {
+    STABLEKERNELS_CHECK(pt == ScalarType::Float || pt == logits.scalar_type(), op,
+                        "'repetition_penalties' must have dtype float32 or ",
+                        dtype_name(logits.scalar_type()), " (the dtype of 'logits'), got ",
+                        dtype_name(pt));
+  }
+  p.float_penalties = pt == ScalarType::Float;
   STABLEKERNELS_CHECK(repetition_penalties.dim() == 1 && repetition_penalties.size(0) == p.rows, op,
                       "'repetition_penalties' must have shape [", p.rows,
                       "] ([num_seqs], num_seqs = the rows of 'logits'), got ",

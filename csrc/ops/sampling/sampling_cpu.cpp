@@ -25,13 +25,18 @@ void apply_repetition_penalties_cpu(const Tensor& logits, const Tensor& prompt_m
   }
   const auto* prompt = static_cast<const uint8_t*>(prompt_mask.data_ptr());
   const auto* output = static_cast<const uint8_t*>(output_mask.data_ptr());
-  const auto* penalties = static_cast<const float*>(repetition_penalties.data_ptr());
   dispatch_float_types(logits.scalar_type(), op, "logits", [&](auto tag) {
     using T = decltype(tag);
     T* base = static_cast<T*>(logits.data_ptr());
+    const void* pen_data = repetition_penalties.data_ptr();
+    const auto penalty = [&](int64_t r) {
+      const int64_t i = r * p.penalty_stride;
+      return p.float_penalties ? static_cast<const float*>(pen_data)[i]
+                               : static_cast<float>(static_cast<const T*>(pen_data)[i]);
+    };
     parallel_rows(p.rows, p.vocab, [&](int64_t begin, int64_t end) {
       for (int64_t r = begin; r < end; ++r) {
-        const float pen = penalties[r * p.penalty_stride];
+        const float pen = penalty(r);
         T* x = base + r * p.logits_stride;
         const uint8_t* pm = prompt + r * p.prompt_stride;
         const uint8_t* om = output + r * p.output_stride;

@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <cstdint>
+#include <type_traits>
 
 #include "core/cuda_utils.h"
 #include "core/dispatch.h"
@@ -37,9 +38,9 @@ int64_t ceil_div(int64_t a, int64_t b) {
   return (a + b - 1) / b;
 }
 
-template <typename CT, int VEC>
+template <typename CT, int VEC, typename PT>
 void launch_penalties(cudaStream_t stream, const PenaltyProblem& p, int sms, CT* logits,
-                      const uint8_t* prompt, const uint8_t* output, const float* penalties) {
+                      const uint8_t* prompt, const uint8_t* output, const PT* penalties) {
   constexpr int64_t kThreads = cuda::kPenaltyThreads;
   const int64_t nvec = ceil_div(p.vocab, VEC);
   const int64_t target = static_cast<int64_t>(sms) * kSamplingPolicy.penalty_blocks_per_sm;
@@ -49,7 +50,7 @@ void launch_penalties(cudaStream_t stream, const PenaltyProblem& p, int sms, CT*
   const int64_t chunks = ceil_div(nvec, chunk_vecs);
   const dim3 grid(static_cast<unsigned>(std::min(p.rows, kSamplingPolicy.max_grid_x)),
                   static_cast<unsigned>(std::min(chunks, kSamplingPolicy.max_grid_y)));
-  cuda::repetition_penalty_kernel<CT, VEC><<<grid, cuda::kPenaltyThreads, 0, stream>>>(
+  cuda::repetition_penalty_kernel<CT, VEC, PT><<<grid, cuda::kPenaltyThreads, 0, stream>>>(
       logits, p.logits_stride, prompt, p.prompt_stride, output, p.output_stride, penalties,
       p.penalty_stride, p.rows, p.vocab, chunk_vecs * VEC, chunks);
 }
@@ -67,12 +68,17 @@ void apply_repetition_penalties_cuda(const Tensor& logits, const Tensor& prompt_
   const int sms = sm_count(logits.get_device_index(), op);
   const auto* prompt = static_cast<const uint8_t*>(prompt_mask.data_ptr());
   const auto* output = static_cast<const uint8_t*>(output_mask.data_ptr());
-  const auto* penalties = static_cast<const float*>(repetition_penalties.data_ptr());
   dispatch_float_types(logits.scalar_type(), op, "logits", [&](auto tag) {
     using CT = cuda_type_t<decltype(tag)>;
+    constexpr int kVec = stablekernels::cuda::kVec16<CT>;
     // The kernel decides per row between 16-byte and one-element accesses.
-    launch_penalties<CT, stablekernels::cuda::kVec16<CT>>(ctx.stream, p, sms, cuda_ptr<CT>(logits),
-                                                          prompt, output, penalties);
+    if (p.float_penalties) {
+      launch_penalties<CT, kVec>(ctx.stream, p, sms, cuda_ptr<CT>(logits), prompt, output,
+                                 cuda_ptr<float>(repetition_penalties));
+    } else if constexpr (!std::is_same_v<CT, float>) {
+      launch_penalties<CT, kVec>(ctx.stream, p, sms, cuda_ptr<CT>(logits), prompt, output,
+                                 cuda_ptr<CT>(repetition_penalties));
+    }
   });
   STABLEKERNELS_KERNEL_LAUNCH_CHECK(op);
 }

@@ -42,22 +42,23 @@ __device__ __forceinline__ void penalize_one(T* x, const uint8_t* pm, const uint
 }
 
 // logits [rows, vocab] (row stride logits_stride), masks [rows, vocab] (their own row strides),
-// penalties [rows]. grid.x walks the rows, grid.y the chunks of `chunk_elems` elements of a row
+// penalties [rows] (float or T). grid.x walks the rows, grid.y the chunks of `chunk_elems` elements
+// of a row
 // (`chunks` of them; chunk_elems is a multiple of VEC). A row whose logits and masks can be
 // brought to VEC-element alignment by the same offset `lead` goes VEC elements per access (16
 // bytes of logits, VEC bytes of each mask), its first `lead` and last few elements one at a
 // time; the other rows go one element at a time. Logits are only read and written where a mask
 // is set, and a row whose penalty is exactly 1 is skipped (the op would not change it).
-template <typename T, int VEC>
+template <typename T, int VEC, typename P>
 __global__ void __launch_bounds__(kPenaltyThreads)
     repetition_penalty_kernel(T* __restrict__ logits, int64_t logits_stride,
                               const uint8_t* __restrict__ prompt, int64_t prompt_stride,
                               const uint8_t* __restrict__ output, int64_t output_stride,
-                              const float* __restrict__ penalties, int64_t penalty_stride,
-                              int64_t rows, int64_t vocab, int64_t chunk_elems, int64_t chunks) {
+                              const P* __restrict__ penalties, int64_t penalty_stride, int64_t rows,
+                              int64_t vocab, int64_t chunk_elems, int64_t chunks) {
   using MaskT = typename MaskWord<VEC>::type;
   for (int64_t row = blockIdx.x; row < rows; row += gridDim.x) {
-    const float pen = penalties[row * penalty_stride];
+    const float pen = to_float(penalties[row * penalty_stride]);
     if (pen == 1.0f) {
       continue;
     }

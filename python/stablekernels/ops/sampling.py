@@ -43,9 +43,9 @@ def apply_repetition_penalties(
         prompt_mask: ``[num_seqs, vocab_size]``, bool, on the device of ``logits``: the
             tokens of each sequence's prompt. Rows with any stride, last dim contiguous.
         output_mask: like ``prompt_mask``: the tokens each sequence has generated so far.
-        repetition_penalties: ``[num_seqs]``, float32, any stride, on the device of
-            ``logits``. Used as given (a penalty of 1 leaves the row unchanged; values
-            below 1 favour repetition).
+        repetition_penalties: ``[num_seqs]``, float32 or the dtype of ``logits`` (as vLLM
+            passes them), any stride, on the device of ``logits``. Used as given (a
+            penalty of 1 leaves the row unchanged; values below 1 favour repetition).
 
     Returns:
         A new contiguous tensor shaped like ``logits``, of its dtype.
@@ -68,7 +68,7 @@ def apply_repetition_penalties_(
         logits: ``[num_seqs, vocab_size]``, float32, float16 or bfloat16; modified in place.
         prompt_mask: ``[num_seqs, vocab_size]``, bool.
         output_mask: ``[num_seqs, vocab_size]``, bool.
-        repetition_penalties: ``[num_seqs]``, float32.
+        repetition_penalties: ``[num_seqs]``, float32 or the dtype of ``logits``.
 
     See `apply_repetition_penalties` for the layouts accepted.
     """
