@@ -146,10 +146,11 @@ def test_repetition_penalties_empty_and_dense_masks(device) -> None:
 @pytest.mark.parametrize("shape", [(1, 128256), (33, 32000), (3, 50257), (256, 4097)], ids=str)
 def test_repetition_penalties_cpu_matches_cuda(dtype, shape) -> None:
     for layout in PENALTY_LAYOUTS:
-        logits, pm, om, pen = penalty_inputs(shape, layout, dtype, "cpu", seed=3)
-        cuda = logits.cuda()
-        OPS.apply_repetition_penalties_(logits, pm, om, pen)
-        OPS.apply_repetition_penalties_(cuda, pm.cuda(), om.cuda(), pen.cuda())
+        # built on the GPU in the layout (a copy to the GPU would be contiguous and aligned)
+        cuda, pm, om, pen = penalty_inputs(shape, layout, dtype, "cuda", seed=3)
+        logits = cuda.cpu()
+        OPS.apply_repetition_penalties_(logits, pm.cpu(), om.cpu(), pen.cpu())
+        OPS.apply_repetition_penalties_(cuda, pm, om, pen)
         torch.testing.assert_close(cuda.cpu(), logits, **EXACT)
 
 
