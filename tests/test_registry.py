@@ -79,6 +79,8 @@ def test_schemas_match_vllm() -> None:
         "static_scaled_fp8_quant": "stablekernels::static_scaled_fp8_quant(Tensor! result, Tensor input, Tensor scale) -> ()",
         "dynamic_scaled_fp8_quant": "stablekernels::dynamic_scaled_fp8_quant(Tensor! result, Tensor input, Tensor! scale) -> ()",
         "dynamic_per_token_scaled_fp8_quant": "stablekernels::dynamic_per_token_scaled_fp8_quant(Tensor! result, Tensor input, Tensor! scale, Tensor? scale_ub) -> ()",
+        "apply_repetition_penalties_": "stablekernels::apply_repetition_penalties_(Tensor! logits, Tensor prompt_mask, Tensor output_mask, Tensor repetition_penalties) -> ()",
+        "top_k_per_row": "stablekernels::top_k_per_row(Tensor logits, Tensor row_starts, Tensor row_ends, Tensor! indices, int k) -> ()",
     }
     for name, schema in expected.items():
         assert str(REGISTRY[name].op._schema) == str(torch._C.parse_schema(schema))

@@ -1,0 +1,107 @@
+// SPDX-License-Identifier: Apache-2.0
+// CPU implementation of the sampling family.
+
+#include <torch/csrc/stable/library.h>
+
+#include <algorithm>
+#include <cstdint>
+#include <vector>
+
+#include "core/cpu_utils.h"
+#include "core/dispatch.h"
+#include "ops/sampling/sampling.h"
+#include "ops/sampling/sampling_math.h"
+
+namespace stablekernels::sampling {
+namespace {
+
+void apply_repetition_penalties_cpu(const Tensor& logits, const Tensor& prompt_mask,
+                                    const Tensor& output_mask, const Tensor& repetition_penalties) {
+  constexpr const char* op = "apply_repetition_penalties_";
+  const PenaltyProblem p =
+      check_apply_repetition_penalties(logits, prompt_mask, output_mask, repetition_penalties);
+  if (p.rows == 0 || p.vocab == 0) {
+    return;
+  }
+  const auto* prompt = static_cast<const uint8_t*>(prompt_mask.data_ptr());
+  const auto* output = static_cast<const uint8_t*>(output_mask.data_ptr());
+  dispatch_float_types(logits.scalar_type(), op, "logits", [&](auto tag) {
+    using T = decltype(tag);
+    T* base = static_cast<T*>(logits.data_ptr());
+    const void* pen_data = repetition_penalties.data_ptr();
+    const auto penalty = [&](int64_t r) {
+      const int64_t i = r * p.penalty_stride;
+      return p.float_penalties ? static_cast<const float*>(pen_data)[i]
+                               : static_cast<float>(static_cast<const T*>(pen_data)[i]);
+    };
+    parallel_rows(p.rows, p.vocab, [&](int64_t begin, int64_t end) {
+      for (int64_t r = begin; r < end; ++r) {
+        const float pen = penalty(r);
+        T* x = base + r * p.logits_stride;
+        const uint8_t* pm = prompt + r * p.prompt_stride;
+        const uint8_t* om = output + r * p.output_stride;
+        for (int64_t j = 0; j < p.vocab; ++j) {
+          if ((pm[j] | om[j]) != 0) {
+            x[j] = static_cast<T>(penalize(static_cast<float>(x[j]), pen));
+          }
+        }
+      }
+    });
+  });
+}
+
+void top_k_per_row_cpu(const Tensor& logits, const Tensor& row_starts, const Tensor& row_ends,
+                       const Tensor& indices, int64_t k) {
+  const TopKProblem p = check_top_k_per_row(logits, row_starts, row_ends, indices, k);
+  if (p.rows == 0) {
+    return;
+  }
+  const auto* x = static_cast<const float*>(logits.data_ptr());
+  const auto* starts = static_cast<const int32_t*>(row_starts.data_ptr());
+  const auto* ends = static_cast<const int32_t*>(row_ends.data_ptr());
+  auto* out = static_cast<int32_t*>(indices.data_ptr());
+  parallel_rows(p.rows, std::max<int64_t>(p.cols, 1), [&](int64_t begin, int64_t end) {
+    std::vector<uint32_t> keys;  // order keys of a row
+    for (int64_t r = begin; r < end; ++r) {
+      const ColumnRange range =
+          clamp_range(starts[r * p.starts_stride], ends[r * p.ends_stride], p.cols);
+      const int64_t len = range.end - range.start;
+      int32_t* y = out + r * p.indices_stride;
+      if (len <= p.k) {
+        for (int64_t j = 0; j < p.k; ++j) {
+          y[j] = j < len ? static_cast<int32_t>(range.start + j) : -1;
+        }
+        continue;
+      }
+      const float* row = x + r * p.logits_stride + range.start;
+      keys.resize(static_cast<size_t>(len));
+      for (int64_t j = 0; j < len; ++j) {
+        keys[static_cast<size_t>(j)] = order_key(row[j]);
+      }
+      // The key of the k-th largest element; fewer than k elements lie above it.
+      std::nth_element(keys.begin(), keys.begin() + (p.k - 1), keys.end(),
+                       [](uint32_t a, uint32_t b) { return a > b; });
+      const uint32_t kth = keys[static_cast<size_t>(p.k - 1)];
+      int64_t above = 0;
+      for (int64_t j = 0; j < len; ++j) {
+        if (order_key(row[j]) > kth) {
+          y[above++] = static_cast<int32_t>(range.start + j);
+        }
+      }
+      for (int64_t j = 0, pos = above; pos < p.k; ++j) {  // ties at the k-th value: the first ones
+        if (order_key(row[j]) == kth) {
+          y[pos++] = static_cast<int32_t>(range.start + j);
+        }
+      }
+    }
+  });
+}
+
+}  // namespace
+}  // namespace stablekernels::sampling
+
+STABLE_TORCH_LIBRARY_IMPL(stablekernels, CPU, m) {
+  m.impl("apply_repetition_penalties_",
+         TORCH_BOX(&stablekernels::sampling::apply_repetition_penalties_cpu));
+  m.impl("top_k_per_row", TORCH_BOX(&stablekernels::sampling::top_k_per_row_cpu));
+}

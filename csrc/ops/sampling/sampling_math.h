@@ -1,0 +1,54 @@
+// SPDX-License-Identifier: Apache-2.0
+#pragma once
+// sampling_math.h: the per-element rules shared by the CPU and CUDA kernels of the sampling
+// family. Torch-free.
+
+#include <cstdint>
+#include <cstring>
+
+#include "stablekernels/rows.h"
+
+namespace stablekernels::sampling {
+
+// The largest k of top_k_per_row.
+constexpr int64_t kMaxTopK = 2048;
+
+// A logit under a repetition penalty p: positive values are divided by p, the others
+// multiplied by it (0 stays 0, NaN stays NaN).
+STABLEKERNELS_HOST_DEVICE float penalize(float x, float p) {
+  return x > 0.0f ? x / p : x * p;
+}
+
+// A uint32 whose unsigned order is the order of top_k_per_row over floats: -inf < ... < -0 ==
+// +0 < ... < +inf < NaN. Every NaN maps to the largest key, and -0 to the key of +0, so equal
+// values (and all NaNs) are ties.
+STABLEKERNELS_HOST_DEVICE uint32_t order_key(float x) {
+  if (x != x) {
+    return 0xFFFFFFFFu;
+  }
+  if (x == 0.0f) {
+    return 0x80000000u;
+  }
+#if defined(__CUDA_ARCH__)
+  const uint32_t u = __float_as_uint(x);
+#else
+  uint32_t u = 0;
+  std::memcpy(&u, &x, sizeof(u));
+#endif
+  return (u & 0x80000000u) != 0 ? ~u : (u | 0x80000000u);
+}
+
+// The columns [start, end) of a row of `cols` columns that top_k_per_row looks at: both
+// bounds clamped to [0, cols], and an end before the start read as the start (an empty row).
+struct ColumnRange {
+  int64_t start;
+  int64_t end;
+};
+
+STABLEKERNELS_HOST_DEVICE ColumnRange clamp_range(int64_t start, int64_t end, int64_t cols) {
+  start = start < 0 ? 0 : (start > cols ? cols : start);
+  end = end < start ? start : (end > cols ? cols : end);
+  return {start, end};
+}
+
+}  // namespace stablekernels::sampling
