@@ -30,7 +30,8 @@ inline HadamardProblem check_hadacore_transform(const Tensor& x, bool inplace) {
     for (int64_t d = 0; d + 1 < x.dim(); ++d) {
       STABLEKERNELS_CHECK(x.size(d) <= 1 || x.stride(d) != 0, op,
                           "with inplace=True, the rows of 'x' must not share memory, but dim ", d,
-                          " has size ", x.size(d), " and stride 0; pass x.contiguous() or "
+                          " has size ", x.size(d),
+                          " and stride 0; pass x.contiguous() or "
                           "inplace=False");
     }
   }

@@ -39,9 +39,9 @@ void allow_shared_memory(Kernel kernel, int64_t bytes, int64_t n, const char* dt
   int optin = 0;
   STABLEKERNELS_CUDA_CHECK(
       cudaDeviceGetAttribute(&optin, cudaDevAttrMaxSharedMemoryPerBlockOptin, device), kOp);
-  STABLEKERNELS_CHECK(bytes <= optin, kOp, "rows of n = ", n, " (", dtype, ") need ",
-                      bytes / 1024, " KiB of shared memory per block; GPU ", device,
-                      " allows at most ", optin / 1024, " KiB");
+  STABLEKERNELS_CHECK(bytes <= optin, kOp, "rows of n = ", n, " (", dtype, ") need ", bytes / 1024,
+                      " KiB of shared memory per block; GPU ", device, " allows at most ",
+                      optin / 1024, " KiB");
   STABLEKERNELS_CUDA_CHECK(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize,
                                                 static_cast<int>(bytes)),
                            kOp);
@@ -49,8 +49,7 @@ void allow_shared_memory(Kernel kernel, int64_t bytes, int64_t n, const char* dt
 
 template <typename CT, int EPT>
 void launch_fast(cudaStream_t stream, CT* out, const RowIndexer& orows, const CT* in,
-                 const RowIndexer& irows, int64_t rows, int log_n, float scale,
-                 const char* dtype) {
+                 const RowIndexer& irows, int64_t rows, int log_n, float scale, const char* dtype) {
   const HadamardConfig c = hadamard_config(log_n);
   const int log_tpr = cuda::ilog2(c.tpr);
   const int threads = std::max(c.tpr, kHadamardPolicy.min_block_threads);
@@ -79,18 +78,16 @@ void launch(cudaStream_t stream, CT* out, const RowIndexer& orows, const CT* in,
       case 2: return launch_fast<CT, 2>(stream, out, orows, in, irows, rows, log_n, scale, dtype);
       case 4: return launch_fast<CT, 4>(stream, out, orows, in, irows, rows, log_n, scale, dtype);
       case 8: return launch_fast<CT, 8>(stream, out, orows, in, irows, rows, log_n, scale, dtype);
-      case 16:
-        return launch_fast<CT, 16>(stream, out, orows, in, irows, rows, log_n, scale, dtype);
-      case 32:
-        return launch_fast<CT, 32>(stream, out, orows, in, irows, rows, log_n, scale, dtype);
+      case 16: return launch_fast<CT, 16>(stream, out, orows, in, irows, rows, log_n, scale, dtype);
+      case 32: return launch_fast<CT, 32>(stream, out, orows, in, irows, rows, log_n, scale, dtype);
       default: fail(kOp, "internal error: no kernel for ", c.ept, " elements per thread");
     }
   }
   const int64_t smem = n * static_cast<int64_t>(sizeof(float));
   auto kernel = &cuda::hadamard_generic_kernel<CT>;
   allow_shared_memory(kernel, smem, n, dtype);
-  const int threads = static_cast<int>(
-      std::clamp<int64_t>(n / 2, 32, kHadamardPolicy.generic_threads));
+  const int threads =
+      static_cast<int>(std::clamp<int64_t>(n / 2, 32, kHadamardPolicy.generic_threads));
   const int64_t blocks = std::min<int64_t>(rows, kHadamardPolicy.max_blocks);
   kernel<<<static_cast<unsigned>(blocks), threads, static_cast<size_t>(smem), stream>>>(
       out, orows, in, irows, rows, log_n, scale);

@@ -114,10 +114,7 @@ def hadacore_transform_native(x: Tensor, inplace: bool = False) -> Tensor:
     above."""
     n = x.shape[-1]
     y = x.float().reshape(-1, n)
-    if n <= _NATIVE_MATMUL_MAX_N:
-        y = y @ sylvester_matrix(n, x.device)
-    else:
-        y = _fwht(y)
+    y = y @ sylvester_matrix(n, x.device) if n <= _NATIVE_MATMUL_MAX_N else _fwht(y)
     return _finish(x, y * (1.0 / math.sqrt(n)), inplace)
 
 
