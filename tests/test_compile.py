@@ -64,7 +64,7 @@ def test_compile_in_place_op(device: str) -> None:
 def _strict_custom_op_aliasing():
     """torch.compile's check that custom op outputs do not alias inputs, as an error (it
     warns by default and errors in torch's CI; newer torch releases may make it an error)."""
-    config = torch._functorch.config
+    from torch._functorch import config
     if hasattr(config, "error_on_custom_op_aliasing"):
         return config.patch(error_on_custom_op_aliasing=True)
     return contextlib.nullcontext()
