@@ -155,8 +155,56 @@ def act_cases(device: str):
         )
 
 
+def hadamard_cases(device: str):
+    op = torch.ops.stablekernels.hadacore_transform
+    x = _t((4, N), device)
+    yield (
+        "hadamard int x",
+        lambda: op(x.int(), False),
+        r"hadacore_transform: 'x' must have dtype float32, float16 or bfloat16, got int32",
+    )
+    yield (
+        "hadamard float64 x",
+        lambda: op(x.double(), True),
+        r"'x' must have dtype float32, float16 or bfloat16, got float64",
+    )
+    for n in (3, 48, 1000):
+        yield (
+            f"hadamard n={n}",
+            lambda n=n: op(_t((2, n), device), False),
+            rf"the last dimension of 'x' must be a power of two between 1 and 32768, got {n} "
+            rf"\(shape \[2, {n}\]\)",
+        )
+    yield (
+        "hadamard n=0",
+        lambda: op(_t((2, 0), device), False),
+        r"the last dimension of 'x' must be a power of two between 1 and 32768, got 0",
+    )
+    yield (
+        "hadamard n=65536",
+        lambda: op(_t((1, 65536), device, torch.bfloat16), True),
+        r"the last dimension of 'x' must be a power of two between 1 and 32768, got 65536",
+    )
+    yield (
+        "hadamard strided last",
+        lambda: op(_t((N, 4), device).t(), False),
+        r"'x' must be contiguous in its last dimension \(stride 1\), got strides \[1, 4\]",
+    )
+    yield (
+        "hadamard 0-dim",
+        lambda: op(_t((), device), False),
+        r"'x' must have at least 1 dimension, got shape \[\]",
+    )
+    yield (
+        "hadamard in place on shared rows",
+        lambda: op(_t((1, N), device).expand(3, N), True),
+        r"with inplace=True, the rows of 'x' must not share memory, but dim 0 has size 3 and "
+        r"stride 0",
+    )
+
+
 def _cases(device: str):
-    return list(norm_cases(device)) + list(act_cases(device))
+    return list(norm_cases(device)) + list(act_cases(device)) + list(hadamard_cases(device))
 
 
 _CASE_IDS = [c[0] for c in _cases("cpu")]

@@ -4,6 +4,8 @@ the compiled result matches eager."""
 
 from __future__ import annotations
 
+import contextlib
+
 import pytest
 import stablekernels
 import torch
@@ -57,3 +59,36 @@ def test_compile_in_place_op(device: str) -> None:
     torch.testing.assert_close(got, expected)
     torch.testing.assert_close(args[0], eager_args[0])
     torch.testing.assert_close(args[1], eager_args[1])
+
+
+def _strict_custom_op_aliasing():
+    """torch.compile's check that custom op outputs do not alias inputs, as an error (it
+    warns by default and errors in torch's CI; newer torch releases may make it an error)."""
+    from torch._functorch import config
+    if hasattr(config, "error_on_custom_op_aliasing"):
+        return config.patch(error_on_custom_op_aliasing=True)
+    return contextlib.nullcontext()
+
+
+@pytest.mark.parametrize("device", DEVICES)
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
+def test_compile_hadamard(device: str, dtype: torch.dtype) -> None:
+    torch._dynamo.reset()
+
+    def rotate(x: torch.Tensor, h: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        y = stablekernels.hadacore_transform(x, False)  # x unchanged
+        z = stablekernels.hadacore_transform(h, True)  # h transformed, returned
+        z.mul_(2)  # the returned tensor is h: h sees this too
+        return y + 1, z
+
+    x = make_tensor((3, 5, 256), "contiguous", dtype, device, seed=8)
+    h = make_tensor((4, 1024), "row_strided", dtype, device, seed=9)
+    x0 = x.clone()
+    h_eager = h.clone()
+    expected = rotate(x0.clone(), h_eager)
+    with _strict_custom_op_aliasing():
+        got = torch.compile(rotate, fullgraph=True)(x, h)
+    torch.testing.assert_close(got, expected, atol=0, rtol=0)
+    assert torch.equal(x, x0), "inplace=False modified its input under torch.compile"
+    torch.testing.assert_close(h, h_eager, atol=0, rtol=0)
+    torch.testing.assert_close(h, got[1], atol=0, rtol=0)

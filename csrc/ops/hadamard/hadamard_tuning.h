@@ -1,0 +1,41 @@
+// SPDX-License-Identifier: Apache-2.0
+#pragma once
+// Launch policy of the hadamard kernels, as data. Torch-free.
+//
+// A row of n = 2^L elements is spread over `tpr` threads (a power of two) holding `ept`
+// elements each in registers (n = tpr * ept). Rows of up to 32 threads live in one warp
+// (warp shuffles, no shared memory); longer rows span tpr / 32 warps and cross them
+// through shared memory once. Each thread holds 8 elements for short rows, 16 at n = 512
+// and 32 from n = 1024 on, so n = 32768 takes 1024 threads.
+
+#include <cstdint>
+
+namespace stablekernels::hadamard {
+
+struct HadamardConfig {
+  int ept;  // elements per thread: 1, 2, 4, 8, 16 or 32
+  int tpr;  // threads per row: n / ept, a power of two <= 1024
+};
+
+constexpr HadamardConfig hadamard_config(int log_n) {
+  const int n = 1 << log_n;
+  const int ept = log_n <= 3 ? n : (log_n <= 8 ? 8 : (log_n == 9 ? 16 : 32));
+  return {ept, n / ept};
+}
+
+// Elements per thread of the configs whose rows span several warps (n >= 2048); the
+// kernel compiles its shared-memory stage for this count only.
+constexpr int kMultiWarpEpt = 32;
+
+struct HadamardPolicy {
+  // Blocks hold at least this many threads: several short rows per block.
+  int min_block_threads = 128;
+  // Threads of the fallback kernel (rows whose pointers or strides forbid vector access).
+  int generic_threads = 256;
+  // Upper bound on the grid; blocks loop over further rows.
+  long long max_blocks = 1LL << 30;
+};
+
+constexpr HadamardPolicy kHadamardPolicy{};
+
+}  // namespace stablekernels::hadamard

@@ -1,0 +1,170 @@
+# SPDX-License-Identifier: Apache-2.0
+"""The hadamard family against its float64 reference: dtypes x devices x every size
+n = 1 ... 32768 x layouts, in place and out of place (the input bit for bit unchanged out
+of place), row counts around the kernels' block shapes, float32 intermediates, NaN and inf,
+empty inputs, CPU == CUDA."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import stablekernels
+import torch
+from helpers import DEVICES, LAYOUTS, make_tensor
+from stablekernels.ops import REGISTRY
+from stablekernels.ops.hadamard import hadacore_transform_ref, sylvester_matrix
+
+OP = torch.ops.stablekernels.hadacore_transform
+DTYPES = [torch.float32, torch.float16, torch.bfloat16]
+SIZES = [1 << k for k in range(16)]  # 1 ... 32768: every size the op accepts
+SPEC = REGISTRY["hadacore_transform"]
+
+
+def _make(shape: tuple[int, ...], layout: str, dtype: torch.dtype, device: str, seed: int = 0):
+    if layout == "wide_rows":  # rows apart by a multiple of 16 bytes: CUDA keeps vector access
+        g = torch.Generator().manual_seed(seed)
+        wide = torch.randn((*shape[:-1], 2 * shape[-1] + 64), generator=g).to(dtype).to(device)
+        return wide[..., 64 : 64 + shape[-1]]
+    return make_tensor(shape, layout, dtype, device, seed=seed)
+
+
+def _check(x: torch.Tensor) -> None:
+    """Out of place leaves `x` bit for bit and matches the reference; then in place on `x`
+    (same layout) gives the same bits and returns `x` itself."""
+    saved = x.clone()
+    y = OP(x, False)
+    assert torch.equal(x, saved), "inplace=False modified its input"
+    assert y.shape == x.shape and y.dtype == x.dtype and y.is_contiguous()
+    assert y.data_ptr() != x.data_ptr() or x.numel() == 0
+    torch.testing.assert_close(y, hadacore_transform_ref(saved), **SPEC.tol(x.dtype))
+    torch.testing.assert_close(stablekernels.hadacore_transform(x), y, atol=0, rtol=0)
+    assert OP(x, True) is x
+    torch.testing.assert_close(x, y, atol=0, rtol=0)
+
+
+@pytest.mark.parametrize("device", DEVICES)
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("n", SIZES)
+@pytest.mark.parametrize("layout", [*LAYOUTS, "wide_rows"])
+def test_hadacore_transform(device: str, dtype: torch.dtype, n: int, layout: str) -> None:
+    _check(_make((2, 3, n), layout, dtype, device, seed=n))
+
+
+@pytest.mark.parametrize("device", DEVICES)
+@pytest.mark.parametrize("n", [2, 8, 128, 256, 1024, 2048, 4096, 32768])
+@pytest.mark.parametrize("rows", [1, 3, 5, 33, 130])
+def test_hadacore_transform_row_counts(device: str, n: int, rows: int) -> None:
+    # Short rows share blocks (the last block partly empty), n = 2048 puts two rows of two
+    # warps in a block.
+    if n == 32768 and rows > 5:
+        pytest.skip("large enough at 5 rows")
+    _check(_make((rows, n), "contiguous", torch.bfloat16, device, seed=rows))
+
+
+@pytest.mark.parametrize("n", [1, 2, 4, 16, 64, 256, 1024])
+def test_reference_is_the_sylvester_matrix(n: int) -> None:
+    # the reference's butterfly stages against the definition, x @ H_n / sqrt(n)
+    x = torch.randn(5, n, dtype=torch.float64)
+    h = sylvester_matrix(n).double()
+    assert torch.equal(h[: n // 2, : n // 2], h[n // 2 :, : n // 2]) or n == 1
+    torch.testing.assert_close(hadacore_transform_ref(x), x @ h / math.sqrt(n))
+    # the native implementation too (both of its paths)
+    torch.testing.assert_close(
+        SPEC.native(x.float()).double(), x @ h / math.sqrt(n), atol=1e-5, rtol=1e-5
+    )
+
+
+@pytest.mark.parametrize("device", DEVICES)
+@pytest.mark.parametrize("n", [4, 512, 4096])
+def test_native_matches_reference(device: str, n: int) -> None:
+    x = torch.randn(3, n, device=device)
+    torch.testing.assert_close(SPEC.native(x), hadacore_transform_ref(x), **SPEC.tol(x.dtype))
+    z = x.clone()
+    assert SPEC.native(z, True) is z
+    torch.testing.assert_close(z, hadacore_transform_ref(x), **SPEC.tol(x.dtype))
+
+
+@pytest.mark.parametrize("device", DEVICES)
+@pytest.mark.parametrize("n", [1, 16, 2048, 32768])
+def test_hadacore_transform_is_its_own_inverse(device: str, n: int) -> None:
+    x = torch.randn(4, n, device=device)
+    torch.testing.assert_close(OP(OP(x, False), False), x, atol=1e-5, rtol=1e-5)
+
+
+@pytest.mark.parametrize("device", DEVICES)
+@pytest.mark.parametrize("n", [256, 4096])
+def test_float32_intermediates(device: str, n: int) -> None:
+    # Rows of equal values: the first sum reaches n * c, past float16's largest value,
+    # while the normalized result c * sqrt(n) fits.
+    c = 60000.0 / math.sqrt(n)
+    x = torch.full((3, n), c, dtype=torch.float16, device=device)
+    y = OP(x, False)
+    assert torch.isfinite(y).all()
+    torch.testing.assert_close(y, hadacore_transform_ref(x), **SPEC.tol(torch.float16))
+
+
+@pytest.mark.parametrize("device", DEVICES)
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("n", [8, 1024, 8192])
+def test_nan_and_inf(device: str, dtype: torch.dtype, n: int) -> None:
+    x = torch.randn(4, n).to(dtype)
+    x[1, 3] = float("nan")
+    x[2, 5] = float("inf")
+    x[3, 0] = float("inf")
+    x[3, 1] = float("-inf")
+    x = x.to(device)
+    y = OP(x, False)
+    torch.testing.assert_close(y, hadacore_transform_ref(x), equal_nan=True, **SPEC.tol(dtype))
+    assert y[1].isnan().all() and y[2].isinf().all() and torch.isfinite(y[0]).all()
+
+
+@pytest.mark.parametrize("device", DEVICES)
+@pytest.mark.parametrize("inplace", [False, True])
+def test_empty_rows(device: str, inplace: bool) -> None:
+    x = torch.empty(0, 3, 64, device=device)
+    y = OP(x, inplace)
+    assert y.shape == x.shape
+    assert (y is x) == inplace
+
+
+@pytest.mark.parametrize("device", DEVICES)
+def test_expanded_rows_out_of_place(device: str) -> None:
+    # rows sharing memory are fine to read; only writing into them is refused
+    row = torch.randn(1, 256, device=device)
+    x = row.expand(5, 256)
+    y = OP(x, False)
+    torch.testing.assert_close(y, hadacore_transform_ref(x), **SPEC.tol(torch.float32))
+
+
+@pytest.mark.cuda
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("n", SIZES)
+def test_hadacore_transform_cpu_matches_cuda(dtype: torch.dtype, n: int) -> None:
+    x = torch.randn(7, n).to(dtype)
+    cpu = OP(x, False)
+    cuda = OP(x.cuda(), False).cpu()
+    # the same float32 math in a different order: at most one rounding apart
+    torch.testing.assert_close(cuda, cpu, **SPEC.tol(dtype))
+
+
+@pytest.mark.cuda
+def test_hadacore_transform_cuda_large() -> None:
+    # many rows of the largest size: every block loops over several rows
+    x = torch.randn(2000, 32768, device="cuda", dtype=torch.bfloat16)
+    saved = x.clone()
+    y = OP(x, False)
+    assert torch.equal(x, saved)
+    torch.testing.assert_close(y, hadacore_transform_ref(saved), **SPEC.tol(torch.bfloat16))
+    assert OP(x, True) is x
+    assert torch.equal(x, y)
+
+
+@pytest.mark.cuda
+def test_hadacore_transform_cuda_stream() -> None:
+    x = torch.randn(64, 4096, device="cuda")
+    s = torch.cuda.Stream()
+    with torch.cuda.stream(s):
+        y = OP(x, False)
+    s.synchronize()
+    torch.testing.assert_close(y, hadacore_transform_ref(x), **SPEC.tol(torch.float32))
