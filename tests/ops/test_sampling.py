@@ -223,7 +223,7 @@ def make_logits(rows, cols, device, *, seed=0, pad=0, kind="randn"):
         x = bits.int().view(torch.float32)
     else:
         raise ValueError(kind)
-    return x[:, :cols].to(device)
+    return x.to(device)[:, :cols]  # slice on the device: a copy would drop the row padding
 
 
 def full_ranges(rows, cols, device):
