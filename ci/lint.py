@@ -7,7 +7,9 @@ checking the code style):
   its timeout-minutes rule), then zizmor's offline audits;
 - [tool.cibuildwheel] against the schema cibuildwheel ships, and the build
   identifiers it prints against those ci/variants.toml implies;
-- ci/variants.toml's own checks, and `bash -n` on the ci/ shell scripts.
+- ci/variants.toml's own checks, and `bash -n` on the ci/ shell scripts;
+- every nvcc translation unit (csrc/**/*.cu) torch-free: no include chain under
+  csrc/ reaches torch/, ATen/ or c10/ (ci/nvcc_includes.py; docs/farm.md says why).
 
 Everything runs offline."""
 
@@ -19,6 +21,7 @@ import shutil
 import sys
 from pathlib import Path
 
+import nvcc_includes
 import tomllib
 from _common import ROOT, log, run
 
@@ -41,6 +44,12 @@ def main(argv: list[str]) -> int:
         if run(cmd, cwd=ROOT, check=False).returncode:
             failed.append(cmd[3])
     failed += farm_checks()
+    torch_in_nvcc = nvcc_includes.check(ROOT / "csrc")
+    for e in torch_in_nvcc:
+        log(e)
+    log(f"nvcc translation units: {len(torch_in_nvcc)} reach torch")
+    if torch_in_nvcc:
+        failed.append("torch-free nvcc translation units")
     sources = sorted(p for p in (ROOT / "csrc").rglob("*") if p.suffix in CXX_SUFFIXES)
     fmt = ["clang-format", *(["-i"] if args.fix else ["--dry-run", "-Werror"]), *sources]
     if run(fmt, cwd=ROOT, check=False).returncode:

@@ -60,6 +60,9 @@ endmacro()
 #   plus STABLEKERNELS_TORCH_DIR and STABLEKERNELS_TORCH_HEADER_VERSION.
 #   Only the stable-ABI headers are used; the libraries are linked for their C
 #   shim symbols (torch loads them RTLD_LOCAL, so an extension must name them).
+#   torch's include dir is given to C++ sources only: nvcc translation units are
+#   torch-free (docs/farm.md: a torch-free .cu is a cheap compile-cache hit), so a
+#   .cu that includes a torch header fails to compile, as `nox -s lint` would.
 function(stablekernels_find_torch)
   execute_process(
     COMMAND "${Python_EXECUTABLE}" -c
@@ -85,13 +88,13 @@ function(stablekernels_find_torch)
   set_target_properties(stablekernels::torch_cpu PROPERTIES
     IMPORTED_LOCATION "${_dir}/lib/libtorch_cpu.so"
     IMPORTED_NO_SONAME OFF
-    INTERFACE_INCLUDE_DIRECTORIES "${_dir}/include")
+    INTERFACE_INCLUDE_DIRECTORIES "$<$<COMPILE_LANGUAGE:CXX>:${_dir}/include>")
   target_link_options(stablekernels::torch_cpu INTERFACE "LINKER:-rpath-link,${_dir}/lib")
   if(EXISTS "${_dir}/lib/libtorch_cuda.so")
     add_library(stablekernels::torch_cuda SHARED IMPORTED GLOBAL)
     set_target_properties(stablekernels::torch_cuda PROPERTIES
       IMPORTED_LOCATION "${_dir}/lib/libtorch_cuda.so"
-      INTERFACE_INCLUDE_DIRECTORIES "${_dir}/include")
+      INTERFACE_INCLUDE_DIRECTORIES "$<$<COMPILE_LANGUAGE:CXX>:${_dir}/include>")
     set(STABLEKERNELS_TORCH_HAS_CUDA ON PARENT_SCOPE)
   else()
     set(STABLEKERNELS_TORCH_HAS_CUDA OFF PARENT_SCOPE)
@@ -100,13 +103,15 @@ endfunction()
 
 # stablekernels_add_op_family(<name>
 #   CPU_SOURCES  <files...>   # schema definitions and CPU kernels, compiled into _C
-#   CUDA_SOURCES <files...>)  # CUDA kernels, compiled into _C_cuda
+#   CUDA_SOURCES <files...>)  # CUDA ops, compiled into _C_cuda: the torch-free launch
+#                             # code <f>_cuda.cu (nvcc) and its torch glue <f>_cuda.cpp
+#                             # (the C++ compiler, with the CUDA toolkit's include dirs)
 #   Registers an op family. Paths are relative to the calling family.cmake.
 #   Honors STABLEKERNELS_OPS (a family not listed there is skipped).
 #   Example (csrc/ops/norm/family.cmake):
 #     stablekernels_add_op_family(norm
 #       CPU_SOURCES  norm_def.cpp norm_cpu.cpp
-#       CUDA_SOURCES norm_cuda.cu)
+#       CUDA_SOURCES norm_cuda.cu norm_cuda.cpp)
 function(stablekernels_add_op_family name)
   cmake_parse_arguments(PARSE_ARGV 1 ARG "" "" "CPU_SOURCES;CUDA_SOURCES")
   if(STABLEKERNELS_OPS AND NOT name IN_LIST STABLEKERNELS_OPS)

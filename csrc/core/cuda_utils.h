@@ -1,61 +1,48 @@
 // SPDX-License-Identifier: Apache-2.0
 #pragma once
-// CUDA glue shared by the CUDA TUs: element type mapping, the current stream,
-// error checks, the kernel-image (arch) guard.
+// Torch-facing CUDA glue of the <family>_cuda.cpp files (compiled by the host C++
+// compiler, never by nvcc): torch dtype -> DType tag, the current stream, CUDA
+// error checks, the kernel-image (arch) guard. The launch code itself lives in the
+// torch-free <family>_cuda.cu files, behind the plain functions of <family>_launch.h.
 
-#include <cuda_bf16.h>
-#include <cuda_fp16.h>
-#include <cuda_runtime.h>
+#include <cuda_runtime_api.h>
 
 #include <torch/csrc/inductor/aoti_torch/c/shim.h>
 #include <torch/csrc/stable/accelerator.h>
-#include <torch/headeronly/util/BFloat16.h>
-#include <torch/headeronly/util/Half.h>
 #include <torch/headeronly/util/shim_utils.h>
 
 #include <cstdint>
-#include <initializer_list>
 
 #include "core/checks.h"
+#include "stablekernels/dtype.h"
 
 namespace stablekernels {
 
-// torch element type -> CUDA element type.
-template <typename T>
-struct cuda_type {
-  using type = T;
-};
-template <>
-struct cuda_type<torch::headeronly::Half> {
-  using type = __half;
-};
-template <>
-struct cuda_type<torch::headeronly::BFloat16> {
-  using type = __nv_bfloat16;
-};
-template <typename T>
-using cuda_type_t = typename cuda_type<T>::type;
-
-template <typename CT>
-inline CT* cuda_ptr(const Tensor& t) {
-  return reinterpret_cast<CT*>(t.data_ptr());
+// The DType tag of a float32/float16/bfloat16 tensor, for the launchers; other dtypes
+// fail with the message of dispatch_float_types (core/dispatch.h).
+inline DType float_dtype(ScalarType t, const char* op, const char* arg) {
+  switch (t) {
+    case ScalarType::Float: return DType::kFloat32;
+    case ScalarType::Half: return DType::kFloat16;
+    case ScalarType::BFloat16: return DType::kBFloat16;
+    default:
+      fail(op, "'", arg, "' must have dtype float32, float16 or bfloat16, got ", dtype_name(t));
+  }
 }
 
-// Whether every row of every operand can be accessed 16 bytes at a time: the row
-// length and every row start are multiples of 16 bytes and every base pointer is
-// 16-byte aligned. Otherwise kernels fall back to one element per access.
-template <typename CT>
-bool can_use_vec16(int64_t row_len, std::initializer_list<const void*> ptrs,
-                   std::initializer_list<const RowIndexer*> row_layouts) {
-  constexpr int kVec = static_cast<int>(16 / sizeof(CT));
-  bool ok = row_len % kVec == 0;
-  for (const void* p : ptrs) {
-    ok = ok && reinterpret_cast<std::uintptr_t>(p) % 16 == 0;
+// The DType tag of any dtype DType names; others fail naming the argument.
+inline DType dtype_tag(ScalarType t, const char* op, const char* arg) {
+  switch (t) {
+    case ScalarType::Float: return DType::kFloat32;
+    case ScalarType::Half: return DType::kFloat16;
+    case ScalarType::BFloat16: return DType::kBFloat16;
+    case ScalarType::Float8_e4m3fn: return DType::kFloat8E4m3fn;
+    case ScalarType::Float8_e5m2: return DType::kFloat8E5m2;
+    case ScalarType::Long: return DType::kInt64;
+    case ScalarType::Int: return DType::kInt32;
+    case ScalarType::Byte: return DType::kUInt8;
+    default: fail(op, "'", arg, "' has a dtype the CUDA kernels do not take: ", dtype_name(t));
   }
-  for (const RowIndexer* r : row_layouts) {
-    ok = ok && r->strides_multiple_of(kVec);
-  }
-  return ok;
 }
 
 // torch's current CUDA stream on `device_index` (honours torch.cuda.stream(...)).
@@ -66,7 +53,7 @@ inline cudaStream_t current_stream(int32_t device_index) {
 }
 
 // Throws unless this wheel carries code the GPU `device_index` can run (SASS
-// for its arch, or PTX old enough to JIT). Checked once per device.
+// for its arch, or PTX old enough to JIT). Checked once per device (core/cuda_arch.cpp).
 void check_kernel_image(int32_t device_index, const char* op);
 
 #define STABLEKERNELS_CUDA_CHECK(expr, op)                                      \
@@ -78,7 +65,21 @@ void check_kernel_image(int32_t device_index, const char* op);
     }                                                                           \
   } while (0)
 
+// The error a launcher of a <family>_cuda.cu returned (its cudaGetLastError() after
+// the launches), raised with the message the launch check always had.
+inline void check_launch(cudaError_t err, const char* op) {
+  if (err != cudaSuccess) {
+    fail(op, "CUDA error ", cudaGetErrorName(err), ": ", cudaGetErrorString(err),
+         " (cudaGetLastError())");
+  }
+}
+
 #define STABLEKERNELS_KERNEL_LAUNCH_CHECK(op) STABLEKERNELS_CUDA_CHECK(cudaGetLastError(), op)
+
+template <typename T>
+inline T* data_ptr(const Tensor& t) {
+  return static_cast<T*>(t.data_ptr());
+}
 
 // Everything a CUDA op does before launching: device guard, arch guard, stream.
 struct CudaLaunchContext {

@@ -1,12 +1,32 @@
 // SPDX-License-Identifier: Apache-2.0
 #pragma once
-// Launch-shape helpers shared by the CUDA launch code. Torch-free.
+// Launch-shape helpers shared by the CUDA launch code (the <family>_cuda.cu files).
+// Torch-free.
 
 #include <algorithm>
 #include <cstdint>
 #include <initializer_list>
 
+#include "stablekernels/rows.h"
+
 namespace stablekernels {
+
+// Whether every row of every operand can be accessed 16 bytes at a time: the row
+// length and every row start are multiples of 16 bytes and every base pointer is
+// 16-byte aligned. Otherwise kernels fall back to one element per access.
+template <typename CT>
+bool can_use_vec16(int64_t row_len, std::initializer_list<const void*> ptrs,
+                   std::initializer_list<const RowIndexer*> row_layouts) {
+  constexpr int kVec = static_cast<int>(16 / sizeof(CT));
+  bool ok = row_len % kVec == 0;
+  for (const void* p : ptrs) {
+    ok = ok && reinterpret_cast<std::uintptr_t>(p) % 16 == 0;
+  }
+  for (const RowIndexer* r : row_layouts) {
+    ok = ok && r->strides_multiple_of(kVec);
+  }
+  return ok;
+}
 
 // Access width of a kernel that moves runs of elements: the widest of 16 bytes, 8 bytes
 // and one element that every run and pointer allows. For elements of `elem_size` bytes:

@@ -1,15 +1,15 @@
 // SPDX-License-Identifier: Apache-2.0
-// CUDA implementations of the activation family: checks, launch policy, registration.
-
-#include <torch/csrc/stable/library.h>
+// CUDA launch code of the activation family: launch policy, template instantiation,
+// launches. Torch-free (nvcc compiles it; docs/farm.md says why): the checks, tensors
+// and registration are in activation_cuda.cpp.
 
 #include <algorithm>
 
-#include "core/cuda_utils.h"
-#include "core/dispatch.h"
-#include "ops/activation/activation.h"
 #include "ops/activation/activation_kernels.cuh"
+#include "ops/activation/activation_launch.h"
 #include "ops/activation/activation_math.h"
+#include "stablekernels/cuda_dispatch.cuh"
+#include "stablekernels/launch.h"
 
 namespace stablekernels::activation {
 namespace {
@@ -51,43 +51,33 @@ void launch(cudaStream_t s, CT* out, const RowIndexer& orows, const CT* in, cons
 }
 
 template <typename Act>
-void act_and_mul_cuda(const char* op, const Tensor& result, const Tensor& input) {
-  const ActProblem p = check_act_and_mul(op, result, input);
-  if (p.rows == 0 || p.d == 0) {
-    return;
-  }
-  CudaLaunchContext ctx(input, op);
-  const RowIndexer orows = row_indexer(op, {result, "result"});
-  const RowIndexer irows = row_indexer(op, {input, "input"});
-  dispatch_float_types(input.scalar_type(), op, "input", [&](auto tag) {
-    using CT = cuda_type_t<decltype(tag)>;
+cudaError_t act_and_mul(DType dtype, cudaStream_t stream, void* out_ptr, const RowIndexer& orows,
+                        const void* in_ptr, const RowIndexer& irows, int64_t rows, int64_t d) {
+  return stablekernels::cuda::dispatch_float(dtype, [&](auto tag) {
+    using CT = typename decltype(tag)::type;
     constexpr int kVec = stablekernels::cuda::kVec16<CT>;
-    CT* out = cuda_ptr<CT>(result);
-    const CT* in = cuda_ptr<CT>(input);
-    if (can_use_vec16<CT>(p.d, {out, in}, {&orows, &irows})) {
-      launch<Act, CT, kVec>(ctx.stream, out, orows, in, irows, p.rows, p.d);
+    CT* out = static_cast<CT*>(out_ptr);
+    const CT* in = static_cast<const CT*>(in_ptr);
+    if (can_use_vec16<CT>(d, {out, in}, {&orows, &irows})) {
+      launch<Act, CT, kVec>(stream, out, orows, in, irows, rows, d);
     } else {
-      launch<Act, CT, 1>(ctx.stream, out, orows, in, irows, p.rows, p.d);
+      launch<Act, CT, 1>(stream, out, orows, in, irows, rows, d);
     }
   });
-  STABLEKERNELS_KERNEL_LAUNCH_CHECK(op);
-}
-
-void silu_and_mul_cuda(const Tensor& result, const Tensor& input) {
-  act_and_mul_cuda<Silu>("silu_and_mul", result, input);
-}
-void gelu_and_mul_cuda(const Tensor& result, const Tensor& input) {
-  act_and_mul_cuda<Gelu>("gelu_and_mul", result, input);
-}
-void gelu_tanh_and_mul_cuda(const Tensor& result, const Tensor& input) {
-  act_and_mul_cuda<GeluTanh>("gelu_tanh_and_mul", result, input);
 }
 
 }  // namespace
-}  // namespace stablekernels::activation
 
-STABLE_TORCH_LIBRARY_IMPL(stablekernels, CUDA, m) {
-  m.impl("silu_and_mul", TORCH_BOX(&stablekernels::activation::silu_and_mul_cuda));
-  m.impl("gelu_and_mul", TORCH_BOX(&stablekernels::activation::gelu_and_mul_cuda));
-  m.impl("gelu_tanh_and_mul", TORCH_BOX(&stablekernels::activation::gelu_tanh_and_mul_cuda));
+cudaError_t launch_act_and_mul(ActKind act, DType dtype, cudaStream_t stream, void* out,
+                               const RowIndexer& orows, const void* in, const RowIndexer& irows,
+                               int64_t rows, int64_t d) {
+  switch (act) {
+    case ActKind::kSilu: return act_and_mul<Silu>(dtype, stream, out, orows, in, irows, rows, d);
+    case ActKind::kGelu: return act_and_mul<Gelu>(dtype, stream, out, orows, in, irows, rows, d);
+    case ActKind::kGeluTanh:
+      return act_and_mul<GeluTanh>(dtype, stream, out, orows, in, irows, rows, d);
+  }
+  return cudaErrorInvalidValue;
 }
+
+}  // namespace stablekernels::activation

@@ -1,15 +1,12 @@
 // SPDX-License-Identifier: Apache-2.0
-// CUDA implementation of the attention family: checks, access width, launch, registration.
+// CUDA launch code of the attention family: access width, template instantiation,
+// launch. Torch-free (nvcc compiles it; docs/farm.md says why): the checks, tensors and
+// registration are in attention_cuda.cpp.
 
-#include <torch/csrc/stable/library.h>
-
-#include <optional>
-
-#include "core/cuda_utils.h"
-#include "core/dispatch.h"
-#include "ops/attention/attention.h"
 #include "ops/attention/attention_kernels.cuh"
+#include "ops/attention/attention_launch.h"
 #include "ops/attention/attention_tuning.h"
+#include "stablekernels/cuda_dispatch.cuh"
 #include "stablekernels/launch.h"
 
 namespace stablekernels::attention {
@@ -26,24 +23,17 @@ void launch(cudaStream_t stream, const MergeShape& s, T* out, float* out_lse, co
                                                               suffix, suffix_lse, s);
 }
 
-void merge_attn_states_cuda(const Tensor& output, const std::optional<Tensor>& output_lse,
-                            const Tensor& prefix_output, const Tensor& prefix_lse,
-                            const Tensor& suffix_output, const Tensor& suffix_lse) {
-  constexpr const char* op = "merge_attn_states";
-  const MergeShape s = check_merge_attn_states(output, output_lse, prefix_output, prefix_lse,
-                                               suffix_output, suffix_lse);
-  if (s.num_tokens * s.num_heads == 0) {
-    return;
-  }
-  CudaLaunchContext ctx(prefix_output, op);
-  float* out_lse = output_lse.has_value() ? cuda_ptr<float>(*output_lse) : nullptr;
-  const float* p_lse = cuda_ptr<float>(prefix_lse);
-  const float* s_lse = cuda_ptr<float>(suffix_lse);
-  dispatch_float_types(prefix_output.scalar_type(), op, "prefix_output", [&](auto tag) {
-    using CT = cuda_type_t<decltype(tag)>;
-    CT* out = cuda_ptr<CT>(output);
-    const CT* pre = cuda_ptr<CT>(prefix_output);
-    const CT* suf = cuda_ptr<CT>(suffix_output);
+}  // namespace
+
+cudaError_t launch_merge_attn_states(DType dtype, cudaStream_t stream, const MergeShape& s,
+                                     void* out_ptr, float* out_lse, const void* prefix_ptr,
+                                     const float* p_lse, const void* suffix_ptr,
+                                     const float* s_lse) {
+  return stablekernels::cuda::dispatch_float(dtype, [&](auto tag) {
+    using CT = typename decltype(tag)::type;
+    CT* out = static_cast<CT*>(out_ptr);
+    const CT* pre = static_cast<const CT*>(prefix_ptr);
+    const CT* suf = static_cast<const CT*>(suffix_ptr);
     const int64_t n = access_elems(
         sizeof(CT),
         {s.head_size, s.output.token_stride, s.output.head_stride, s.prefix.token_stride,
@@ -51,19 +41,13 @@ void merge_attn_states_cuda(const Tensor& output, const std::optional<Tensor>& o
         {out, pre, suf});
     constexpr int kWide = stablekernels::cuda::kVec16<CT>;
     if (n == kWide) {
-      launch<CT, kWide>(ctx.stream, s, out, out_lse, pre, p_lse, suf, s_lse);
+      launch<CT, kWide>(stream, s, out, out_lse, pre, p_lse, suf, s_lse);
     } else if (n == kWide / 2) {
-      launch<CT, kWide / 2>(ctx.stream, s, out, out_lse, pre, p_lse, suf, s_lse);
+      launch<CT, kWide / 2>(stream, s, out, out_lse, pre, p_lse, suf, s_lse);
     } else {
-      launch<CT, 1>(ctx.stream, s, out, out_lse, pre, p_lse, suf, s_lse);
+      launch<CT, 1>(stream, s, out, out_lse, pre, p_lse, suf, s_lse);
     }
   });
-  STABLEKERNELS_KERNEL_LAUNCH_CHECK(op);
 }
 
-}  // namespace
 }  // namespace stablekernels::attention
-
-STABLE_TORCH_LIBRARY_IMPL(stablekernels, CUDA, m) {
-  m.impl("merge_attn_states", TORCH_BOX(&stablekernels::attention::merge_attn_states_cuda));
-}

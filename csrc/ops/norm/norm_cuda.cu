@@ -1,15 +1,15 @@
 // SPDX-License-Identifier: Apache-2.0
-// CUDA implementations of the norm family: checks, launch policy, registration.
-
-#include <torch/csrc/stable/library.h>
+// CUDA launch code of the norm family: launch policy, template instantiation, launches.
+// Torch-free (nvcc compiles it; docs/farm.md says why): the checks, tensors and
+// registration are in norm_cuda.cpp.
 
 #include <algorithm>
 
-#include "core/cuda_utils.h"
-#include "core/dispatch.h"
-#include "ops/norm/norm.h"
 #include "ops/norm/norm_kernels.cuh"
+#include "ops/norm/norm_launch.h"
 #include "ops/norm/norm_tuning.h"
+#include "stablekernels/cuda_dispatch.cuh"
+#include "stablekernels/launch.h"
 
 namespace stablekernels::norm {
 namespace {
@@ -47,9 +47,9 @@ Launch plan(int64_t rows, int64_t hidden, int max_items, std::initializer_list<c
 }
 
 template <typename CT, int VEC>
-void launch_rms_norm(const Launch& l, cudaStream_t s, CT* out, const RowIndexer& orows,
-                     const CT* in, const RowIndexer& irows, const CT* w, int64_t rows, int hidden,
-                     float eps) {
+void rms_norm_kernels(const Launch& l, cudaStream_t s, CT* out, const RowIndexer& orows,
+                      const CT* in, const RowIndexer& irows, const CT* w, int64_t rows, int hidden,
+                      float eps) {
   switch (l.items) {
     case 1:
       cuda::rms_norm_kernel<CT, VEC, 1>
@@ -74,9 +74,9 @@ void launch_rms_norm(const Launch& l, cudaStream_t s, CT* out, const RowIndexer&
 }
 
 template <typename CT, int VEC>
-void launch_fused_add_rms_norm(const Launch& l, cudaStream_t s, CT* in, const RowIndexer& irows,
-                               CT* res, const RowIndexer& rrows, const CT* w, int64_t rows,
-                               int hidden, float eps) {
+void fused_add_rms_norm_kernels(const Launch& l, cudaStream_t s, CT* in, const RowIndexer& irows,
+                                CT* res, const RowIndexer& rrows, const CT* w, int64_t rows,
+                                int hidden, float eps) {
   switch (l.items) {
     case 1:
       cuda::fused_add_rms_norm_kernel<CT, VEC, 1>
@@ -96,76 +96,47 @@ void launch_fused_add_rms_norm(const Launch& l, cudaStream_t s, CT* in, const Ro
   }
 }
 
-void check_hidden_fits(const char* op, int64_t hidden) {
-  STABLEKERNELS_CHECK(hidden <= (int64_t{1} << 30), op, "the last dimension (", hidden,
-                      ") is larger than the CUDA kernels support (2^30)");
-}
-
-void rms_norm_cuda(const Tensor& result, const Tensor& input, const Tensor& weight,
-                   double epsilon) {
-  constexpr const char* op = "rms_norm";
-  const NormProblem p = check_rms_norm(result, input, weight, epsilon);
-  check_hidden_fits(op, p.hidden);
-  if (p.rows == 0 || p.hidden == 0) {
-    return;
-  }
-  CudaLaunchContext ctx(input, op);
-  const RowIndexer orows = row_indexer(op, {result, "result"});
-  const RowIndexer irows = row_indexer(op, {input, "input"});
-  dispatch_float_types(input.scalar_type(), op, "input", [&](auto tag) {
-    using CT = cuda_type_t<decltype(tag)>;
-    CT* out = cuda_ptr<CT>(result);
-    const CT* in = cuda_ptr<CT>(input);
-    const CT* w = cuda_ptr<CT>(weight);
-    const Launch l =
-        plan<CT>(p.rows, p.hidden, kNormPolicy.rms_norm_max_items, {out, in, w}, {&orows, &irows});
-    const int hidden = static_cast<int>(p.hidden);
-    const float eps = static_cast<float>(epsilon);
-    if (l.vec == 1) {
-      launch_rms_norm<CT, 1>(l, ctx.stream, out, orows, in, irows, w, p.rows, hidden, eps);
-    } else {
-      launch_rms_norm<CT, stablekernels::cuda::kVec16<CT>>(l, ctx.stream, out, orows, in, irows, w,
-                                                           p.rows, hidden, eps);
-    }
-  });
-  STABLEKERNELS_KERNEL_LAUNCH_CHECK(op);
-}
-
-void fused_add_rms_norm_cuda(const Tensor& input, const Tensor& residual, const Tensor& weight,
-                             double epsilon) {
-  constexpr const char* op = "fused_add_rms_norm";
-  const NormProblem p = check_fused_add_rms_norm(input, residual, weight, epsilon);
-  check_hidden_fits(op, p.hidden);
-  if (p.rows == 0 || p.hidden == 0) {
-    return;
-  }
-  CudaLaunchContext ctx(input, op);
-  const RowIndexer irows = row_indexer(op, {input, "input"});
-  const RowIndexer rrows = row_indexer(op, {residual, "residual"});
-  dispatch_float_types(input.scalar_type(), op, "input", [&](auto tag) {
-    using CT = cuda_type_t<decltype(tag)>;
-    CT* in = cuda_ptr<CT>(input);
-    CT* res = cuda_ptr<CT>(residual);
-    const CT* w = cuda_ptr<CT>(weight);
-    const Launch l = plan<CT>(p.rows, p.hidden, kNormPolicy.fused_add_rms_norm_max_items,
-                              {in, res, w}, {&irows, &rrows});
-    const int hidden = static_cast<int>(p.hidden);
-    const float eps = static_cast<float>(epsilon);
-    if (l.vec == 1) {
-      launch_fused_add_rms_norm<CT, 1>(l, ctx.stream, in, irows, res, rrows, w, p.rows, hidden,
-                                       eps);
-    } else {
-      launch_fused_add_rms_norm<CT, stablekernels::cuda::kVec16<CT>>(l, ctx.stream, in, irows, res,
-                                                                     rrows, w, p.rows, hidden, eps);
-    }
-  });
-  STABLEKERNELS_KERNEL_LAUNCH_CHECK(op);
-}
-
 }  // namespace
-}  // namespace stablekernels::norm
 
-STABLE_TORCH_LIBRARY_IMPL(stablekernels, CUDA, m) {
-  m.impl("rms_norm", TORCH_BOX(&stablekernels::norm::rms_norm_cuda));
-  m.impl("fused_add_rms_norm", TORCH_BOX(&stablekernels::norm::fused_add_rms_norm_cuda));
+cudaError_t launch_rms_norm(DType dtype, cudaStream_t stream, void* out_ptr,
+                            const RowIndexer& orows, const void* in_ptr, const RowIndexer& irows,
+                            const void* w_ptr, int64_t rows, int64_t hidden_len, float eps) {
+  return stablekernels::cuda::dispatch_float(dtype, [&](auto tag) {
+    using CT = typename decltype(tag)::type;
+    CT* out = static_cast<CT*>(out_ptr);
+    const CT* in = static_cast<const CT*>(in_ptr);
+    const CT* w = static_cast<const CT*>(w_ptr);
+    const Launch l =
+        plan<CT>(rows, hidden_len, kNormPolicy.rms_norm_max_items, {out, in, w}, {&orows, &irows});
+    const int hidden = static_cast<int>(hidden_len);
+    if (l.vec == 1) {
+      rms_norm_kernels<CT, 1>(l, stream, out, orows, in, irows, w, rows, hidden, eps);
+    } else {
+      rms_norm_kernels<CT, stablekernels::cuda::kVec16<CT>>(l, stream, out, orows, in, irows, w,
+                                                            rows, hidden, eps);
+    }
+  });
 }
+
+cudaError_t launch_fused_add_rms_norm(DType dtype, cudaStream_t stream, void* in_ptr,
+                                      const RowIndexer& irows, void* res_ptr,
+                                      const RowIndexer& rrows, const void* w_ptr, int64_t rows,
+                                      int64_t hidden_len, float eps) {
+  return stablekernels::cuda::dispatch_float(dtype, [&](auto tag) {
+    using CT = typename decltype(tag)::type;
+    CT* in = static_cast<CT*>(in_ptr);
+    CT* res = static_cast<CT*>(res_ptr);
+    const CT* w = static_cast<const CT*>(w_ptr);
+    const Launch l = plan<CT>(rows, hidden_len, kNormPolicy.fused_add_rms_norm_max_items,
+                              {in, res, w}, {&irows, &rrows});
+    const int hidden = static_cast<int>(hidden_len);
+    if (l.vec == 1) {
+      fused_add_rms_norm_kernels<CT, 1>(l, stream, in, irows, res, rrows, w, rows, hidden, eps);
+    } else {
+      fused_add_rms_norm_kernels<CT, stablekernels::cuda::kVec16<CT>>(l, stream, in, irows, res,
+                                                                      rrows, w, rows, hidden, eps);
+    }
+  });
+}
+
+}  // namespace stablekernels::norm

@@ -1,15 +1,14 @@
 // SPDX-License-Identifier: Apache-2.0
-// CUDA implementation of the quantization family: checks, launch policy, registration.
-
-#include <torch/csrc/stable/library.h>
+// CUDA launch code of the quantization family: launch policy, template instantiation,
+// launches. Torch-free (nvcc compiles it; docs/farm.md says why): the checks, tensors,
+// SM count and registration are in quantization_cuda.cpp.
 
 #include <algorithm>
-#include <optional>
 
-#include "core/cuda_utils.h"
-#include "core/dispatch.h"
-#include "ops/quantization/quantization.h"
 #include "ops/quantization/quantization_kernels.cuh"
+#include "ops/quantization/quantization_launch.h"
+#include "stablekernels/cuda_dispatch.cuh"
+#include "stablekernels/launch.h"
 
 namespace stablekernels::quantization {
 namespace {
@@ -26,42 +25,6 @@ struct QuantPolicy {
   long long max_blocks = 1LL << 30;
 };
 constexpr QuantPolicy kQuantPolicy{};
-
-int sm_count(int32_t device, const char* op) {
-  int sms = 0;
-  STABLEKERNELS_CUDA_CHECK(cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, device),
-                           op);
-  return std::max(sms, 1);
-}
-
-// A [rows, hidden] walk for the per-tensor kernels: rows that lie back to back in both
-// tensors become one row.
-struct FlatWalk {
-  int64_t rows;
-  int64_t hidden;
-  RowIndexer out_rows;
-  RowIndexer in_rows;
-};
-
-bool rows_are_dense(const RowIndexer& r, int64_t rows, int64_t hidden) {
-  return rows == 1 || (r.ndim == 1 && r.strides[0] == hidden);
-}
-
-FlatWalk flat_walk(const char* op, const Tensor* result, const Tensor& input, QuantProblem p) {
-  FlatWalk w{p.rows, p.hidden, RowIndexer{}, row_indexer(op, {input, "input"})};
-  bool dense = rows_are_dense(w.in_rows, p.rows, p.hidden);
-  if (result != nullptr) {
-    w.out_rows = row_indexer(op, {*result, "result"});
-    dense = dense && rows_are_dense(w.out_rows, p.rows, p.hidden);
-  }
-  if (dense) {
-    w.rows = 1;
-    w.hidden = p.rows * p.hidden;
-    w.in_rows = RowIndexer{};
-    w.out_rows = RowIndexer{};
-  }
-  return w;
-}
 
 template <typename CT>
 int flat_vec(const FlatWalk& w, const void* out, const void* in) {
@@ -95,7 +58,7 @@ void launch_quantize(cudaStream_t s, const FlatWalk& w, uint8_t* out, const CT* 
 }
 
 template <typename CT, int VEC>
-void launch_tensor_amax(cudaStream_t s, const FlatWalk& w, float* scale, const CT* in, int sms) {
+void launch_amax(cudaStream_t s, const FlatWalk& w, float* scale, const CT* in, int sms) {
   const int64_t nvec = w.hidden / VEC;
   const unsigned blocks = flat_blocks(w, nvec, sms);
   if (w.rows == 1) {
@@ -105,62 +68,6 @@ void launch_tensor_amax(cudaStream_t s, const FlatWalk& w, float* scale, const C
     cuda::tensor_amax_kernel<CT, VEC, false>
         <<<blocks, cuda::kFlatThreads, 0, s>>>(scale, in, w.in_rows, w.rows, nvec);
   }
-}
-
-// out <- fp8(input / *scale) with the scale already on the device.
-void quantize_tensor(const char* op, cudaStream_t stream, int32_t device, const Tensor& result,
-                     const Tensor& input, QuantProblem p, const float* scale) {
-  const FlatWalk w = flat_walk(op, &result, input, p);
-  const int sms = sm_count(device, op);
-  dispatch_float_types(input.scalar_type(), op, "input", [&](auto tag) {
-    using CT = cuda_type_t<decltype(tag)>;
-    auto* out = static_cast<uint8_t*>(result.data_ptr());
-    const CT* in = cuda_ptr<CT>(input);
-    if (flat_vec<CT>(w, out, in) == 1) {
-      launch_quantize<CT, 1>(stream, w, out, in, scale, sms);
-    } else {
-      launch_quantize<CT, stablekernels::cuda::kVec16<CT>>(stream, w, out, in, scale, sms);
-    }
-  });
-  STABLEKERNELS_KERNEL_LAUNCH_CHECK(op);
-}
-
-void static_scaled_fp8_quant_cuda(const Tensor& result, const Tensor& input, const Tensor& scale) {
-  constexpr const char* op = "static_scaled_fp8_quant";
-  const QuantProblem p = check_static_scaled_fp8_quant(result, input, scale);
-  if (p.rows == 0 || p.hidden == 0) {
-    return;
-  }
-  CudaLaunchContext ctx(input, op);
-  quantize_tensor(op, ctx.stream, input.get_device_index(), result, input, p,
-                  static_cast<const float*>(scale.data_ptr()));
-}
-
-void dynamic_scaled_fp8_quant_cuda(const Tensor& result, const Tensor& input, const Tensor& scale) {
-  constexpr const char* op = "dynamic_scaled_fp8_quant";
-  const QuantProblem p = check_dynamic_scaled_fp8_quant(result, input, scale);
-  CudaLaunchContext ctx(input, op);
-  auto* s = static_cast<float*>(scale.data_ptr());
-  STABLEKERNELS_CUDA_CHECK(cudaMemsetAsync(s, 0, sizeof(float), ctx.stream), op);
-  const int sms = sm_count(input.get_device_index(), op);
-  // Launched even for an empty input (one block, no elements): it writes kMinScale.
-  const bool empty = p.rows == 0 || p.hidden == 0;
-  const FlatWalk w =
-      empty ? FlatWalk{1, 0, RowIndexer{}, RowIndexer{}} : flat_walk(op, nullptr, input, p);
-  dispatch_float_types(input.scalar_type(), op, "input", [&](auto tag) {
-    using CT = cuda_type_t<decltype(tag)>;
-    const CT* in = cuda_ptr<CT>(input);
-    if (flat_vec<CT>(w, nullptr, in) == 1) {
-      launch_tensor_amax<CT, 1>(ctx.stream, w, s, in, sms);
-    } else {
-      launch_tensor_amax<CT, stablekernels::cuda::kVec16<CT>>(ctx.stream, w, s, in, sms);
-    }
-  });
-  STABLEKERNELS_KERNEL_LAUNCH_CHECK(op);
-  if (empty) {
-    return;
-  }
-  quantize_tensor(op, ctx.stream, input.get_device_index(), result, input, p, s);
 }
 
 template <typename CT, int VEC>
@@ -190,34 +97,47 @@ void launch_per_token(cudaStream_t st, int items, int threads, unsigned blocks, 
   }
 }
 
-void dynamic_per_token_scaled_fp8_quant_cuda(const Tensor& result, const Tensor& input,
-                                             const Tensor& scale,
-                                             const std::optional<Tensor>& scale_ub) {
-  constexpr const char* op = "dynamic_per_token_scaled_fp8_quant";
-  int64_t scale_stride = 0;
-  const QuantProblem p =
-      check_dynamic_per_token_scaled_fp8_quant(result, input, scale, scale_ub, scale_stride);
-  STABLEKERNELS_CHECK(p.hidden <= (int64_t{1} << 30), op, "the last dimension (", p.hidden,
-                      ") is larger than the CUDA kernels support (2^30)");
-  if (p.rows == 0) {
-    return;
-  }
-  CudaLaunchContext ctx(input, op);
-  const RowIndexer orows = row_indexer(op, {result, "result"});
-  const RowIndexer irows = row_indexer(op, {input, "input"});
-  auto* out = static_cast<uint8_t*>(result.data_ptr());
-  auto* s = static_cast<float*>(scale.data_ptr());
-  const float* ub =
-      scale_ub.has_value() ? static_cast<const float*>(scale_ub->data_ptr()) : nullptr;
-  const unsigned blocks = static_cast<unsigned>(std::min<int64_t>(p.rows, kQuantPolicy.max_blocks));
-  const int hidden = static_cast<int>(p.hidden);
-  dispatch_float_types(input.scalar_type(), op, "input", [&](auto tag) {
-    using CT = cuda_type_t<decltype(tag)>;
-    const CT* in = cuda_ptr<CT>(input);
-    const int vec = can_use_vec16<CT>(p.hidden, {out, in}, {&orows, &irows})
+}  // namespace
+
+cudaError_t launch_quantize_tensor(DType dtype, cudaStream_t stream, const FlatWalk& w,
+                                   uint8_t* out, const void* in_ptr, const float* scale, int sms) {
+  return stablekernels::cuda::dispatch_float(dtype, [&](auto tag) {
+    using CT = typename decltype(tag)::type;
+    const CT* in = static_cast<const CT*>(in_ptr);
+    if (flat_vec<CT>(w, out, in) == 1) {
+      launch_quantize<CT, 1>(stream, w, out, in, scale, sms);
+    } else {
+      launch_quantize<CT, stablekernels::cuda::kVec16<CT>>(stream, w, out, in, scale, sms);
+    }
+  });
+}
+
+cudaError_t launch_tensor_amax(DType dtype, cudaStream_t stream, const FlatWalk& w, float* scale,
+                               const void* in_ptr, int sms) {
+  return stablekernels::cuda::dispatch_float(dtype, [&](auto tag) {
+    using CT = typename decltype(tag)::type;
+    const CT* in = static_cast<const CT*>(in_ptr);
+    if (flat_vec<CT>(w, nullptr, in) == 1) {
+      launch_amax<CT, 1>(stream, w, scale, in, sms);
+    } else {
+      launch_amax<CT, stablekernels::cuda::kVec16<CT>>(stream, w, scale, in, sms);
+    }
+  });
+}
+
+cudaError_t launch_per_token_quant(DType dtype, cudaStream_t stream, uint8_t* out,
+                                   const RowIndexer& orows, const void* in_ptr,
+                                   const RowIndexer& irows, float* s, int64_t scale_stride,
+                                   const float* ub, int64_t rows, int64_t hidden_len) {
+  const unsigned blocks = static_cast<unsigned>(std::min<int64_t>(rows, kQuantPolicy.max_blocks));
+  const int hidden = static_cast<int>(hidden_len);
+  return stablekernels::cuda::dispatch_float(dtype, [&](auto tag) {
+    using CT = typename decltype(tag)::type;
+    const CT* in = static_cast<const CT*>(in_ptr);
+    const int vec = can_use_vec16<CT>(hidden_len, {out, in}, {&orows, &irows})
                         ? stablekernels::cuda::kVec16<CT>
                         : 1;
-    const int64_t nvec = p.hidden / vec;
+    const int64_t nvec = hidden_len / vec;
     constexpr int64_t kThreads = cuda::kRowKernelThreads;
     int items = 1;
     while (items < kQuantPolicy.per_token_max_items && (nvec + items - 1) / items > kThreads) {
@@ -230,25 +150,13 @@ void dynamic_per_token_scaled_fp8_quant_cuda(const Tensor& result, const Tensor&
       threads = cuda::kGenericThreads;
     }
     if (vec == 1) {
-      launch_per_token<CT, 1>(ctx.stream, items, threads, blocks, out, orows, in, irows, s,
-                              scale_stride, ub, p.rows, hidden);
+      launch_per_token<CT, 1>(stream, items, threads, blocks, out, orows, in, irows, s,
+                              scale_stride, ub, rows, hidden);
     } else {
-      launch_per_token<CT, stablekernels::cuda::kVec16<CT>>(ctx.stream, items, threads, blocks, out,
-                                                            orows, in, irows, s, scale_stride, ub,
-                                                            p.rows, hidden);
+      launch_per_token<CT, stablekernels::cuda::kVec16<CT>>(
+          stream, items, threads, blocks, out, orows, in, irows, s, scale_stride, ub, rows, hidden);
     }
   });
-  STABLEKERNELS_KERNEL_LAUNCH_CHECK(op);
 }
 
-}  // namespace
 }  // namespace stablekernels::quantization
-
-STABLE_TORCH_LIBRARY_IMPL(stablekernels, CUDA, m) {
-  m.impl("static_scaled_fp8_quant",
-         TORCH_BOX(&stablekernels::quantization::static_scaled_fp8_quant_cuda));
-  m.impl("dynamic_scaled_fp8_quant",
-         TORCH_BOX(&stablekernels::quantization::dynamic_scaled_fp8_quant_cuda));
-  m.impl("dynamic_per_token_scaled_fp8_quant",
-         TORCH_BOX(&stablekernels::quantization::dynamic_per_token_scaled_fp8_quant_cuda));
-}

@@ -1,15 +1,14 @@
 // SPDX-License-Identifier: Apache-2.0
-// CUDA implementation of the rotary family: checks, access width, launch, registration.
+// CUDA launch code of the rotary family: access width, template instantiation, launch.
+// Torch-free (nvcc compiles it; docs/farm.md says why): the checks, tensors and
+// registration are in rotary_cuda.cpp.
 
-#include <torch/csrc/stable/library.h>
+#include <type_traits>
 
-#include <optional>
-
-#include "core/cuda_utils.h"
-#include "core/dispatch.h"
-#include "ops/rotary/rotary.h"
 #include "ops/rotary/rotary_kernels.cuh"
+#include "ops/rotary/rotary_launch.h"
 #include "ops/rotary/rotary_tuning.h"
+#include "stablekernels/cuda_dispatch.cuh"
 #include "stablekernels/launch.h"
 
 namespace stablekernels::rotary {
@@ -27,21 +26,36 @@ void launch(cudaStream_t stream, const RotaryShape& s, const int64_t* positions,
       <<<grid, block, 0, stream>>>(positions, query, key, cache, s);
 }
 
-void rotary_embedding_cuda(const Tensor& positions, const Tensor& query,
-                           const std::optional<Tensor>& key, int64_t head_size,
-                           const Tensor& cos_sin_cache, bool is_neox) {
-  constexpr const char* op = "rotary_embedding";
-  const RotaryShape s = check_rotary_embedding(positions, query, key, head_size, cos_sin_cache);
-  if (s.num_tokens == 0 || s.query.num_heads + s.key.num_heads == 0) {
-    return;
+// Calls f(TypeTag<float>) for a float32 cache, else f(TypeTag<CT>) (the query's type):
+// dispatch_cache_type of rotary.h, on DType.
+template <typename CT, typename F>
+void dispatch_cache(DType cache_dtype, F&& f) {
+  if (cache_dtype == DType::kFloat32) {
+    f(stablekernels::cuda::TypeTag<float>{});
+  } else {
+    f(stablekernels::cuda::TypeTag<CT>{});
   }
-  CudaLaunchContext ctx(query, op);
-  const auto* pos = static_cast<const int64_t*>(positions.data_ptr());
-  dispatch_float_types(query.scalar_type(), op, "query", [&](auto tag) {
-    using T = decltype(tag);
-    using CT = cuda_type_t<T>;
-    CT* q = cuda_ptr<CT>(query);
-    CT* k = key.has_value() ? cuda_ptr<CT>(*key) : nullptr;
+}
+
+// Calls f(std::integral_constant<bool, is_neox>{}) (dispatch_neox of rotary.h).
+template <typename F>
+void dispatch_neox_flag(bool is_neox, F&& f) {
+  if (is_neox) {
+    f(std::true_type{});
+  } else {
+    f(std::false_type{});
+  }
+}
+
+}  // namespace
+
+cudaError_t launch_rotary_embedding(DType dtype, DType cache_dtype, bool is_neox,
+                                    cudaStream_t stream, const RotaryShape& s, const int64_t* pos,
+                                    void* query, void* key, const void* cos_sin_cache) {
+  return stablekernels::cuda::dispatch_float(dtype, [&](auto tag) {
+    using CT = typename decltype(tag)::type;
+    CT* q = static_cast<CT*>(query);
+    CT* k = static_cast<CT*>(key);
     // A chunk is a run of the rotated part (a half of it for NeoX): the run and every token
     // and head stride must be multiples of the access, and the base pointers aligned to it.
     const int64_t run = is_neox ? s.rot_dim / 2 : s.rot_dim;
@@ -49,29 +63,23 @@ void rotary_embedding_cuda(const Tensor& positions, const Tensor& query,
         sizeof(CT),
         {run, s.query.token_stride, s.query.head_stride, s.key.token_stride, s.key.head_stride},
         {q, k});
-    dispatch_cache_type<T>(cos_sin_cache.scalar_type(), [&](auto cache_tag) {
-      using CC = cuda_type_t<decltype(cache_tag)>;
-      const CC* cache = cuda_ptr<CC>(cos_sin_cache);
-      dispatch_neox(is_neox, [&](auto neox) {
+    dispatch_cache<CT>(cache_dtype, [&](auto cache_tag) {
+      using CC = typename decltype(cache_tag)::type;
+      const CC* cache = static_cast<const CC*>(cos_sin_cache);
+      dispatch_neox_flag(is_neox, [&](auto neox) {
         constexpr bool kNeox = decltype(neox)::value;
         constexpr int kWide = stablekernels::cuda::kVec16<CT>;
         if (n == kWide) {
-          launch<CT, CC, kNeox, kWide, true>(ctx.stream, s, pos, q, k, cache);
+          launch<CT, CC, kNeox, kWide, true>(stream, s, pos, q, k, cache);
         } else if (n == kWide / 2) {
-          launch<CT, CC, kNeox, kWide / 2, true>(ctx.stream, s, pos, q, k, cache);
+          launch<CT, CC, kNeox, kWide / 2, true>(stream, s, pos, q, k, cache);
         } else {
           // element by element: one element (NeoX) or one pair of two loads (interleaved)
-          launch<CT, CC, kNeox, kNeox ? 1 : 2, kNeox>(ctx.stream, s, pos, q, k, cache);
+          launch<CT, CC, kNeox, kNeox ? 1 : 2, kNeox>(stream, s, pos, q, k, cache);
         }
       });
     });
   });
-  STABLEKERNELS_KERNEL_LAUNCH_CHECK(op);
 }
 
-}  // namespace
 }  // namespace stablekernels::rotary
-
-STABLE_TORCH_LIBRARY_IMPL(stablekernels, CUDA, m) {
-  m.impl("rotary_embedding", TORCH_BOX(&stablekernels::rotary::rotary_embedding_cuda));
-}

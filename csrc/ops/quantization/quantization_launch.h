@@ -1,0 +1,41 @@
+// SPDX-License-Identifier: Apache-2.0
+#pragma once
+// The quantization family's launchers: plain functions of raw pointers, defined in the
+// torch-free quantization_cuda.cu (nvcc) and called by quantization_cuda.cpp (the torch
+// glue). Torch-free, no CUDA device code.
+
+#include <cuda_runtime_api.h>
+
+#include <cstdint>
+
+#include "stablekernels/dtype.h"
+#include "stablekernels/rows.h"
+
+namespace stablekernels::quantization {
+
+// A [rows, hidden] walk for the per-tensor kernels: rows that lie back to back in both
+// tensors become one row (flat_walk in quantization_cuda.cpp).
+struct FlatWalk {
+  int64_t rows;
+  int64_t hidden;
+  RowIndexer out_rows;
+  RowIndexer in_rows;
+};
+
+// out <- fp8 e4m3 bits of in / *scale (scale on the device); `in` of `dtype` (float32,
+// float16, bfloat16); `sms`: the device's SM count. Returns cudaGetLastError().
+cudaError_t launch_quantize_tensor(DType dtype, cudaStream_t stream, const FlatWalk& w,
+                                   uint8_t* out, const void* in, const float* scale, int sms);
+
+// *scale <- max(*scale, max(amax(in) / 448, kMinScale)); the caller zeroes *scale first.
+// As above.
+cudaError_t launch_tensor_amax(DType dtype, cudaStream_t stream, const FlatWalk& w, float* scale,
+                               const void* in, int sms);
+
+// Per-token scales and fp8 out, rows of `hidden` (<= 2^30) elements; `ub` may be null.
+cudaError_t launch_per_token_quant(DType dtype, cudaStream_t stream, uint8_t* out,
+                                   const RowIndexer& orows, const void* in, const RowIndexer& irows,
+                                   float* scale, int64_t scale_stride, const float* ub,
+                                   int64_t rows, int64_t hidden);
+
+}  // namespace stablekernels::quantization
