@@ -106,8 +106,9 @@ cudaError_t launch_rms_norm(DType dtype, cudaStream_t stream, void* out_ptr,
     CT* out = static_cast<CT*>(out_ptr);
     const CT* in = static_cast<const CT*>(in_ptr);
     const CT* w = static_cast<const CT*>(w_ptr);
-    const Launch l =
-        plan<CT>(rows, hidden_len, kNormPolicy.rms_norm_max_items, {out, in, w}, {&orows, &irows});
+    const int max_items =
+        rows <= kNormPolicy.rms_norm_decode_rows ? 1 : kNormPolicy.rms_norm_max_items;
+    const Launch l = plan<CT>(rows, hidden_len, max_items, {out, in, w}, {&orows, &irows});
     const int hidden = static_cast<int>(hidden_len);
     if (l.vec == 1) {
       rms_norm_kernels<CT, 1>(l, stream, out, orows, in, irows, w, rows, hidden, eps);
