@@ -10,17 +10,6 @@
 
 namespace stablekernels::sampling {
 
-// A [num_seqs, vocab] walk: element strides between the rows of each operand.
-struct PenaltyProblem {
-  int64_t rows = 0;
-  int64_t vocab = 0;
-  int64_t logits_stride = 0;
-  int64_t prompt_stride = 0;
-  int64_t output_stride = 0;
-  int64_t penalty_stride = 0;
-  bool float_penalties = true;  // float32 penalties; else of the dtype of logits
-};
-
 // A bool [rows, vocab] mask on the device of logits, last dim contiguous.
 inline int64_t check_mask(const char* op, Arg m, const Tensor& logits) {
   const Arg l{logits, "logits"};
@@ -68,16 +57,6 @@ inline PenaltyProblem check_apply_repetition_penalties(const Tensor& logits,
   p.penalty_stride = stride_or_zero(repetition_penalties, 0);
   return p;
 }
-
-struct TopKProblem {
-  int64_t rows = 0;
-  int64_t cols = 0;
-  int64_t logits_stride = 0;
-  int64_t starts_stride = 0;
-  int64_t ends_stride = 0;
-  int64_t indices_stride = 0;
-  int k = 0;
-};
 
 // An int32 [rows] tensor on the device of logits, any stride.
 inline int64_t check_row_bounds(const char* op, Arg b, const Tensor& logits) {

@@ -1,16 +1,15 @@
 // SPDX-License-Identifier: Apache-2.0
-// CUDA implementation of the sampling family: checks, launch policy, registration.
-
-#include <torch/csrc/stable/library.h>
+// CUDA launch code of the sampling family: launch policy, template instantiation, launches.
+// Torch-free (nvcc compiles it; docs/farm.md says why): the checks, tensors, SM count and
+// registration are in sampling_cuda.cpp.
 
 #include <algorithm>
 #include <cstdint>
 #include <type_traits>
 
-#include "core/cuda_utils.h"
-#include "core/dispatch.h"
-#include "ops/sampling/sampling.h"
 #include "ops/sampling/sampling_kernels.cuh"
+#include "ops/sampling/sampling_launch.h"
+#include "stablekernels/cuda_dispatch.cuh"
 
 namespace stablekernels::sampling {
 namespace {
@@ -26,13 +25,6 @@ struct SamplingPolicy {
   int64_t max_grid_y = 65535;
 };
 constexpr SamplingPolicy kSamplingPolicy{};
-
-int sm_count(int32_t device, const char* op) {
-  int sms = 0;
-  STABLEKERNELS_CUDA_CHECK(cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, device),
-                           op);
-  return std::max(sms, 1);
-}
 
 int64_t ceil_div(int64_t a, int64_t b) {
   return (a + b - 1) / b;
@@ -55,68 +47,42 @@ void launch_penalties(cudaStream_t stream, const PenaltyProblem& p, int sms, CT*
       p.penalty_stride, p.rows, p.vocab, chunk_vecs * VEC, chunks);
 }
 
-void apply_repetition_penalties_cuda(const Tensor& logits, const Tensor& prompt_mask,
-                                     const Tensor& output_mask,
-                                     const Tensor& repetition_penalties) {
-  constexpr const char* op = "apply_repetition_penalties_";
-  const PenaltyProblem p =
-      check_apply_repetition_penalties(logits, prompt_mask, output_mask, repetition_penalties);
-  if (p.rows == 0 || p.vocab == 0) {
-    return;
-  }
-  CudaLaunchContext ctx(logits, op);
-  const int sms = sm_count(logits.get_device_index(), op);
-  const auto* prompt = static_cast<const uint8_t*>(prompt_mask.data_ptr());
-  const auto* output = static_cast<const uint8_t*>(output_mask.data_ptr());
-  dispatch_float_types(logits.scalar_type(), op, "logits", [&](auto tag) {
-    using CT = cuda_type_t<decltype(tag)>;
+}  // namespace
+
+cudaError_t launch_apply_repetition_penalties(DType dtype, cudaStream_t stream,
+                                              const PenaltyProblem& p, int sms, void* logits,
+                                              const uint8_t* prompt, const uint8_t* output,
+                                              const void* penalties) {
+  return stablekernels::cuda::dispatch_float(dtype, [&](auto tag) {
+    using CT = typename decltype(tag)::type;  // float, __half or __nv_bfloat16
     constexpr int kVec = stablekernels::cuda::kVec16<CT>;
     // The kernel decides per row between 16-byte and one-element accesses.
     if (p.float_penalties) {
-      launch_penalties<CT, kVec>(ctx.stream, p, sms, cuda_ptr<CT>(logits), prompt, output,
-                                 cuda_ptr<float>(repetition_penalties));
+      launch_penalties<CT, kVec>(stream, p, sms, static_cast<CT*>(logits), prompt, output,
+                                 static_cast<const float*>(penalties));
     } else if constexpr (!std::is_same_v<CT, float>) {
-      launch_penalties<CT, kVec>(ctx.stream, p, sms, cuda_ptr<CT>(logits), prompt, output,
-                                 cuda_ptr<CT>(repetition_penalties));
+      launch_penalties<CT, kVec>(stream, p, sms, static_cast<CT*>(logits), prompt, output,
+                                 static_cast<const CT*>(penalties));
     }
   });
-  STABLEKERNELS_KERNEL_LAUNCH_CHECK(op);
 }
 
-void top_k_per_row_cuda(const Tensor& logits, const Tensor& row_starts, const Tensor& row_ends,
-                        const Tensor& indices, int64_t k) {
-  constexpr const char* op = "top_k_per_row";
-  const TopKProblem p = check_top_k_per_row(logits, row_starts, row_ends, indices, k);
-  if (p.rows == 0) {
-    return;
-  }
-  CudaLaunchContext ctx(logits, op);
-  const int sms = sm_count(logits.get_device_index(), op);
+cudaError_t launch_top_k_per_row(cudaStream_t stream, const TopKProblem& p, int sms, const float* x,
+                                 const int32_t* starts, const int32_t* ends, int32_t* out) {
   const auto blocks = static_cast<unsigned>(std::min(p.rows, kSamplingPolicy.max_grid_x));
-  const auto* x = static_cast<const float*>(logits.data_ptr());
-  const auto* starts = static_cast<const int32_t*>(row_starts.data_ptr());
-  const auto* ends = static_cast<const int32_t*>(row_ends.data_ptr());
-  auto* out = static_cast<int32_t*>(indices.data_ptr());
   // One block per row: with few rows, larger blocks keep more of each row in flight.
   if (p.rows <= static_cast<int64_t>(sms) * kSamplingPolicy.top_k_large_block_rows_per_sm) {
     constexpr int kThreads = cuda::kTopKThreadsLarge;
-    cuda::top_k_per_row_kernel<kThreads><<<blocks, kThreads, 0, ctx.stream>>>(
-        x, p.logits_stride, p.cols, starts, p.starts_stride, ends, p.ends_stride, out,
-        p.indices_stride, p.rows, p.k);
+    cuda::top_k_per_row_kernel<kThreads>
+        <<<blocks, kThreads, 0, stream>>>(x, p.logits_stride, p.cols, starts, p.starts_stride, ends,
+                                          p.ends_stride, out, p.indices_stride, p.rows, p.k);
   } else {
     constexpr int kThreads = cuda::kTopKThreadsSmall;
-    cuda::top_k_per_row_kernel<kThreads><<<blocks, kThreads, 0, ctx.stream>>>(
-        x, p.logits_stride, p.cols, starts, p.starts_stride, ends, p.ends_stride, out,
-        p.indices_stride, p.rows, p.k);
+    cuda::top_k_per_row_kernel<kThreads>
+        <<<blocks, kThreads, 0, stream>>>(x, p.logits_stride, p.cols, starts, p.starts_stride, ends,
+                                          p.ends_stride, out, p.indices_stride, p.rows, p.k);
   }
-  STABLEKERNELS_KERNEL_LAUNCH_CHECK(op);
+  return cudaGetLastError();
 }
 
-}  // namespace
 }  // namespace stablekernels::sampling
-
-STABLE_TORCH_LIBRARY_IMPL(stablekernels, CUDA, m) {
-  m.impl("apply_repetition_penalties_",
-         TORCH_BOX(&stablekernels::sampling::apply_repetition_penalties_cuda));
-  m.impl("top_k_per_row", TORCH_BOX(&stablekernels::sampling::top_k_per_row_cuda));
-}

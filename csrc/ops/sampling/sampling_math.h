@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: Apache-2.0
 #pragma once
 // sampling_math.h: the per-element rules shared by the CPU and CUDA kernels of the sampling
-// family. Torch-free.
+// family, and the problem shapes the checks (sampling.h) hand to them and to the CUDA
+// launchers (sampling_launch.h). Torch-free.
 
 #include <cstdint>
 #include <cstring>
@@ -12,6 +13,28 @@ namespace stablekernels::sampling {
 
 // The largest k of top_k_per_row.
 constexpr int64_t kMaxTopK = 2048;
+
+// A [num_seqs, vocab] walk: element strides between the rows of each operand.
+struct PenaltyProblem {
+  int64_t rows = 0;
+  int64_t vocab = 0;
+  int64_t logits_stride = 0;
+  int64_t prompt_stride = 0;
+  int64_t output_stride = 0;
+  int64_t penalty_stride = 0;
+  bool float_penalties = true;  // float32 penalties; else of the dtype of logits
+};
+
+// A [num_rows, cols] walk of top_k_per_row: element strides between the rows of each operand.
+struct TopKProblem {
+  int64_t rows = 0;
+  int64_t cols = 0;
+  int64_t logits_stride = 0;
+  int64_t starts_stride = 0;
+  int64_t ends_stride = 0;
+  int64_t indices_stride = 0;
+  int k = 0;
+};
 
 // A logit under a repetition penalty p: positive values are divided by p, the others
 // multiplied by it (0 stays 0, NaN stays NaN).
