@@ -334,8 +334,16 @@ w = torch.randn(256)
 out = stablekernels.rms_norm(x, w, 1e-6)
 ref = x * torch.rsqrt(x.pow(2).mean(-1, keepdim=True) + 1e-6) * w
 torch.testing.assert_close(out, ref, rtol=1e-5, atol=1e-5)
-op = torch.ops.stablekernels.rms_norm
-print(json.dumps({"version": stablekernels.__version__, "torch": torch.__version__}))
+assert torch.ops.stablekernels.rms_norm.default is not None
+facts = {"version": stablekernels.__version__, "torch": torch.__version__}
+import runpy  # `python -m stablekernels`, the environment report, in this same process
+try:
+    runpy.run_module("stablekernels", run_name="__main__", alter_sys=True)
+    code = 0
+except SystemExit as err:
+    code = err.code or 0
+facts["report_exit"] = code
+print(json.dumps(facts))
 """
 
 INSTALLED_RECORD = r"""
@@ -389,6 +397,15 @@ def verify(
             f"the file {name} served by {simple_url} has sha256 {got}, but the release built "
             f"{expected_sha}: the copy on the index is corrupted or was replaced"
         )
+    if wheel_platform(wheel) != host_platform():
+        summary.add(
+            "verify",
+            name,
+            "PASS",
+            f"from {simple_url}: sha256 {expected_sha[:12]} (a {wheel_platform(wheel)} wheel: "
+            f"not installed on this {host_platform()} machine)",
+        )
+        return
     # 2. a fresh venv: torch, then stablekernels from the index only
     venv = work / "venv"
     shutil.rmtree(venv, ignore_errors=True)
@@ -443,9 +460,8 @@ def verify(
     if proc.returncode != 0:
         raise fail(f"smoke test failed: {proc.stderr.strip()[-800:]}")
     facts = json.loads(proc.stdout.strip().splitlines()[-1])
-    proc = subprocess.run([py, "-m", PROJECT], capture_output=True, text=True, cwd="/", timeout=600)
-    if proc.returncode != 0:
-        raise fail(f"`python -m {PROJECT}` failed: {(proc.stdout + proc.stderr).strip()[-800:]}")
+    if facts["report_exit"] != 0:
+        raise fail(f"`python -m {PROJECT}` exited {facts['report_exit']}: {proc.stdout[-800:]}")
     summary.add(
         "verify",
         name,
@@ -465,6 +481,7 @@ class VariantBuild:
     default: bool
     archs: str
     toolchain: str
+    platform: str
     wheel: Path | None = None  # the built wheel (plain version)
     labelled: Path | None = None  # the +<variant> copy
     info: dict = field(default_factory=dict)
@@ -477,9 +494,48 @@ def host_platform() -> str:
     )
 
 
-def plan(config: dict, chosen: list[str], summary: Summary) -> list[VariantBuild]:
+def wheel_platform(path: Path) -> str:
+    tag = path.name.removesuffix(".whl").split("-")[-1]
+    return next((p for p in ("x86_64", "aarch64") if tag.endswith(p)), tag)
+
+
+def plan(
+    config: dict, chosen: list[str], summary: Summary, given: list[Path] = ()
+) -> list[VariantBuild]:
+    """The wheels of this release: the --wheel files given (any variant, any platform:
+    CI's wheels), or else every variant of ci/variants.toml that builds here."""
     here = host_platform()
     out = []
+    unknown = set(chosen) - set(config["variant"])
+    if unknown:
+        raise ReleaseError("plan", ",".join(sorted(unknown)), "not a variant of ci/variants.toml")
+    if given:
+        for path in given:
+            if not path.is_file():
+                raise ReleaseError("plan", str(path), "no such wheel")
+            variant = wheel_info(path)["variant"]
+            if variant not in config["variant"]:
+                raise ReleaseError(
+                    "plan", path.name, f"variant {variant!r} is not in variants.toml"
+                )
+            if chosen and variant not in chosen:
+                continue
+            vb = VariantBuild(
+                variant,
+                bool(config["variant"][variant].get("default", False)),
+                "given",
+                "given",
+                wheel_platform(path),
+                wheel=path,
+            )
+            if any((o.variant, o.platform) == (vb.variant, vb.platform) for o in out):
+                raise ReleaseError(
+                    "plan", path.name, f"two wheels of {variant}/{vb.platform} given"
+                )
+            out.append(vb)
+        if not out:
+            raise ReleaseError("plan", "--wheel", "no given wheel is of a chosen variant")
+        return sorted(out, key=lambda vb: (not vb.default, vb.variant, vb.platform))
     for b in variants_mod.builds(config):
         if b.platform != here or (chosen and b.variant not in chosen):
             continue
@@ -487,25 +543,14 @@ def plan(config: dict, chosen: list[str], summary: Summary) -> list[VariantBuild
         if toolchain is None:
             summary.add("plan", b.variant, "SKIP", "built by CI only (ci/variants.toml)")
             continue
-        out.append(VariantBuild(b.variant, b.default, b.archs, toolchain))
-    unknown = set(chosen) - set(config["variant"])
-    if unknown:
-        raise ReleaseError("plan", ",".join(sorted(unknown)), "not a variant of ci/variants.toml")
+        out.append(VariantBuild(b.variant, b.default, b.archs, toolchain, b.platform))
     if not out:
         raise ReleaseError("plan", here, "no variant of ci/variants.toml builds on this machine")
     return out
 
 
 def step_build(vb: VariantBuild, args: argparse.Namespace, summary: Summary) -> None:
-    given = [w for w in args.wheel if wheel_info(w)["variant"] == vb.variant]
-    if args.wheel:
-        if len(given) != 1:
-            raise ReleaseError(
-                "build",
-                vb.variant,
-                f"--wheel gave {len(given)} wheels of variant {vb.variant}; give exactly one",
-            )
-        vb.wheel = given[0]
+    if vb.wheel is not None:
         how = "given (--wheel)"
     elif args.skip_build:
         found = [
@@ -587,12 +632,22 @@ def step_gate(wheels: list[Path], summary: Summary) -> None:
         raise ReleaseError("gate", ", ".join(failed) or "?", "the wheel gate failed")
 
 
-def _cells_for(sha: str, key: str) -> list[dict]:
+def _cells_for(sha: str, key: str, dirs: list[Path] | None = None) -> list[dict]:
+    """Matrix cells of this wheel (by sha256) and torch release, from reports/cells/ or
+    the folders given (CI: the torch-matrix job's reports)."""
     cells = []
-    for path in sorted(matrix.CELLS_DIR.glob("*.json")):
-        cell = json.loads(path.read_text())
-        if cell.get("wheel_sha256") == sha and cell.get("release") == key:
-            cells.append(cell)
+    for folder in dirs or [matrix.CELLS_DIR]:
+        for path in sorted(folder.rglob("*.json")):
+            try:
+                cell = json.loads(path.read_text())
+            except (OSError, ValueError):
+                continue
+            if (
+                isinstance(cell, dict)
+                and cell.get("wheel_sha256") == sha
+                and cell.get("release") == key
+            ):
+                cells.append(cell)
     return cells
 
 
@@ -604,9 +659,22 @@ def step_matrix(vb: VariantBuild, args: argparse.Namespace, summary: Summary) ->
     sha = vb.info["sha256"]
     for key in keys:
         release = next(r for r in config["release"] if r["key"] == key)
-        cells = _cells_for(sha, key) if args.reuse_matrix else []
+        if args.matrix_cells:  # recorded elsewhere (CI); nothing runs here
+            cells = _cells_for(sha, key, args.matrix_cells)
+            if not cells and release.get("optional"):
+                summary.add("matrix", vb.wheel.name, "SKIP", f"torch {key}: optional, not recorded")
+                continue
+            if not cells:
+                raise ReleaseError(
+                    "matrix",
+                    vb.wheel.name,
+                    f"no matrix cell for torch {key} of this wheel (sha256 {sha[:12]}) in "
+                    + ", ".join(map(str, args.matrix_cells)),
+                )
+        else:
+            cells = _cells_for(sha, key) if args.reuse_matrix else []
         reused = bool(cells) and all(c["result"] in ("passed", "refused") for c in cells)
-        if not reused:
+        if not reused and not args.matrix_cells:
             for old in _cells_for(sha, key):
                 (matrix.CELLS_DIR / f"{old['id']}.json").unlink(missing_ok=True)
             proc = run(
@@ -626,13 +694,11 @@ def step_matrix(vb: VariantBuild, args: argparse.Namespace, summary: Summary) ->
                 summary.add("matrix", vb.wheel.name, "SKIP", f"torch {key}: optional, not here")
                 continue
             if proc.returncode != 0 or not cells:
-                summary.add("matrix", vb.wheel.name, "FAIL", f"torch {key}")
                 raise ReleaseError(
                     "matrix", vb.wheel.name, f"the torch matrix failed at torch {key}"
                 )
         bad = [c for c in cells if c["result"] not in ("passed", "refused")]
         if bad:
-            summary.add("matrix", vb.wheel.name, "FAIL", f"torch {key}")
             raise ReleaseError("matrix", vb.wheel.name, f"torch {key}: cell {bad[0]['id']} failed")
         vb.matrix_cells.extend(cells)
         detail = ", ".join(f"{c['id']} {c['result']}" for c in cells)
@@ -684,7 +750,9 @@ def _torch_of(cell: dict) -> str:
     return cell["torch"].split("+")[0]
 
 
-def manifest(builds: list[VariantBuild], sdist: Path | None, base_url: str | None) -> dict:
+def manifest(
+    builds: list[VariantBuild], sdist: Path | None, base_url: str | None, skip_root: bool = False
+) -> dict:
     wheels = []
     for vb in builds:
         passed = sorted(
@@ -694,7 +762,7 @@ def manifest(builds: list[VariantBuild], sdist: Path | None, base_url: str | Non
             {_torch_of(c) for c in vb.matrix_cells if c["result"] == "refused"}, key=_version_key
         )
         for path, index in ((vb.wheel, "root"), (vb.labelled, vb.variant)):
-            if index == "root" and not vb.default:
+            if index == "root" and (skip_root or not vb.default):
                 continue
             wheels.append(
                 {
@@ -889,6 +957,21 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     )
     p.add_argument("--skip-build", action="store_true", help="release the wheel(s) in dist/")
     p.add_argument("--no-sdist", action="store_true", help="publish no sdist")
+    p.add_argument(
+        "--matrix-cells",
+        type=Path,
+        action="append",
+        default=[],
+        metavar="DIR",
+        help="take the torch matrix from the cells recorded in DIR (CI's torch-matrix job) "
+        "instead of running it; a missing cell fails the release",
+    )
+    p.add_argument(
+        "--skip-root",
+        action="store_true",
+        help="publish only to the variant indexes (CI: the root index is PyPI, published by "
+        "trusted publishing)",
+    )
     p.add_argument("--verify-torch", help="torch for the verify venv (default: newest passed)")
     p.add_argument(
         "--verify-only",
@@ -942,9 +1025,14 @@ def release(args: argparse.Namespace, summary: Summary) -> None:
         verify_only(args, summary)
         return
     config = variants_mod.load()
-    builds = plan(config, [v for v in args.variant.split(",") if v], summary)
+    builds = plan(config, [v for v in args.variant.split(",") if v], summary, args.wheel)
     if not args.dry_run:
-        indexes = [i for vb in builds for i in (["root"] if vb.default else []) + [vb.variant]]
+        indexes = list(
+            dict.fromkeys(
+                i for vb in builds for i in (["root"] if vb.default else []) + [vb.variant]
+            )
+        )
+        indexes = [i for i in indexes if not (args.skip_root and i == "root")]
         early_check(args.repository_url, indexes, project_version(), summary)
     upload_dir = OUT / "upload"
     shutil.rmtree(upload_dir, ignore_errors=True)
@@ -964,7 +1052,7 @@ def release(args: argparse.Namespace, summary: Summary) -> None:
     if sdist:
         sdist = Path(shutil.copy2(sdist, upload_dir / "root" / sdist.name))
     files = targets(builds, sdist)
-    data = manifest(builds, sdist, args.repository_url)
+    data = manifest(builds, None if args.skip_root else sdist, args.repository_url, args.skip_root)
     manifest_path = OUT / "release-manifest.json"
     manifest_path.write_text(json.dumps(data, indent=2) + "\n")
     summary.add("manifest", _show(manifest_path), "PASS", f"{len(data['wheels'])} wheels")
@@ -975,6 +1063,9 @@ def release(args: argparse.Namespace, summary: Summary) -> None:
         static_index.write(static_dir, files, data)
         summary.add("index", str(static_dir), "PASS", "static PEP 503 + PEP 691 index written")
     torch_version = verify_torch(builds, args.verify_torch)
+    if args.skip_root:
+        files = [(index, path) for index, path in files if index != "root"]
+        summary.add("publish", "root index", "SKIP", "--skip-root: published elsewhere (PyPI)")
     if args.dry_run:
         summary.add("publish", "-", "SKIP", "--dry-run: nothing uploaded")
         server, base = static_index.serve(static_dir)
