@@ -76,7 +76,7 @@ class Summary:
         log(f"{step:8} {subject:58} {result}{(' - ' + detail) if detail else ''}")
 
     def table(self) -> str:
-        head = ("step", "wheel", "result", "detail")
+        head = ("step", "what", "result", "detail")
         widths = [max(len(r[i]) for r in [head, *self.rows]) for i in range(3)]
         lines = [
             " | ".join(h.ljust(w) for h, w in zip(head[:3], widths, strict=True)) + " | detail"
@@ -845,7 +845,7 @@ def early_check(base: str, indexes: list[str], version: str, summary: Summary) -
                 "publish",
                 clash[0],
                 f"version {label} is already on {simple} ({', '.join(clash)}): a published "
-                "version is never replaced; bump the version in pyproject.toml. Nothing was published",
+                "version is never replaced; bump the version in pyproject.toml",
             )
 
 
@@ -856,7 +856,7 @@ def _require_credentials(base: str, summary: Summary) -> None:
             "publish",
             base,
             f"no upload credentials for {base}: set TWINE_USERNAME and TWINE_PASSWORD in the "
-            "environment, or store them in keyring; nothing was published",
+            "environment, or store them in keyring",
         )
     summary.add("publish", base, "OK", f"credentials of user {user!r} from {source}")
 
@@ -875,7 +875,7 @@ def preflight(base: str, files: list[tuple[str, Path]], summary: Summary) -> Non
                 "publish",
                 path.name,
                 f"{path.name} is already on {simple}: a published version is never replaced; "
-                "bump the version in pyproject.toml. Nothing was published",
+                "bump the version in pyproject.toml",
             )
 
 
