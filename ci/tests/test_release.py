@@ -26,6 +26,7 @@ from gate_fixtures import CI, ROOT, rewrite_wheel
 
 sys.path.insert(0, str(CI))
 import release as rel
+import static_index
 from _common import sha256
 
 USER = "releaser"
@@ -145,6 +146,33 @@ def test_label_wheel(real_wheel: Path, tmp_path: Path) -> None:
             zout.writestr(info, data)
     with pytest.raises(ValueError, match=r"RECORD hash or size of stablekernels/_build_info\.py"):
         rel.check_record(bad)
+
+
+def test_static_index_keeps_releases_and_refuses_replacement(
+    real_wheel: Path, tmp_path: Path
+) -> None:
+    """A later release adds to the static index; a file is never replaced."""
+    out = tmp_path / "static"
+    older = tmp_path / real_wheel.name.replace("-0.1.0-", "-0.0.9-")
+    shutil.copy2(real_wheel, older)
+    static_index.write(out, [("root", older)], {"version": "0.0.9", "wheels": []})
+    static_index.write(out, [("root", real_wheel)], {"version": "0.1.0", "wheels": []})
+    page = json.loads((out / "simple" / "stablekernels" / "index.json").read_text())
+    assert [f["filename"] for f in page["files"]] == sorted([older.name, real_wheel.name])
+    html = (out / "simple" / "stablekernels" / "index.html").read_text()
+    assert (
+        f'#sha256={sha256(real_wheel)}" data-requires-python="&gt;=3.10">{real_wheel.name}</a>'
+        in html
+    )
+    assert sorted(p.name for p in (out / "manifests").iterdir()) == [
+        "release-manifest-0.0.9.json",
+        "release-manifest-0.1.0.json",
+    ]
+    other = tmp_path / "other" / real_wheel.name
+    other.parent.mkdir()
+    other.write_bytes(real_wheel.read_bytes() + b"\0")
+    with pytest.raises(SystemExit, match="never replaced"):
+        static_index.write(out, [("root", other)], {"version": "0.1.0", "wheels": []})
 
 
 def test_dry_run_static_index_with_pip(real_wheel: Path, work: Path, tmp_path: Path) -> None:
