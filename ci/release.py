@@ -35,6 +35,7 @@ import re
 import shutil
 import subprocess
 import sys
+import tarfile
 import tempfile
 import time
 import urllib.error
@@ -54,6 +55,8 @@ OUT = DIST / "release"
 PROJECT = "stablekernels"
 PYPI_SIMPLE = "https://pypi.org/simple/"
 JSON_ACCEPT = "application/vnd.pypi.simple.v1+json"
+# top-level folders of a checkout that must never end up in the sdist
+SDIST_NEVER = {"build", "dist", ".nox", ".venv", "reports", "site", "wheelhouse"}
 
 
 class ReleaseError(Exception):
@@ -727,6 +730,18 @@ def step_sdist(summary: Summary) -> Path:
     sdists = sorted(out.glob(f"{PROJECT}-*.tar.gz"))
     if proc.returncode != 0 or len(sdists) != 1:
         raise ReleaseError("sdist", PROJECT, "uv build --sdist failed")
+    with tarfile.open(sdists[0]) as tf:
+        stray = sorted(
+            {
+                m.name.split("/")[1]
+                for m in tf.getmembers()
+                if m.name.count("/") >= 1 and m.name.split("/")[1] in SDIST_NEVER
+            }
+        )
+    if stray:
+        raise ReleaseError(
+            "sdist", sdists[0].name, f"holds build or environment folders: {', '.join(stray)}"
+        )
     twine = shutil.which("twine", path=str(Path(sys.executable).parent)) or "twine"
     proc = run([twine, "check", "--strict", sdists[0]], check=False, capture_output=True, text=True)
     if proc.returncode != 0:
