@@ -196,6 +196,15 @@ def _show(path: Path) -> str:
     return str(path.relative_to(ROOT)) if path.is_relative_to(ROOT) else str(path)
 
 
+def file_version(filename: str) -> str | None:
+    """The version in a wheel's or an sdist's file name."""
+    if filename.endswith(".whl"):
+        return filename.split("-")[1]
+    if filename.endswith(".tar.gz"):
+        return filename.removesuffix(".tar.gz").rpartition("-")[2]
+    return None
+
+
 def wheel_version(path: Path) -> str:
     return path.name.split("-")[1]
 
@@ -854,7 +863,7 @@ def early_check(base: str, indexes: list[str], version: str, summary: Summary) -
         except (urllib.error.URLError, OSError) as err:
             raise ReleaseError("publish", simple, f"cannot read {simple}: {err}") from None
         label = version if index == "root" else f"{version}+{index}"
-        clash = sorted(n for n in present if n.split("-")[1] == label)
+        clash = sorted(n for n in present if file_version(n) == label)
         if clash:
             raise ReleaseError(
                 "publish",
