@@ -53,7 +53,6 @@ from _common import DIST, ROOT, git_revision, log, run, sha256, uv, wheel_info
 
 OUT = DIST / "release"
 PROJECT = "stablekernels"
-PYPI_SIMPLE = "https://pypi.org/simple/"
 JSON_ACCEPT = "application/vnd.pypi.simple.v1+json"
 # top-level folders of a checkout that must never end up in the sdist
 SDIST_NEVER = {"build", "dist", ".nox", ".venv", "reports", "site", "wheelhouse"}
