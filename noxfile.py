@@ -12,7 +12,11 @@
     nox -s lint                  ruff + clang-format + workflows/cibuildwheel/variants (-- --fix)
     nox -s docs                  mkdocs build --strict into site/
     nox -s audit                 the wheel gate on dist/*.whl (or -- path/to/x.whl ...)
-    nox -s farm_tests            tests of the farm's tooling (ci/tests/: the gate's checks, the matrix)
+    nox -s farm_tests            tests of the farm's tooling (ci/tests/: the gate's checks, the matrix,
+                                 the release against a local index server)
+    nox -s release -- --repository-url URL   build -> gate -> torch matrix -> publish -> verify,
+                                 every variant buildable here (docs/release.md; -- --dry-run)
+    nox -s index_server -- --root DIR --user NAME   a local package index with upload auth
 
 The farm (docs/farm.md):
 
@@ -137,10 +141,28 @@ def audit(session: nox.Session) -> None:
 
 
 @nox.session(python=PYTHON)
+def release(session: nox.Session) -> None:
+    """Build, gate, test, publish and verify every variant buildable here (ci/release.py --help).
+    Upload credentials: TWINE_USERNAME/TWINE_PASSWORD in the environment, or keyring."""
+    _install_build_deps(session)
+    session.install(*nox.project.dependency_groups(PYPROJECT, "audit", "release"))
+    session.run("python", "ci/release.py", *session.posargs)
+
+
+@nox.session(python=PYTHON)
+def index_server(session: nox.Session) -> None:
+    """A local package index with upload authentication (ci/index_server.py --help)."""
+    session.install(*nox.project.dependency_groups(PYPROJECT, "release"))
+    session.run("python", "ci/index_server.py", *session.posargs)
+
+
+@nox.session(python=PYTHON)
 def farm_tests(session: nox.Session) -> None:
     """Tests of the farm's tooling (ci/tests/): the wheel gate against the wheel in dist/
-    (built first if missing), the matrix tooling."""
-    session.install(*nox.project.dependency_groups(PYPROJECT, "audit"), "pytest>=8")
+    (built first if missing), the matrix tooling, the release against a local index."""
+    session.install(
+        *nox.project.dependency_groups(PYPROJECT, "audit", "release"), "pytest>=8", "pip", "uv"
+    )
     if not list(Path("dist").glob("stablekernels-*.whl")):
         session.log("no wheel in dist/: running `nox -s build` first")
         session.run(sys.executable, "-m", "nox", "-s", "build", external=True)

@@ -11,12 +11,14 @@ from __future__ import annotations
 import datetime
 import html
 import json
+import os
 import sys
 from pathlib import Path
 
 from _common import ROOT, log
 
-REPORTS = ROOT / "reports"
+# STABLEKERNELS_REPORTS moves the reports elsewhere (the release tests keep theirs apart)
+REPORTS = Path(os.environ.get("STABLEKERNELS_REPORTS") or ROOT / "reports")
 CELLS_DIR = REPORTS / "cells"
 
 RESULT_TEXT = {

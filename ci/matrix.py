@@ -43,7 +43,7 @@ from _common import (
 )
 
 CONFIG = Path(__file__).with_name("matrix.toml")
-CELLS_DIR = ROOT / "reports" / "cells"
+CELLS_DIR = compat_report.CELLS_DIR
 VENVS = ROOT / ".nox" / "matrix"
 MANIFEST = DIST / "build-manifest.json"
 
@@ -109,9 +109,13 @@ def find_python(version: str) -> str | None:
 
 
 def check_manifest(wheel: Path, info: dict) -> None:
-    if not MANIFEST.exists():
-        raise SystemExit(f"{MANIFEST} is missing: build the wheel with `nox -s build`")
-    manifest = json.loads(MANIFEST.read_text())
+    """The wheel is the one its build recorded: build-manifest.json beside the wheel
+    (the release builds each variant into its own folder), else dist/'s."""
+    path = wheel.parent / "build-manifest.json"
+    path = path if path.exists() else MANIFEST
+    if not path.exists():
+        raise SystemExit(f"{path} is missing: build the wheel with `nox -s build`")
+    manifest = json.loads(path.read_text())
     if manifest.get("name") != wheel.name or manifest.get("sha256") != info["sha256"]:
         raise SystemExit(
             f"{wheel.name} (sha256 {info['sha256']}) is not the wheel the build produced "

@@ -91,6 +91,11 @@ def check(config: dict, where: str = "variants.toml") -> None:
                 f"{where}: [variant.{name}] toolkit {v.get('toolkit')!r} is not a [toolkit.*] "
                 f"({', '.join(toolkits)})"
             )
+        if v.get("build-here", "auto") not in ("auto", "system", "pypi"):
+            raise SystemExit(
+                f"{where}: [variant.{name}] build-here must be auto, system or pypi, "
+                f"got {v.get('build-here')!r}"
+            )
         archs = v.get("archs") or {}
         if not archs:
             raise SystemExit(f"{where}: [variant.{name}] builds for no platform (archs is empty)")
@@ -102,6 +107,12 @@ def check(config: dict, where: str = "variants.toml") -> None:
                 )
             if not isinstance(spec, str) or not spec.strip():
                 raise SystemExit(f"{where}: [variant.{name}] archs.{platform} is empty")
+
+
+def build_here(config: dict, variant: str) -> str | None:
+    """The --cuda-toolchain `nox -s release` builds `variant` with on this kind of machine,
+    or None for a variant only CI builds."""
+    return config["variant"][variant].get("build-here")
 
 
 def default_variant(config: dict) -> str:
@@ -195,8 +206,11 @@ def main(argv: list[str]) -> int:
     else:
         for b in builds(config):
             star = "*" if b.default else " "
+            here = build_here(config, b.variant)
+            where = f"here: {here}" if here else "CI only"
             print(
-                f"{star} {b.variant:7} CUDA {b.cuda:5} {b.platform:8} archs {b.archs:10} {b.runner}"
+                f"{star} {b.variant:7} CUDA {b.cuda:5} {b.platform:8} archs {b.archs:10} "
+                f"{b.runner:18} {where}"
             )
     return 0
 

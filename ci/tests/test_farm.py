@@ -68,6 +68,7 @@ def test_variants_file(config: dict) -> None:
         (lambda c: c["variant"]["cu129"].update(archs={}), "builds for no platform"),
         (lambda c: c["toolkit"]["nvidia-rhel8"].update(repo="https://x/cuda.repo"), "repo_arch"),
         (lambda c: c["platform"]["aarch64"].pop("nvidia-repo"), "nvidia-repo"),
+        (lambda c: c["variant"]["cu129"].update({"build-here": "conda"}), "build-here must be"),
     ],
 )
 def test_variants_checks(config: dict, edit, message: str) -> None:
@@ -75,6 +76,12 @@ def test_variants_checks(config: dict, edit, message: str) -> None:
     edit(broken)
     with pytest.raises(SystemExit, match=message):
         variants.check(broken)
+
+
+def test_build_here(config: dict) -> None:
+    """`nox -s release` builds the CUDA 13 variant here; cu129 is built by CI only."""
+    assert variants.build_here(config, "cu130") == "auto"
+    assert variants.build_here(config, "cu129") is None
 
 
 def test_github_matrix(config: dict, capsys: pytest.CaptureFixture) -> None:
