@@ -65,6 +65,7 @@ def _strict_custom_op_aliasing():
     """torch.compile's check that custom op outputs do not alias inputs, as an error (it
     warns by default and errors in torch's CI; newer torch releases may make it an error)."""
     from torch._functorch import config
+
     if hasattr(config, "error_on_custom_op_aliasing"):
         return config.patch(error_on_custom_op_aliasing=True)
     return contextlib.nullcontext()

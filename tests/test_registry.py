@@ -91,9 +91,15 @@ def test_schemas_match_vllm() -> None:
         assert str(REGISTRY[name].op._schema) == str(torch._C.parse_schema(schema))
 
 
-def _float_leaves(x: object) -> list[torch.Tensor]:
-    leaves = torch.utils._pytree.tree_leaves(x)
-    return [t.float() for t in leaves if isinstance(t, torch.Tensor) and t.is_floating_point()]
+def _leaves(x: object) -> list[torch.Tensor]:
+    """The tensors of x: floating ones as float32, integer ones (indices, in any order
+    within a row) sorted along their last dim."""
+    out = []
+    for t in torch.utils._pytree.tree_leaves(x):
+        if isinstance(t, torch.Tensor):
+            is_int = not t.is_floating_point() and t.dtype != torch.bool and t.dim() > 0
+            out.append(t.sort(dim=-1).values if is_int else t.float())
+    return out
 
 
 @pytest.mark.parametrize("device", DEVICES)
@@ -113,9 +119,9 @@ def test_native_matches_ours_on_benchmark_inputs(name: str, device: str) -> None
     theirs = spec.native(*theirs_args)
     if theirs is None:
         (spec.bench_fn or spec.wrapper)(*ours_args)
-        a, b = _float_leaves(ours_args), _float_leaves(theirs_args)
+        a, b = _leaves(ours_args), _leaves(theirs_args)
     else:
-        a, b = _float_leaves(spec.wrapper(*ours_args)), _float_leaves(theirs)
+        a, b = _leaves(spec.wrapper(*ours_args)), _leaves(theirs)
     assert len(a) == len(b) and a, f"{name}: {len(a)} vs {len(b)} tensors"
     for x, y in zip(a, b, strict=True):
         # both round through float32 to the output dtype: they may differ by one step of
