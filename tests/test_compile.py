@@ -10,6 +10,7 @@ import pytest
 import stablekernels
 import torch
 from helpers import DEVICES, make_tensor
+from stablekernels.ops._registry import TOLERANCES
 
 
 @pytest.mark.parametrize("device", DEVICES)
@@ -89,7 +90,10 @@ def test_compile_hadamard(device: str, dtype: torch.dtype) -> None:
     expected = rotate(x0.clone(), h_eager)
     with _strict_custom_op_aliasing():
         got = torch.compile(rotate, fullgraph=True)(x, h)
-    torch.testing.assert_close(got, expected, atol=0, rtol=0)
+    # h is row-strided and its eager copy contiguous: the kernels take different paths (the
+    # strided rows a stage-by-stage one), whose float32 sums may round differently
+    tol = TOLERANCES[dtype]
+    torch.testing.assert_close(got, expected, **tol)
     assert torch.equal(x, x0), "inplace=False modified its input under torch.compile"
-    torch.testing.assert_close(h, h_eager, atol=0, rtol=0)
+    torch.testing.assert_close(h, h_eager, **tol)
     torch.testing.assert_close(h, got[1], atol=0, rtol=0)
