@@ -11,6 +11,7 @@
 #include <torch/csrc/stable/accelerator.h>
 #include <torch/headeronly/util/shim_utils.h>
 
+#include <algorithm>
 #include <cstdint>
 
 #include "core/checks.h"
@@ -75,6 +76,14 @@ inline void check_launch(cudaError_t err, const char* op) {
 }
 
 #define STABLEKERNELS_KERNEL_LAUNCH_CHECK(op) STABLEKERNELS_CUDA_CHECK(cudaGetLastError(), op)
+
+// The number of SMs of a device (at least 1), for launch policies sized by the GPU.
+inline int sm_count(int32_t device, const char* op) {
+  int sms = 0;
+  STABLEKERNELS_CUDA_CHECK(cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, device),
+                           op);
+  return std::max(sms, 1);
+}
 
 template <typename T>
 inline T* data_ptr(const Tensor& t) {

@@ -6,7 +6,6 @@
 
 #include <torch/csrc/stable/library.h>
 
-#include <algorithm>
 #include <optional>
 
 #include "core/cuda_utils.h"
@@ -15,13 +14,6 @@
 
 namespace stablekernels::quantization {
 namespace {
-
-int sm_count(int32_t device, const char* op) {
-  int sms = 0;
-  STABLEKERNELS_CUDA_CHECK(cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, device),
-                           op);
-  return std::max(sms, 1);
-}
 
 bool rows_are_dense(const RowIndexer& r, int64_t rows, int64_t hidden) {
   return rows == 1 || (r.ndim == 1 && r.strides[0] == hidden);

@@ -5,7 +5,6 @@
 
 #include <torch/csrc/stable/library.h>
 
-#include <algorithm>
 #include <cstdint>
 
 #include "core/cuda_utils.h"
@@ -14,13 +13,6 @@
 
 namespace stablekernels::sampling {
 namespace {
-
-int sm_count(int32_t device, const char* op) {
-  int sms = 0;
-  STABLEKERNELS_CUDA_CHECK(cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, device),
-                           op);
-  return std::max(sms, 1);
-}
 
 void apply_repetition_penalties_cuda(const Tensor& logits, const Tensor& prompt_mask,
                                      const Tensor& output_mask,
