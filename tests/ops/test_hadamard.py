@@ -51,14 +51,18 @@ def test_hadacore_transform(device: str, dtype: torch.dtype, n: int, layout: str
     _check(_make((2, 3, n), layout, dtype, device, seed=n))
 
 
+# (n, rows): every row count for the sizes whose rows share blocks; n = 32768 (a whole
+# block a row) up to 5 rows
+_ROW_COUNT_CASES = [
+    (n, rows) for n in (2, 8, 128, 256, 1024, 2048, 4096) for rows in (1, 3, 5, 33, 130)
+] + [(32768, rows) for rows in (1, 3, 5)]
+
+
 @pytest.mark.parametrize("device", DEVICES)
-@pytest.mark.parametrize("n", [2, 8, 128, 256, 1024, 2048, 4096, 32768])
-@pytest.mark.parametrize("rows", [1, 3, 5, 33, 130])
+@pytest.mark.parametrize(("n", "rows"), _ROW_COUNT_CASES)
 def test_hadacore_transform_row_counts(device: str, n: int, rows: int) -> None:
     # Short rows share blocks (the last block partly empty), n = 2048 puts two rows of two
     # warps in a block.
-    if n == 32768 and rows > 5:
-        pytest.skip("large enough at 5 rows")
     _check(_make((rows, n), "contiguous", torch.bfloat16, device, seed=rows))
 
 
