@@ -18,8 +18,8 @@ namespace {
 // x 2 vectors per thread moved 93% of copy bandwidth for silu_and_mul, against
 // 82-89% for 256 threads or 1 or 4 vectors. Decode-sized inputs (<= decode_rows rows)
 // take 1 vector per thread, twice the blocks: silu_and_mul 1 x 8192 under CUDA graphs
-// 2.52 us against 3.21 us with 2 (32 x 8192: 2.93 against 3.49 us); 64-thread blocks
-// measured no better.
+// 2.52-2.96 us (two runs) against 3.21 us with 2 (32 x 8192: 2.93-3.19 against 3.49 us);
+// 64-thread blocks measured no better.
 struct ActPolicy {
   int threads = 128;
   // Up to this many rows, 1 vector per thread per chunk (the kernel's UNROLL); 2 above.
