@@ -186,6 +186,9 @@ def main(argv: list[str]) -> int:
     p.add_argument(
         "--archs", default="default", help="CUDA arch set to build (default: %(default)s)"
     )
+    p.add_argument(
+        "--compress", default=None, help="fatbin compression (ci/build_wheel.py --compress)"
+    )
     p.add_argument("--target", type=float, default=0.15, help="largest warm/cold ratio that passes")
     p.add_argument(
         "--install-redis", action="store_true", help="apt-get install redis-server if missing"
@@ -210,6 +213,8 @@ def main(argv: list[str]) -> int:
     work = Path(tempfile.mkdtemp(prefix="sk-sccache-bench-"))
     clone = work / "clone"
     build_args = ["--cache", "sccache", "--archs", args.archs]
+    if args.compress:
+        build_args += ["--compress", args.compress]
     bargs = build_wheel.parse_args([*build_args, "--out", str(work / "dist")])
     tree = build_wheel.build_dir(bargs)
     clone_tree = clone / tree.relative_to(ROOT)
@@ -303,7 +308,8 @@ def main(argv: list[str]) -> int:
     print()
     print(
         f"sccache benchmark: {results['sccache']}, Redis at {results['redis']}, "
-        f"archs {args.archs}, {results['jobs']} compile jobs, "
+        f"archs {args.archs}, compression {args.compress or 'default of the build'}, "
+        f"{results['jobs']} compile jobs, "
         f"load average {results['load_before']:.2f} before"
     )
     rows = [
