@@ -23,6 +23,19 @@ TOLERANCES: dict[torch.dtype, dict[str, float]] = {
 
 FLOAT_DTYPES: tuple[torch.dtype, ...] = (torch.float32, torch.float16, torch.bfloat16)
 
+# Benchmark shapes of at most this many rows (tokens, sequences) are decode-sized.
+DECODE_MAX_ROWS = 64
+
+
+def regime(rows: int) -> str:
+    """The BenchCase regime of a shape with `rows` rows: "decode" or "prefill"."""
+    return "decode" if rows <= DECODE_MAX_ROWS else "prefill"
+
+
+def element_size(dtype: torch.dtype) -> int:
+    """Bytes per element of `dtype` (for BenchCase.nbytes)."""
+    return torch.empty((), dtype=dtype).element_size()
+
 
 @dataclasses.dataclass(frozen=True)
 class BenchCase:

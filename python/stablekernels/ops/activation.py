@@ -13,7 +13,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from ._registry import BenchCase, OpSpec, register
+from ._registry import BenchCase, OpSpec, element_size, regime, register
 
 __all__ = ["gelu_and_mul", "gelu_tanh_and_mul", "silu_and_mul"]
 
@@ -103,9 +103,9 @@ def _bench(tokens: list[int], ds: list[int]) -> tuple[BenchCase, ...]:
             return (torch.randn(t, 2 * d, device=device, dtype=dtype),)
 
         def nbytes(dtype: torch.dtype) -> int:
-            return 3 * t * d * torch.empty((), dtype=dtype).element_size()
+            return 3 * t * d * element_size(dtype)
 
-        return BenchCase(f"tokens={t} d={d}", "decode" if t <= 64 else "prefill", make, nbytes)
+        return BenchCase(f"tokens={t} d={d}", regime(t), make, nbytes)
 
     return tuple(case(t, d) for t in tokens for d in ds)
 

@@ -13,7 +13,7 @@ from collections.abc import Iterator
 import torch
 from torch import Tensor
 
-from ._registry import BenchCase, OpSpec, register
+from ._registry import BenchCase, OpSpec, element_size, regime, register
 
 __all__ = ["merge_attn_states"]
 
@@ -108,11 +108,11 @@ def _bench(shapes: list[tuple[int, int, int]]) -> tuple[BenchCase, ...]:
             return p, p_lse, s, s_lse
 
         def nbytes(dtype: torch.dtype) -> int:
-            elem = torch.empty((), dtype=dtype).element_size()
+            elem = element_size(dtype)
             return 3 * t * heads * (head_size * elem + 4)  # two inputs, one output, each with lse
 
         label = f"tokens={t} heads={heads} head={head_size}"
-        return BenchCase(label, "decode" if t <= 64 else "prefill", make, nbytes)
+        return BenchCase(label, regime(t), make, nbytes)
 
     return tuple(case(*s) for s in shapes)
 

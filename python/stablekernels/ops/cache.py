@@ -13,7 +13,7 @@ from collections.abc import Iterator
 import torch
 from torch import Tensor
 
-from ._registry import BenchCase, OpSpec, register
+from ._registry import BenchCase, OpSpec, element_size, regime, register
 
 __all__ = ["copy_blocks", "reshape_and_cache_flash", "swap_blocks"]
 
@@ -289,11 +289,11 @@ def _reshape_bench(tokens: list[int]) -> tuple[BenchCase, ...]:
             return key, value, kc, vc, slots, "auto", one, one
 
         def nbytes(dtype: torch.dtype) -> int:
-            elem = torch.empty((), dtype=dtype).element_size()
+            elem = element_size(dtype)
             return 4 * t * heads * head_size * elem + 8 * t  # read k, v; write both; slots
 
         label = f"tokens={t} kv_heads={heads} head={head_size}"
-        return BenchCase(label, "decode" if t <= 64 else "prefill", make, nbytes)
+        return BenchCase(label, regime(t), make, nbytes)
 
     return tuple(case(t) for t in tokens)
 

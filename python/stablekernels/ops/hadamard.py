@@ -15,7 +15,7 @@ from collections.abc import Iterator
 import torch
 from torch import Tensor
 
-from ._registry import BenchCase, OpSpec, register
+from ._registry import BenchCase, OpSpec, element_size, regime, register
 
 __all__ = ["hadacore_transform"]
 
@@ -135,9 +135,9 @@ def _bench(tokens: list[int], sizes: list[int]) -> tuple[BenchCase, ...]:
             return (torch.randn(t, n, device=device, dtype=dtype), False)
 
         def nbytes(dtype: torch.dtype) -> int:
-            return 2 * t * n * torch.empty((), dtype=dtype).element_size()
+            return 2 * t * n * element_size(dtype)
 
-        return BenchCase(f"rows={t} n={n}", "decode" if t <= 64 else "prefill", make, nbytes)
+        return BenchCase(f"rows={t} n={n}", regime(t), make, nbytes)
 
     return tuple(case(t, n) for t in tokens for n in sizes)
 

@@ -12,7 +12,7 @@ from collections.abc import Iterator
 import torch
 from torch import Tensor
 
-from ._registry import BenchCase, OpSpec, register
+from ._registry import BenchCase, OpSpec, element_size, regime, register
 
 __all__ = ["fused_add_rms_norm", "fused_add_rms_norm_", "rms_norm"]
 
@@ -124,10 +124,10 @@ def _bench(n_rows_inputs: int, tokens: list[int], hiddens: list[int]) -> tuple[B
             return (*xs, torch.randn(h, device=device, dtype=dtype), 1e-6)
 
         def nbytes(dtype: torch.dtype) -> int:
-            size = torch.empty((), dtype=dtype).element_size()
+            size = element_size(dtype)
             return (2 * n_rows_inputs * t * h + h) * size
 
-        return BenchCase(f"tokens={t} hidden={h}", "decode" if t <= 64 else "prefill", make, nbytes)
+        return BenchCase(f"tokens={t} hidden={h}", regime(t), make, nbytes)
 
     return tuple(case(t, h) for t in tokens for h in hiddens)
 

@@ -23,7 +23,7 @@ from collections.abc import Iterator
 import torch
 from torch import Tensor
 
-from ._registry import BenchCase, OpSpec, register
+from ._registry import BenchCase, OpSpec, element_size, regime, register
 
 __all__ = [
     "dynamic_per_token_scaled_fp8_quant",
@@ -250,10 +250,10 @@ def _bench(kind: str, tokens: list[int], hiddens: list[int]) -> tuple[BenchCase,
             return (x,)
 
         def nbytes(dtype: torch.dtype) -> int:
-            size = torch.empty((), dtype=dtype).element_size()
+            size = element_size(dtype)
             return t * h * (size + 1) + 4 * (t if kind == "per_token" else 1)
 
-        return BenchCase(f"tokens={t} hidden={h}", "decode" if t <= 64 else "prefill", make, nbytes)
+        return BenchCase(f"tokens={t} hidden={h}", regime(t), make, nbytes)
 
     return tuple(case(t, h) for t in tokens for h in hiddens)
 

@@ -13,7 +13,7 @@ from collections.abc import Iterator
 import torch
 from torch import Tensor
 
-from ._registry import BenchCase, OpSpec, register
+from ._registry import BenchCase, OpSpec, element_size, regime, register
 
 __all__ = ["rotary_embedding", "rotary_embedding_"]
 
@@ -217,12 +217,12 @@ def _bench(shapes: list[tuple[int, int, int, int]]) -> tuple[BenchCase, ...]:
             return positions, q, k, head_size, cache, True
 
         def nbytes(dtype: torch.dtype) -> int:
-            elem = torch.empty((), dtype=dtype).element_size()
+            elem = element_size(dtype)
             # q and k read and written, one cache row and one position per token
             return t * (2 * (hq + hk) * head_size * elem + head_size * elem + 8)
 
         label = f"tokens={t} heads={hq}/{hk} head={head_size}"
-        return BenchCase(label, "decode" if t <= 64 else "prefill", make, nbytes)
+        return BenchCase(label, regime(t), make, nbytes)
 
     return tuple(case(*s) for s in shapes)
 

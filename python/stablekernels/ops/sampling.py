@@ -13,7 +13,7 @@ from collections.abc import Iterator
 import torch
 from torch import Tensor
 
-from ._registry import BenchCase, OpSpec, register
+from ._registry import BenchCase, OpSpec, element_size, regime, register
 
 __all__ = [
     "apply_repetition_penalties",
@@ -128,10 +128,10 @@ def _penalty_bench(seqs: list[int], vocabs: list[int]) -> tuple[BenchCase, ...]:
             return logits, prompt, output, penalties
 
         def nbytes(dtype: torch.dtype) -> int:
-            size = torch.empty((), dtype=dtype).element_size()
+            size = element_size(dtype)
             return s * v * (2 * size + 2) + 4 * s
 
-        return BenchCase(f"seqs={s} vocab={v}", "decode" if s <= 64 else "prefill", make, nbytes)
+        return BenchCase(f"seqs={s} vocab={v}", regime(s), make, nbytes)
 
     return tuple(case(s, v) for s in seqs for v in vocabs)
 
@@ -252,9 +252,7 @@ def _top_k_bench(rows: list[int], cols: list[int], ks: list[int]) -> tuple[Bench
         def nbytes(dtype: torch.dtype) -> int:
             return r * c * 4 + r * k * 4 + 8 * r
 
-        return BenchCase(
-            f"rows={r} cols={c} k={k}", "decode" if r <= 64 else "prefill", make, nbytes
-        )
+        return BenchCase(f"rows={r} cols={c} k={k}", regime(r), make, nbytes)
 
     return tuple(case(r, c, k) for r in rows for c in cols for k in ks)
 
