@@ -242,3 +242,23 @@ def test_cpu_cuda_mix() -> None:
         RuntimeError, match=r"'result' must be on cpu \(the device of 'input'\), got cuda:0"
     ):
         torch.ops.stablekernels.silu_and_mul(torch.empty(4, N // 2, device="cuda"), x.cpu())
+
+
+@pytest.mark.cuda
+@pytest.mark.parametrize("op", ["rms_norm", "fused_add_rms_norm", "dynamic_per_token"])
+def test_cuda_row_longer_than_the_kernels_support(op: str) -> None:
+    # Rows over 2^30 elements are refused before any launch (the kernels index within a
+    # row with int). Uninitialized memory: nothing is read.
+    n = (1 << 30) + 8
+    x = torch.empty((1, n), dtype=torch.bfloat16, device="cuda")
+    expected = (
+        r"the last dimension \(1073741832\) is larger than the CUDA kernels support \(2\^30\)"
+    )
+    with pytest.raises(RuntimeError, match=expected):
+        if op == "dynamic_per_token":
+            out = torch.empty((1, n), dtype=torch.float8_e4m3fn, device="cuda")
+            scale = torch.empty((1, 1), device="cuda")
+            torch.ops.stablekernels.dynamic_per_token_scaled_fp8_quant(out, x, scale, None)
+        else:
+            w = torch.empty((n,), dtype=torch.bfloat16, device="cuda")
+            getattr(torch.ops.stablekernels, op)(torch.empty_like(x), x, w, 1e-6)

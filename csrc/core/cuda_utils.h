@@ -77,6 +77,12 @@ inline void check_launch(cudaError_t err, const char* op) {
 
 #define STABLEKERNELS_KERNEL_LAUNCH_CHECK(op) STABLEKERNELS_CUDA_CHECK(cudaGetLastError(), op)
 
+// Rows of at most 2^30 elements: the CUDA kernels index within a row with int.
+inline void check_cuda_row_length(const char* op, int64_t row_len) {
+  STABLEKERNELS_CHECK(row_len <= (int64_t{1} << 30), op, "the last dimension (", row_len,
+                      ") is larger than the CUDA kernels support (2^30)");
+}
+
 // The number of SMs of a device (at least 1), for launch policies sized by the GPU.
 inline int sm_count(int32_t device, const char* op) {
   int sms = 0;

@@ -11,21 +11,30 @@
 
 namespace stablekernels {
 
-// Whether every row of every operand can be accessed 16 bytes at a time: the row
-// length and every row start are multiples of 16 bytes and every base pointer is
-// 16-byte aligned. Otherwise kernels fall back to one element per access.
+// Whether every row of every operand can be accessed `vec` elements of `elem_size` bytes
+// at a time: the row length and every row start are multiples of `vec` elements and every
+// base pointer is aligned to vec * elem_size bytes.
+inline bool can_use_vec(int vec, int elem_size, int64_t row_len,
+                        std::initializer_list<const void*> ptrs,
+                        std::initializer_list<const RowIndexer*> row_layouts) {
+  const auto bytes = static_cast<std::uintptr_t>(vec) * static_cast<std::uintptr_t>(elem_size);
+  bool ok = row_len % vec == 0;
+  for (const void* p : ptrs) {
+    ok = ok && reinterpret_cast<std::uintptr_t>(p) % bytes == 0;
+  }
+  for (const RowIndexer* r : row_layouts) {
+    ok = ok && r->strides_multiple_of(vec);
+  }
+  return ok;
+}
+
+// can_use_vec for 16-byte accesses of CT elements. Otherwise kernels fall back to one
+// element per access.
 template <typename CT>
 bool can_use_vec16(int64_t row_len, std::initializer_list<const void*> ptrs,
                    std::initializer_list<const RowIndexer*> row_layouts) {
-  constexpr int kVec = static_cast<int>(16 / sizeof(CT));
-  bool ok = row_len % kVec == 0;
-  for (const void* p : ptrs) {
-    ok = ok && reinterpret_cast<std::uintptr_t>(p) % 16 == 0;
-  }
-  for (const RowIndexer* r : row_layouts) {
-    ok = ok && r->strides_multiple_of(kVec);
-  }
-  return ok;
+  return can_use_vec(static_cast<int>(16 / sizeof(CT)), static_cast<int>(sizeof(CT)), row_len, ptrs,
+                     row_layouts);
 }
 
 // Access width of a kernel that moves runs of elements: the widest of 16 bytes, 8 bytes

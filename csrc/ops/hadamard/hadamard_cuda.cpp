@@ -44,8 +44,7 @@ Tensor hadacore_transform_cuda(const Tensor& x, bool inplace) {
   const RowIndexer orows = row_indexer(kOp, {result, "result"});
   const RowIndexer irows = row_indexer(kOp, {x, "x"});
   const DType dtype = float_dtype(x.scalar_type(), kOp, "x");
-  int device = 0;
-  STABLEKERNELS_CUDA_CHECK(cudaGetDevice(&device), kOp);
+  const int device = x.get_device_index();
   int optin = 0;
   STABLEKERNELS_CUDA_CHECK(
       cudaDeviceGetAttribute(&optin, cudaDevAttrMaxSharedMemoryPerBlockOptin, device), kOp);

@@ -11,17 +11,10 @@
 #include "ops/hadamard/hadamard_math.h"
 #include "ops/hadamard/hadamard_tuning.h"
 #include "stablekernels/cuda_dispatch.cuh"
+#include "stablekernels/launch.h"
 
 namespace stablekernels::hadamard {
 namespace {
-
-// Whether every row of `ptr` (rows from `layout`) starts on a `vec`-element boundary that
-// is `vec * elem_size` bytes aligned.
-bool vector_ok(const void* ptr, const RowIndexer& layout, int vec, int elem_size) {
-  return reinterpret_cast<std::uintptr_t>(ptr) % static_cast<std::uintptr_t>(vec * elem_size) ==
-             0 &&
-         layout.strides_multiple_of(vec);
-}
 
 // Allows `bytes` of dynamic shared memory for `kernel` on the current device, whose limit
 // per block is `optin` bytes; reports (smem_bytes) when the device offers less.
@@ -76,7 +69,7 @@ HadamardLaunchStatus launch(cudaStream_t stream, CT* out, const RowIndexer& orow
   const HadamardConfig c = hadamard_config(log_n);
   const int vec = std::min<int>(c.ept, stablekernels::cuda::kVec16<CT>);
   const int size = static_cast<int>(sizeof(CT));
-  if (vector_ok(out, orows, vec, size) && vector_ok(in, irows, vec, size)) {
+  if (can_use_vec(vec, size, n, {out, in}, {&orows, &irows})) {
     switch (c.ept) {
       case 1: return launch_fast<CT, 1>(stream, out, orows, in, irows, rows, log_n, scale, optin);
       case 2: return launch_fast<CT, 2>(stream, out, orows, in, irows, rows, log_n, scale, optin);

@@ -12,16 +12,11 @@
 namespace stablekernels::norm {
 namespace {
 
-void check_hidden_fits(const char* op, int64_t hidden) {
-  STABLEKERNELS_CHECK(hidden <= (int64_t{1} << 30), op, "the last dimension (", hidden,
-                      ") is larger than the CUDA kernels support (2^30)");
-}
-
 void rms_norm_cuda(const Tensor& result, const Tensor& input, const Tensor& weight,
                    double epsilon) {
   constexpr const char* op = "rms_norm";
   const NormProblem p = check_rms_norm(result, input, weight, epsilon);
-  check_hidden_fits(op, p.hidden);
+  check_cuda_row_length(op, p.hidden);
   if (p.rows == 0 || p.hidden == 0) {
     return;
   }
@@ -38,7 +33,7 @@ void fused_add_rms_norm_cuda(const Tensor& input, const Tensor& residual, const 
                              double epsilon) {
   constexpr const char* op = "fused_add_rms_norm";
   const NormProblem p = check_fused_add_rms_norm(input, residual, weight, epsilon);
-  check_hidden_fits(op, p.hidden);
+  check_cuda_row_length(op, p.hidden);
   if (p.rows == 0 || p.hidden == 0) {
     return;
   }

@@ -83,8 +83,7 @@ void dynamic_per_token_scaled_fp8_quant_cuda(const Tensor& result, const Tensor&
   int64_t scale_stride = 0;
   const QuantProblem p =
       check_dynamic_per_token_scaled_fp8_quant(result, input, scale, scale_ub, scale_stride);
-  STABLEKERNELS_CHECK(p.hidden <= (int64_t{1} << 30), op, "the last dimension (", p.hidden,
-                      ") is larger than the CUDA kernels support (2^30)");
+  check_cuda_row_length(op, p.hidden);
   if (p.rows == 0) {
     return;
   }
