@@ -161,7 +161,10 @@ def farm_tests(session: nox.Session) -> None:
     """Tests of the farm's tooling (ci/tests/): the wheel gate against the wheel in dist/
     (built first if missing), the matrix tooling, the release against a local index."""
     session.install(
-        *nox.project.dependency_groups(PYPROJECT, "audit", "release"), "pytest>=8", "pip", "uv"
+        *nox.project.dependency_groups(PYPROJECT, "audit", "release", "build"),
+        "pytest>=8",
+        "pip",
+        "uv",
     )
     if not list(Path("dist").glob("stablekernels-*.whl")):
         session.log("no wheel in dist/: running `nox -s build` first")

@@ -86,6 +86,15 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
         help="nvcc --compress-mode of the fatbin, CUDA 12.8+ (default: %(default)s)",
     )
     p.add_argument(
+        "--cuda-unity",
+        type=_unity,
+        default=_unity(os.environ.get("STABLEKERNELS_CUDA_UNITY") or "0"),
+        metavar="N",
+        help="CUDA files per nvcc call; 0 (default) compiles each on its own. A compiler "
+        "cache pays a fixed cost per nvcc call on a hit, so cached CI builds use a few "
+        "large calls (docs/farm.md)",
+    )
+    p.add_argument(
         "--jobs",
         type=int,
         default=int(os.environ.get("CMAKE_BUILD_PARALLEL_LEVEL") or 0) or None,
@@ -105,6 +114,16 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
         help="keep other stablekernels wheels in the output folder",
     )
     return p.parse_args(argv)
+
+
+def _unity(text: str) -> int:
+    try:
+        n = int(text)
+    except ValueError:
+        n = -1
+    if n < 0:
+        raise argparse.ArgumentTypeError(f"expected a whole number >= 0, got {text!r}")
+    return 0 if n == 1 else n
 
 
 GIB_PER_JOB = 2.0  # peak resident memory of one nvcc job, with room to spare
@@ -185,6 +204,8 @@ def build_dir(args: argparse.Namespace, env: dict | None = None) -> Path:
         if args.cpu_only
         else f"{args.archs}-{toolchain}-{args.variant or 'auto'}-z{args.compress}"
     )
+    if args.cuda_unity and not args.cpu_only:
+        key += f"-u{args.cuda_unity}"
     key = re.sub(r"[^A-Za-z0-9_.-]+", "_", f"{key}-{args.ops or 'all'}-torch{args.torch_headers}")
     return ROOT / "build" / key
 
@@ -212,6 +233,7 @@ def main(argv: list[str]) -> int:
         STABLEKERNELS_GIT_REVISION=git_revision(),
         STABLEKERNELS_COMPILER_CACHE=args.cache,
         STABLEKERNELS_CUDA_COMPRESS=args.compress,
+        STABLEKERNELS_CUDA_UNITY=str(args.cuda_unity),
     )
     env["SKBUILD_BUILD_DIR"] = str(build_dir(args, env))
     env["CMAKE_BUILD_PARALLEL_LEVEL"] = str(args.jobs or parallel_jobs())
@@ -221,7 +243,12 @@ def main(argv: list[str]) -> int:
         env.setdefault("SCCACHE_BASEDIRS", os.pathsep.join(sccache_basedirs()))
     log(
         f"{env['CMAKE_BUILD_PARALLEL_LEVEL']} compile jobs, compiler cache {args.cache}, "
-        f"fatbin compression {args.compress}"
+        f"fatbin compression {args.compress}, "
+        + (
+            f"{args.cuda_unity} CUDA files per nvcc call"
+            if args.cuda_unity
+            else "one nvcc call per CUDA file"
+        )
     )
     start = time.monotonic()
     run(

@@ -42,6 +42,9 @@ import build_wheel
 from _common import ROOT, log, run, uv
 
 GROUPS = ("build", "cache")
+# CUDA files per nvcc call in CI's cached build (the STABLEKERNELS_CUDA_UNITY of ci.yml's
+# build job): what this benchmark measures unless told otherwise.
+CI_CUDA_UNITY = 5
 
 
 def free_port() -> int:
@@ -189,6 +192,14 @@ def main(argv: list[str]) -> int:
     p.add_argument(
         "--compress", default=None, help="fatbin compression (ci/build_wheel.py --compress)"
     )
+    p.add_argument(
+        "--cuda-unity",
+        type=int,
+        default=CI_CUDA_UNITY,
+        metavar="N",
+        help="CUDA files per nvcc call (ci/build_wheel.py --cuda-unity); default: %(default)s, "
+        "as CI's cached build; 0 compiles each file on its own",
+    )
     p.add_argument("--target", type=float, default=0.15, help="largest warm/cold ratio that passes")
     p.add_argument(
         "--install-redis", action="store_true", help="apt-get install redis-server if missing"
@@ -212,7 +223,7 @@ def main(argv: list[str]) -> int:
 
     work = Path(tempfile.mkdtemp(prefix="sk-sccache-bench-"))
     clone = work / "clone"
-    build_args = ["--cache", "sccache", "--archs", args.archs]
+    build_args = ["--cache", "sccache", "--archs", args.archs, "--cuda-unity", str(args.cuda_unity)]
     if args.compress:
         build_args += ["--compress", args.compress]
     bargs = build_wheel.parse_args([*build_args, "--out", str(work / "dist")])
@@ -309,8 +320,12 @@ def main(argv: list[str]) -> int:
     print(
         f"sccache benchmark: {results['sccache']}, Redis at {results['redis']}, "
         f"archs {args.archs}, compression {args.compress or 'default of the build'}, "
-        f"{results['jobs']} compile jobs, "
-        f"load average {results['load_before']:.2f} before"
+        + (
+            f"{args.cuda_unity} CUDA files per nvcc call, "
+            if args.cuda_unity > 1
+            else "one nvcc call per CUDA file, "
+        )
+        + f"{results['jobs']} compile jobs, load average {results['load_before']:.2f} before"
     )
     rows = [
         ("cold build (empty cache)", "cold"),

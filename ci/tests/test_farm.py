@@ -8,6 +8,7 @@ import copy
 import json
 import os
 import re
+import shutil
 import subprocess
 import sys
 import zipfile
@@ -206,6 +207,86 @@ def test_build_trees_are_per_configuration() -> None:
     assert tree("--archs", "sm90", "--compress", "none") != base
     assert tree("--archs", "sm80") != base
     assert tree("--archs", "sm90", "--cache", "sccache") == base  # the cache changes no output
+    assert tree("--archs", "sm90", "--cuda-unity", "5") != base
+    assert tree("--archs", "sm90", "--cuda-unity", "1") == base  # one file per call: off
+    with pytest.raises(SystemExit):
+        tree("--cuda-unity", "-2")
+
+
+CUDA_CMAKE = ROOT / "cmake" / "stablekernels_cuda.cmake"
+
+
+def _unity(tmp_path: Path, unity: str, sources: list[str]) -> subprocess.CompletedProcess:
+    """stablekernels_cuda_unity() of cmake/stablekernels_cuda.cmake run in CMake's script
+    mode over a fake checkout tmp_path/src with build tree tmp_path/build."""
+    script = tmp_path / "unity.cmake"
+    script.write_text(
+        f'include("{CUDA_CMAKE}")\n'
+        f'set(PROJECT_SOURCE_DIR "{tmp_path / "src"}")\n'
+        f'set(CMAKE_CURRENT_BINARY_DIR "{tmp_path / "build"}")\n'
+        f'set(STABLEKERNELS_CUDA_UNITY "{unity}")\n'
+        f'set(srcs "{";".join(sources)}")\n'
+        "stablekernels_cuda_unity(srcs)\n"
+        'message(NOTICE "SOURCES=${srcs}")\n'
+    )
+    cmake = shutil.which("cmake", path=str(Path(sys.executable).parent)) or "cmake"
+    return subprocess.run([cmake, "-P", script], capture_output=True, text=True)
+
+
+def test_cuda_unity_batches(tmp_path: Path) -> None:
+    src = tmp_path / "src" / "csrc"
+    sources = [
+        f"{src}/core/module.cpp",
+        f"{src}/core/cuda_arch.cu",
+        f"{src}/ops/a/a_cuda.cu",
+        f"{src}/ops/a/a_cuda.cpp",
+        f"{src}/ops/b/b_cuda.cu",
+        f"{src}/ops/c/c_cuda.cu",
+        "/elsewhere/d_cuda.cu",
+    ]
+    r = _unity(tmp_path, "2", sources)
+    assert r.returncode == 0, r.stderr
+    unity_dir = tmp_path / "build" / "cuda_unity"
+    batches = [unity_dir / f"unity_{i}.cu" for i in range(3)]
+    out = r.stderr.split("SOURCES=", 1)[1].strip().split(";")
+    # C++ sources kept in order, then one generated file per batch of two .cu files
+    assert out == [sources[0], sources[3], *map(str, batches)]
+    assert "5 CUDA files in 3 nvcc calls" in r.stdout
+    includes = [re.findall(r'^#include "(.+)"$', b.read_text(), flags=re.M) for b in batches]
+    # paths under csrc/ are written relative to it (found through -I csrc): the text, and so
+    # the compiler cache's key, does not depend on where the checkout lies
+    assert includes == [
+        ["core/cuda_arch.cu", "ops/a/a_cuda.cu"],
+        ["ops/b/b_cuda.cu", "ops/c/c_cuda.cu"],
+        ["/elsewhere/d_cuda.cu"],
+    ]
+    # a second configure with the same sources leaves the files alone (no rebuild)
+    stamps = [b.stat().st_mtime_ns for b in batches]
+    assert _unity(tmp_path, "2", sources).returncode == 0
+    assert [b.stat().st_mtime_ns for b in batches] == stamps
+
+
+@pytest.mark.parametrize("unity", ["0", "1"])
+def test_cuda_unity_off(tmp_path: Path, unity: str) -> None:
+    sources = [f"{tmp_path}/src/csrc/x.cu", f"{tmp_path}/src/csrc/x.cpp"]
+    r = _unity(tmp_path, unity, sources)
+    assert r.returncode == 0, r.stderr
+    assert r.stderr.split("SOURCES=", 1)[1].strip().split(";") == sources
+    assert not (tmp_path / "build" / "cuda_unity").exists()
+
+
+def test_cuda_unity_rejects_bad_value(tmp_path: Path) -> None:
+    r = _unity(tmp_path, "two", [f"{tmp_path}/src/csrc/x.cu"])
+    assert r.returncode != 0
+    assert "STABLEKERNELS_CUDA_UNITY must be a whole number" in r.stderr and "'two'" in r.stderr
+
+
+def test_ci_build_is_the_benchmarked_configuration() -> None:
+    """The sccache benchmark measures what CI's cached build does: the same CUDA batching."""
+    build_job = _workflows()["ci.yml"].split("\n  build:\n", 1)[1].split("\n  gate:\n", 1)[0]
+    assert "STABLEKERNELS_COMPILER_CACHE: sccache" in build_job
+    m = re.search(r'STABLEKERNELS_CUDA_UNITY: "(\d+)"', build_job)
+    assert m and int(m.group(1)) == sccache_bench.CI_CUDA_UNITY
 
 
 def test_sccache_basedirs_cover_checkout_and_headers() -> None:
