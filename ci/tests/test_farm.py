@@ -538,3 +538,13 @@ def test_host_run_stops_at_a_failed_step(
     for later in ("build", "repair", "audit", "test", "manifest"):
         assert f"| {later} | SKIP |" in out
     assert not (tmp_path / "out").exists()
+
+
+def test_cibuildwheel_audit_venv_has_the_gate_tools() -> None:
+    """cibuildwheel runs audit-command in a venv holding only audit-requires: it must be
+    the `audit` dependency group that ci/audit.py needs (found by `nox -s wheels -- --host`:
+    with abi3audit alone, ci/audit.py stopped on its first import)."""
+    with open(ROOT / "pyproject.toml", "rb") as f:
+        pyproject = tomllib.load(f)
+    audit_group = pyproject["dependency-groups"]["audit"]
+    assert sorted(pyproject["tool"]["cibuildwheel"]["audit-requires"]) == sorted(audit_group)
