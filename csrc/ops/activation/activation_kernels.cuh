@@ -169,16 +169,19 @@ __device__ __forceinline__ uint32_t pack2<__nv_bfloat16>(float lo, float hi) {
   return u;
 }
 
-// WORDS 32-bit words stored as one access (st.global.v4 / .v2 through __stwb, the default
-// write-back store): a Vec or uint4 assigned through a pointer was stored member by
-// member, four 4-byte stores for 16 bytes, where the kernel computes its values.
+// WORDS 32-bit words stored as one plain access (st.global.v4 / .v2 in PTX, STG.E.128 /
+// STG.E.64): a Vec or uint4 assigned through a pointer was stored member by member, four
+// 4-byte stores for 16 bytes, where the kernel computes its values; __stwb gives one access
+// but a strong one (STG.E.128.STRONG.SM).
 template <int WORDS>
 __device__ __forceinline__ void store_words(uint32_t* p, const uint32_t (&w)[WORDS]) {
   static_assert(WORDS == 1 || WORDS == 2 || WORDS == 4, "one access is 4, 8 or 16 bytes");
   if constexpr (WORDS == 4) {
-    __stwb(reinterpret_cast<uint4*>(p), make_uint4(w[0], w[1], w[2], w[3]));
+    asm volatile("st.global.v4.b32 [%0], {%1, %2, %3, %4};" ::"l"(p), "r"(w[0]), "r"(w[1]),
+                 "r"(w[2]), "r"(w[3])
+                 : "memory");
   } else if constexpr (WORDS == 2) {
-    __stwb(reinterpret_cast<uint2*>(p), make_uint2(w[0], w[1]));
+    asm volatile("st.global.v2.b32 [%0], {%1, %2};" ::"l"(p), "r"(w[0]), "r"(w[1]) : "memory");
   } else {
     *p = w[0];
   }
