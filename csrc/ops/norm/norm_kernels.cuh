@@ -74,6 +74,31 @@ __device__ __forceinline__ void store_normalized(T* y, const Vec<T, VEC> (&v)[IT
   }
 }
 
+// [rows, hidden] -> [rows, hidden]. The row slice stays in registers (packed, as T)
+// between the two phases; the weight is read in the second phase (from L2).
+template <typename T, int VEC, int ITEMS>
+__global__ void __launch_bounds__(kRegisterKernelThreads,
+                                  (register_kernel_min_blocks<T, VEC, ITEMS, 1>()))
+    rms_norm_kernel(T* out, RowIndexer out_rows, const T* in, RowIndexer in_rows,
+                    const T* __restrict__ weight, int64_t rows, int hidden, float eps) {
+  const int nvec = hidden / VEC;
+  for (int64_t row = blockIdx.x; row < rows; row += gridDim.x) {
+    const T* x = in + in_rows.offset(row);
+    T* y = out + out_rows.offset(row);
+    Vec<T, VEC> xv[ITEMS];
+#pragma unroll
+    for (int i = 0; i < ITEMS; ++i) {
+      const int j = threadIdx.x + i * blockDim.x;
+      if (j < nvec) {
+        xv[i] = load_vec<T, VEC>(x + static_cast<int64_t>(j) * VEC);
+      }
+    }
+    const float ss = slice_sum_squares<T, VEC, ITEMS>(xv, nvec);
+    const float inv = rsqrtf(block_sum(ss) / static_cast<float>(hidden) + eps);
+    store_normalized<T, VEC, ITEMS>(y, xv, weight, inv, nvec);
+  }
+}
+
 // Sum over the block, one __syncthreads a call: `partial` has two halves, used by
 // alternate calls (`parity`), so a call's writes cannot overtake a slow warp still
 // reading the previous call's values (it must first pass the barrier between them).
