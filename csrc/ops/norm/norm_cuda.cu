@@ -20,6 +20,7 @@ struct Launch {
   int items;  // vectors per thread in the register kernels; 0 = generic kernel
   int threads;
   unsigned blocks;
+  bool persistent;  // rms_norm: the persistent register kernel, else one block per row
 };
 
 // Picks the access width and kernel shape for one call. `ptrs` are every base
@@ -55,6 +56,10 @@ Launch plan_rms_norm(int64_t rows, int64_t hidden, std::initializer_list<const v
   Launch l{};
   l.vec = can_use_vec16<CT>(hidden, ptrs, row_layouts) ? stablekernels::cuda::kVec16<CT> : 1;
   const int64_t nvec = hidden / l.vec;
+  if (rows > kNormPolicy.rms_norm_persistent_max_rows) {
+    return plan<CT>(rows, hidden, kNormPolicy.rms_norm_max_items, ptrs, row_layouts);
+  }
+  l.persistent = true;
   const int max_items = kNormPolicy.rms_norm_persistent_items;
   if (nvec > int64_t{1024} * max_items) {
     l.items = 0;
@@ -120,6 +125,26 @@ template <typename CT, int VEC>
 void rms_norm_kernels(const Launch& l, cudaStream_t s, CT* out, const RowIndexer& orows,
                       const CT* in, const RowIndexer& irows, const CT* w, int64_t rows, int hidden,
                       float eps) {
+  if (l.items > 0 && !l.persistent) {
+    switch (l.items) {
+      case 1:
+        cuda::rms_norm_kernel<CT, VEC, 1>
+            <<<l.blocks, l.threads, 0, s>>>(out, orows, in, irows, w, rows, hidden, eps);
+        return;
+      case 2:
+        cuda::rms_norm_kernel<CT, VEC, 2>
+            <<<l.blocks, l.threads, 0, s>>>(out, orows, in, irows, w, rows, hidden, eps);
+        return;
+      case 4:
+        cuda::rms_norm_kernel<CT, VEC, 4>
+            <<<l.blocks, l.threads, 0, s>>>(out, orows, in, irows, w, rows, hidden, eps);
+        return;
+      default:
+        cuda::rms_norm_kernel<CT, VEC, 8>
+            <<<l.blocks, l.threads, 0, s>>>(out, orows, in, irows, w, rows, hidden, eps);
+        return;
+    }
+  }
   switch (l.items) {
     case 1:
       rms_norm_persistent<CT, VEC, 1>(l, s, out, orows, in, irows, w, rows, hidden, eps);

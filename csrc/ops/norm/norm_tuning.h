@@ -14,6 +14,13 @@ struct NormPolicy {
   // a cheap reduction, and at 64 registers a thread about 1024 threads an SM, i.e. about
   // 64 KB of next-row loads in flight per SM whatever the row length.
   int rms_norm_persistent_items = 4;
+  // Above this many rows rms_norm uses one block per row (the register kernel with up to
+  // rms_norm_max_items vectors a thread, or the generic kernel): with that many blocks the
+  // GPU stays full without the persistent loop. H200, bf16, us, persistent / one block per
+  // row: 4096 rows x 4096 21.6 / 22.5, x 16384 78.0 / 85.3; 16384 rows x 4096 74.3 / 71.1,
+  // x 8192 143.8 / 135.2, x 16384 301.4 / 296.0.
+  long long rms_norm_persistent_max_rows = 4096;
+  int rms_norm_max_items = 8;
   // rms_norm on at most this many rows (decode): one vector a thread up to 1024 threads
   // (two beyond), so a single row spreads over many threads and each issues few loads.
   // (Before the persistent kernel: the 1024-thread generic kernel, 1 token x 8192 under
