@@ -42,14 +42,31 @@ def test_act_and_mul_strided_result(op: str, device: str) -> None:
 
 
 @pytest.mark.parametrize("device", DEVICES)
+@pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("op", OPS)
-def test_act_and_mul_extremes(op: str, device: str) -> None:
-    # large magnitudes: exp overflow must give the limits, not NaN
-    vals = torch.tensor([-1e4, -100.0, -20.0, -1.0, 0.0, 1.0, 20.0, 100.0, 1e4])
-    x = torch.cat([vals, torch.full_like(vals, 2.0)]).reshape(1, -1).to(device)
+def test_act_and_mul_extremes(op: str, device: str, dtype: torch.dtype) -> None:
+    # large magnitudes: exp overflow must give the limits, not NaN (float16 and bfloat16
+    # take the kernel's approximate 2^x and 1/x on CUDA, whose inf and 0 must cancel right)
+    neg = [-1e4, -100.0, -88.5, -87.0, -50.0, -20.0, -1.0, -0.0]
+    vals = torch.tensor([*neg, *[-v for v in reversed(neg)]])
+    # d = 16, so that every dtype takes the 16-byte path of the CUDA kernel
+    x = torch.cat([vals, torch.full_like(vals, 2.0)]).repeat(8, 1).to(device, dtype)
     out = REGISTRY[op].wrapper(x)
     assert torch.isfinite(out).all()
-    torch.testing.assert_close(out, REGISTRY[op].reference(x), **REGISTRY[op].tol(torch.float32))
+    torch.testing.assert_close(out, REGISTRY[op].reference(x), **REGISTRY[op].tol(dtype))
+
+
+@pytest.mark.parametrize("device", DEVICES)
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("op", OPS)
+def test_act_and_mul_sweep(op: str, device: str, dtype: torch.dtype) -> None:
+    # every value on a fine grid of [-16, 16] (the tails included), gate 1: the activation
+    # itself within the dtype's tolerance
+    d = 1 << 15
+    act = torch.linspace(-16.0, 16.0, d, dtype=torch.float64)
+    x = torch.cat([act, torch.ones(d, dtype=torch.float64)]).reshape(1, -1).to(device, dtype)
+    out = REGISTRY[op].wrapper(x)
+    torch.testing.assert_close(out, REGISTRY[op].reference(x), **REGISTRY[op].tol(dtype))
 
 
 @pytest.mark.parametrize("device", DEVICES)

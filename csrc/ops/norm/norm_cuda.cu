@@ -4,6 +4,7 @@
 // registration are in norm_cuda.cpp.
 
 #include <algorithm>
+#include <atomic>
 
 #include "ops/norm/norm_kernels.cuh"
 #include "ops/norm/norm_launch.h"
@@ -19,6 +20,7 @@ struct Launch {
   int items;  // vectors per thread in the register kernels; 0 = generic kernel
   int threads;
   unsigned blocks;
+  bool persistent;  // rms_norm: the persistent register kernel, else one block per row
 };
 
 // Picks the access width and kernel shape for one call. `ptrs` are every base
@@ -46,26 +48,112 @@ Launch plan(int64_t rows, int64_t hidden, int max_items, std::initializer_list<c
   return l;
 }
 
+// rms_norm's launch: the persistent register kernel (items > 0) while a row fits in
+// 1024 threads of kNormPolicy.rms_norm_persistent_items vectors, else the generic one.
+template <typename CT>
+Launch plan_rms_norm(int64_t rows, int64_t hidden, std::initializer_list<const void*> ptrs,
+                     std::initializer_list<const RowIndexer*> row_layouts) {
+  Launch l{};
+  l.vec = can_use_vec16<CT>(hidden, ptrs, row_layouts) ? stablekernels::cuda::kVec16<CT> : 1;
+  const int64_t nvec = hidden / l.vec;
+  if (rows > kNormPolicy.rms_norm_persistent_max_rows) {
+    return plan<CT>(rows, hidden, kNormPolicy.rms_norm_max_items, ptrs, row_layouts);
+  }
+  l.persistent = true;
+  const int max_items = kNormPolicy.rms_norm_persistent_items;
+  if (nvec > int64_t{1024} * max_items) {
+    l.items = 0;
+    l.threads = kNormPolicy.generic_threads;
+    l.blocks = static_cast<unsigned>(std::min<int64_t>(rows, kNormPolicy.max_blocks));
+    return l;
+  }
+  int items = 1;
+  if (rows <= kNormPolicy.rms_norm_decode_rows) {
+    // Few rows: as many threads as the row needs, so each issues few loads.
+    while (nvec > int64_t{1024} * items) {
+      items *= 2;
+    }
+  } else {
+    // Many rows: the most items that still leave a warp's worth of vectors.
+    while (items < max_items && nvec >= int64_t{64} * items) {
+      items *= 2;
+    }
+  }
+  l.items = items;
+  l.threads = static_cast<int>(std::max<int64_t>(32, ((nvec + items - 1) / items + 31) / 32 * 32));
+  l.blocks = static_cast<unsigned>(std::min<int64_t>(rows, kNormPolicy.max_blocks));
+  return l;
+}
+
+// Blocks of `kernel` resident on the device at `threads` threads a block: the grid of a
+// persistent kernel. The occupancy per SM depends only on the kernel and the block size,
+// so it is asked once per block size (a cheap host call, but launches are hot).
+template <typename Kernel>
+int64_t resident_blocks(Kernel kernel, int threads) {
+  static std::atomic<int> per_sm_cache[1024 / 32 + 1] = {};
+  const int slot = threads / 32;
+  int per_sm = per_sm_cache[slot].load(std::memory_order_relaxed);
+  if (per_sm == 0) {
+    if (cudaOccupancyMaxActiveBlocksPerMultiprocessor(&per_sm, kernel, threads, 0) != cudaSuccess ||
+        per_sm < 1) {
+      (void)cudaGetLastError();  // not sticky: fall back to one block per SM
+      per_sm = 1;
+    }
+    per_sm_cache[slot].store(per_sm, std::memory_order_relaxed);
+  }
+  int device = 0;
+  int sms = 0;
+  if (cudaGetDevice(&device) != cudaSuccess ||
+      cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, device) != cudaSuccess) {
+    (void)cudaGetLastError();
+    sms = 1;
+  }
+  return static_cast<int64_t>(per_sm) * std::max(sms, 1);
+}
+
+template <typename CT, int VEC, int ITEMS>
+void rms_norm_persistent(const Launch& l, cudaStream_t s, CT* out, const RowIndexer& orows,
+                         const CT* in, const RowIndexer& irows, const CT* w, int64_t rows,
+                         int hidden, float eps) {
+  const auto kernel = cuda::rms_norm_persistent_kernel<CT, VEC, ITEMS>;
+  const auto blocks =
+      static_cast<unsigned>(std::min<int64_t>(l.blocks, resident_blocks(kernel, l.threads)));
+  kernel<<<blocks, l.threads, 0, s>>>(out, orows, in, irows, w, rows, hidden, eps);
+}
+
 template <typename CT, int VEC>
 void rms_norm_kernels(const Launch& l, cudaStream_t s, CT* out, const RowIndexer& orows,
                       const CT* in, const RowIndexer& irows, const CT* w, int64_t rows, int hidden,
                       float eps) {
+  if (l.items > 0 && !l.persistent) {
+    switch (l.items) {
+      case 1:
+        cuda::rms_norm_kernel<CT, VEC, 1>
+            <<<l.blocks, l.threads, 0, s>>>(out, orows, in, irows, w, rows, hidden, eps);
+        return;
+      case 2:
+        cuda::rms_norm_kernel<CT, VEC, 2>
+            <<<l.blocks, l.threads, 0, s>>>(out, orows, in, irows, w, rows, hidden, eps);
+        return;
+      case 4:
+        cuda::rms_norm_kernel<CT, VEC, 4>
+            <<<l.blocks, l.threads, 0, s>>>(out, orows, in, irows, w, rows, hidden, eps);
+        return;
+      default:
+        cuda::rms_norm_kernel<CT, VEC, 8>
+            <<<l.blocks, l.threads, 0, s>>>(out, orows, in, irows, w, rows, hidden, eps);
+        return;
+    }
+  }
   switch (l.items) {
     case 1:
-      cuda::rms_norm_kernel<CT, VEC, 1>
-          <<<l.blocks, l.threads, 0, s>>>(out, orows, in, irows, w, rows, hidden, eps);
+      rms_norm_persistent<CT, VEC, 1>(l, s, out, orows, in, irows, w, rows, hidden, eps);
       break;
     case 2:
-      cuda::rms_norm_kernel<CT, VEC, 2>
-          <<<l.blocks, l.threads, 0, s>>>(out, orows, in, irows, w, rows, hidden, eps);
+      rms_norm_persistent<CT, VEC, 2>(l, s, out, orows, in, irows, w, rows, hidden, eps);
       break;
     case 4:
-      cuda::rms_norm_kernel<CT, VEC, 4>
-          <<<l.blocks, l.threads, 0, s>>>(out, orows, in, irows, w, rows, hidden, eps);
-      break;
-    case 8:
-      cuda::rms_norm_kernel<CT, VEC, 8>
-          <<<l.blocks, l.threads, 0, s>>>(out, orows, in, irows, w, rows, hidden, eps);
+      rms_norm_persistent<CT, VEC, 4>(l, s, out, orows, in, irows, w, rows, hidden, eps);
       break;
     default:
       cuda::rms_norm_generic_kernel<CT, VEC>
@@ -106,9 +194,7 @@ cudaError_t launch_rms_norm(DType dtype, cudaStream_t stream, void* out_ptr,
     CT* out = static_cast<CT*>(out_ptr);
     const CT* in = static_cast<const CT*>(in_ptr);
     const CT* w = static_cast<const CT*>(w_ptr);
-    const int max_items =
-        rows <= kNormPolicy.rms_norm_decode_rows ? 1 : kNormPolicy.rms_norm_max_items;
-    const Launch l = plan<CT>(rows, hidden_len, max_items, {out, in, w}, {&orows, &irows});
+    const Launch l = plan_rms_norm<CT>(rows, hidden_len, {out, in, w}, {&orows, &irows});
     const int hidden = static_cast<int>(hidden_len);
     if (l.vec == 1) {
       rms_norm_kernels<CT, 1>(l, stream, out, orows, in, irows, w, rows, hidden, eps);

@@ -99,6 +99,75 @@ __global__ void __launch_bounds__(kRegisterKernelThreads,
   }
 }
 
+// Sum over the block, one __syncthreads a call: `partial` has two halves, used by
+// alternate calls (`parity`), so a call's writes cannot overtake a slow warp still
+// reading the previous call's values (it must first pass the barrier between them).
+// Blocks of one warp reduce by shuffles only. blockDim.x must be a multiple of 32.
+__device__ __forceinline__ float row_sum(float v, float (&partial)[2][32], int parity) {
+  v = stablekernels::cuda::warp_sum(v);
+  if (blockDim.x <= 32) {
+    return v;
+  }
+  const int lane = threadIdx.x % 32;
+  if (lane == 0) {
+    partial[parity][threadIdx.x / 32] = v;
+  }
+  __syncthreads();
+  v = lane < static_cast<int>(blockDim.x / 32) ? partial[parity][lane] : 0.0f;
+  return stablekernels::cuda::warp_sum(v);
+}
+
+// The register kernel in a persistent grid (about the resident blocks, each looping over
+// rows). The next row's loads are issued before the current row is reduced and stored,
+// so a block's loads stay in flight through its reduction and its weight reads, and the
+// grid has no tail of partly filled waves beyond one row per block. A thread reads the
+// same weight columns for every row of its block: after the first row they come from L1.
+// Registers: two row slices (this row, the next) of ITEMS 16-byte vectors; the row
+// offsets (a division for collapsed multi-dim layouts) are computed before the next row
+// is loaded, so no call runs with both slices live. ITEMS <= 4 fits the 64 registers of
+// a 1024-thread block.
+template <typename T, int VEC, int ITEMS>
+__global__ void __launch_bounds__(1024)
+    rms_norm_persistent_kernel(T* out, RowIndexer out_rows, const T* in, RowIndexer in_rows,
+                               const T* __restrict__ weight, int64_t rows, int hidden, float eps) {
+  __shared__ float partial[2][32];
+  const int nvec = hidden / VEC;
+  Vec<T, VEC> xv[ITEMS];
+  int64_t row = blockIdx.x;
+  if (row < rows) {
+    const T* x = in + in_rows.offset(row);
+#pragma unroll
+    for (int i = 0; i < ITEMS; ++i) {
+      const int j = threadIdx.x + i * blockDim.x;
+      if (j < nvec) {
+        xv[i] = load_vec<T, VEC>(x + static_cast<int64_t>(j) * VEC);
+      }
+    }
+  }
+  for (int parity = 0; row < rows; row += gridDim.x, parity ^= 1) {
+    const int64_t next = row + gridDim.x;
+    T* y = out + out_rows.offset(row);
+    Vec<T, VEC> xn[ITEMS];
+    if (next < rows) {
+      const T* x = in + in_rows.offset(next);
+#pragma unroll
+      for (int i = 0; i < ITEMS; ++i) {
+        const int j = threadIdx.x + i * blockDim.x;
+        if (j < nvec) {
+          xn[i] = load_vec<T, VEC>(x + static_cast<int64_t>(j) * VEC);
+        }
+      }
+    }
+    const float ss = slice_sum_squares<T, VEC, ITEMS>(xv, nvec);
+    const float inv = rsqrtf(row_sum(ss, partial, parity) / static_cast<float>(hidden) + eps);
+    store_normalized<T, VEC, ITEMS>(y, xv, weight, inv, nvec);
+#pragma unroll
+    for (int i = 0; i < ITEMS; ++i) {
+      xv[i] = xn[i];
+    }
+  }
+}
+
 // Rows longer than the register kernels hold: two passes over the row.
 template <typename T, int VEC>
 __global__ void __launch_bounds__(1024)

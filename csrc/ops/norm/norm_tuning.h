@@ -6,15 +6,29 @@
 namespace stablekernels::norm {
 
 struct NormPolicy {
-  // Register kernels: ITEMS (vectors per thread) grows in powers of two until a
-  // row fits in cuda::kRegisterKernelThreads threads, up to these limits; longer
-  // rows use the generic two-pass kernel.
+  // rms_norm: the persistent register kernel (norm_kernels.cuh) holds a row, the next row
+  // and the weight in registers, ITEMS 16-byte vectors of each per thread, in blocks of up
+  // to 1024 threads; rows of more than 1024 * rms_norm_persistent_items vectors use the
+  // generic two-pass kernel. On many rows ITEMS is this (fewer for rows under 64 * ITEMS
+  // vectors, so a block keeps a warp): small blocks (128 threads for 4096 bf16 elements),
+  // a cheap reduction, and at 64 registers a thread about 1024 threads an SM, i.e. about
+  // 64 KB of next-row loads in flight per SM whatever the row length.
+  int rms_norm_persistent_items = 4;
+  // Above this many rows rms_norm uses one block per row (the register kernel with up to
+  // rms_norm_max_items vectors a thread, or the generic kernel): with that many blocks the
+  // GPU stays full without the persistent loop. H200, bf16, us, persistent / one block per
+  // row: 4096 rows x 4096 21.6 / 22.5, x 16384 78.0 / 85.3; 16384 rows x 4096 74.3 / 71.1,
+  // x 8192 143.8 / 135.2, x 16384 301.4 / 296.0.
+  long long rms_norm_persistent_max_rows = 4096;
   int rms_norm_max_items = 8;
-  // rms_norm on at most this many rows (decode) uses 1 item, i.e. the generic kernel's
-  // 1024 threads for rows over 2048 elements: a single row then spreads over more threads.
-  // H200, bf16, under CUDA graphs: 1 token x 8192 3.34 us against 3.72 us for the register
-  // kernel, 32 tokens x 8192 3.58 against 3.97 us; 4096 and 16384 level.
+  // rms_norm on at most this many rows (decode): one vector a thread up to 1024 threads
+  // (two beyond), so a single row spreads over many threads and each issues few loads.
+  // (Before the persistent kernel: the 1024-thread generic kernel, 1 token x 8192 under
+  // CUDA graphs 3.34 us against 3.72 us for the 256-thread register kernel.)
   long long rms_norm_decode_rows = 64;
+  // fused_add_rms_norm: register kernels with ITEMS (vectors per thread) growing in powers
+  // of two until a row fits in cuda::kRegisterKernelThreads threads, up to the limit below;
+  // longer rows use the generic two-pass kernel.
   // fused_add_rms_norm holds two slices per item while loading; at 16384 x 8192 bf16
   // the generic kernel (1024 threads) moved 95% of copy bandwidth against 83% for
   // the register kernel with 4 items, so the register kernel stops at 2 items.

@@ -18,7 +18,10 @@
 
 #include <cuda_fp8.h>
 
+#include <cfloat>
 #include <cstdint>
+#include <cstring>
+#include <type_traits>
 
 #include "ops/quantization/quantization_math.h"
 #include "stablekernels/cuda_common.cuh"
@@ -37,23 +40,148 @@ constexpr int kGenericThreads = 1024;
 constexpr int kFlatThreads = 256;
 constexpr int kFlatUnroll = 4;
 
-// The fp8 bits of q: NaN -> kFp8NaN, +-inf and |q| > 448 -> +-448 (SATFINITE), else round
-// to nearest even. Matches the CPU conversion bit for bit.
-__device__ __forceinline__ uint8_t to_fp8_bits(float q) {
-  if (isnan(q)) {
-    return kFp8NaN;
-  }
-  return static_cast<uint8_t>(__nv_cvt_float_to_fp8(q, __NV_SATFINITE, __NV_E4M3));
+// The division q = x / s of the rules, element by element. `/` compiles to a reciprocal
+// (MUFU), five FMAs, a range check (FCHK) and a branch to a slow path per element, which
+// made these kernels issue-bound rather than memory-bound. For 16-bit inputs and a scale in
+// [2^-64, 2^64] (`fast`), Divider instead computes r = RN(1/s) once and per element
+//   x' = x clamped to [-c, c] (NaN kept), q0 = RN(x' * r), e = RN(s * q0 - x'),
+//   q = RN(q0 - e * r)  (one FMUL, two FFMAs),
+// which gives the correctly rounded x' / s: checked bit for bit against the float division
+// for every bf16 and fp16 x (all mantissas against every scale mantissa, and every x
+// against scales over the whole range; quantization_fastdiv_check.cpp). c is a power of
+// two in (512 s, 1024 s]: a clamped |x| gives |q| > 448, which saturates like |x| / s does,
+// and inf or a huge x cannot overflow q0 (the FMA residual would turn that into NaN). The
+// residual is negated (s * q0 - x, not x - s * q0) so that -0 / s stays -0. float32 inputs
+// and other scales keep the division: those were not checked exhaustively.
+struct Divider {
+  float s;
+  float r;
+  float c;
+  uint32_t c_bf16x2;      // c in both bf16 halves (c is a power of two: exact in bf16)
+  uint32_t neg_c_bf16x2;  // -c likewise
+  bool fast;
+};
+
+template <typename T>
+__device__ __forceinline__ Divider make_divider(float s) {
+  Divider d;
+  d.s = s;
+  d.fast = sizeof(T) == 2 && s >= 0x1p-64f && s <= 0x1p64f;  // false for NaN
+  d.r = __frcp_rn(s);
+  d.c = __uint_as_float((__float_as_uint(s) & 0x7F800000u) + (10u << 23));
+  d.c_bf16x2 = (__float_as_uint(d.c) >> 16) * 0x10001u;
+  d.neg_c_bf16x2 = d.c_bf16x2 | 0x80008000u;
+  return d;
 }
 
-template <typename T, int VEC>
-__device__ __forceinline__ Vec<uint8_t, VEC> quantize_vec(const Vec<T, VEC>& v, float scale) {
-  Vec<uint8_t, VEC> o;
-#pragma unroll
-  for (int k = 0; k < VEC; ++k) {
-    o.v[k] = to_fp8_bits(to_float(v.v[k]) / scale);
+// min(max(x, -c), c), NaN kept (min.NaN / max.NaN: sm_80+, the oldest arch built).
+__device__ __forceinline__ float clamp_keep_nan(float x, float c) {
+  float y;
+  asm("max.NaN.f32 %0, %1, %2;" : "=f"(y) : "f"(x), "f"(-c));
+  asm("min.NaN.f32 %0, %1, %2;" : "=f"(y) : "f"(y), "f"(c));
+  return y;
+}
+
+template <bool FAST>
+__device__ __forceinline__ float divide(float x, const Divider& d) {
+  if constexpr (FAST) {
+    const float xc = clamp_keep_nan(x, d.c);
+    const float q0 = __fmul_rn(xc, d.r);
+    const float e = __fmaf_rn(d.s, q0, -xc);
+    return __fmaf_rn(-e, d.r, q0);
+  } else {
+    return x / d.s;
   }
-  return o;
+}
+
+// fp8 bytes of two quotients, low byte first: SATFINITE maps +-inf and |q| > 448 to +-448 and
+// rounds the rest to nearest even; a NaN gives an fp8 NaN (its sign fixed by fp8_fix_nan).
+__device__ __forceinline__ uint32_t fp8x2_bits(float lo, float hi) {
+  return static_cast<uint32_t>(
+      __nv_cvt_float2_to_fp8x2(make_float2(lo, hi), __NV_SATFINITE, __NV_E4M3));
+}
+
+// Every fp8 NaN byte (0x7F or 0xFF: low seven bits set, which no finite value has) of a
+// word becomes kFp8NaN; three integer instructions per four bytes.
+__device__ __forceinline__ uint32_t fp8_fix_nan(uint32_t w) {
+  const uint32_t nan = ((w & 0x7F7F7F7Fu) + 0x01010101u) & 0x80808080u;
+  return w & ~nan;
+}
+
+// bf16 pairs with |x| > c clamped (NaN kept) in one HMNMX2 each way per two elements, then
+// widened to float by shift / mask: the same values as clamping the floats (c is a power of
+// two, exact in bf16, and min / max are exact), in fewer instructions.
+__device__ __forceinline__ float2 clamp_widen_bf16x2(uint32_t w, const Divider& d) {
+  __nv_bfloat162 v, neg_c, c;
+  memcpy(&v, &w, sizeof(w));
+  memcpy(&neg_c, &d.neg_c_bf16x2, sizeof(neg_c));
+  memcpy(&c, &d.c_bf16x2, sizeof(c));
+  v = __hmin2_nan(__hmax2_nan(v, neg_c), c);
+  memcpy(&w, &v, sizeof(w));
+  return make_float2(__uint_as_float(w << 16), __uint_as_float(w & 0xFFFF0000u));
+}
+
+// The quotients of elements k, k + 1 (k even) as fp8 bytes in the low 16 bits.
+template <typename T, int VEC, bool FAST>
+__device__ __forceinline__ uint32_t quantize_pair(const Vec<T, VEC>& v, int k, const Divider& d) {
+  if constexpr (FAST && std::is_same_v<T, __nv_bfloat16>) {
+    uint32_t w;
+    memcpy(&w, &v.v[k], sizeof(w));
+    const float2 x = clamp_widen_bf16x2(w, d);
+    // already clamped: divide<true> clamps again, which changes nothing, so skip it
+    const float q0 = __fmul_rn(x.x, d.r);
+    const float q1 = __fmul_rn(x.y, d.r);
+    return fp8x2_bits(__fmaf_rn(-__fmaf_rn(d.s, q0, -x.x), d.r, q0),
+                      __fmaf_rn(-__fmaf_rn(d.s, q1, -x.y), d.r, q1));
+  } else {
+    return fp8x2_bits(divide<FAST>(to_float(v.v[k]), d), divide<FAST>(to_float(v.v[k + 1]), d));
+  }
+}
+
+// y[0, VEC) <- fp8(v / s); VEC % 4 == 0 builds and stores whole words.
+template <typename T, int VEC, bool FAST>
+__device__ __forceinline__ void store_quantized(uint8_t* y, const Vec<T, VEC>& v,
+                                                const Divider& d) {
+  if constexpr (VEC % 4 == 0) {
+    Vec<uint32_t, VEC / 4> o;
+#pragma unroll
+    for (int k = 0; k < VEC / 4; ++k) {
+      o.v[k] = fp8_fix_nan(quantize_pair<T, VEC, FAST>(v, 4 * k, d) |
+                           (quantize_pair<T, VEC, FAST>(v, 4 * k + 2, d) << 16));
+    }
+    store_vec<uint32_t, VEC / 4>(reinterpret_cast<uint32_t*>(y), o);
+  } else {
+    Vec<uint8_t, VEC> o;
+#pragma unroll
+    for (int k = 0; k < VEC; ++k) {
+      const float q = divide<FAST>(to_float(v.v[k]), d);
+      o.v[k] = static_cast<uint8_t>(fp8_fix_nan(fp8x2_bits(q, 0.0f)) & 0xFFu);
+    }
+    store_vec<uint8_t, VEC>(y, o);
+  }
+}
+
+// max(m, |x|) over the vector, NaN ignored (fmaxf) but +-inf counted: one FMNMX per element.
+// A row or block whose result is inf recomputes with vec_amax (rare; see per_token_kernel).
+// bf16 pairs take the max in bf16 (exact), half an AND and half an HMNMX2 per element.
+template <typename T, int VEC>
+__device__ __forceinline__ float vec_amax_with_inf(const Vec<T, VEC>& v, float m) {
+  if constexpr (std::is_same_v<T, __nv_bfloat16> && VEC % 2 == 0) {
+    __nv_bfloat162 m2 = __float2bfloat162_rn(0.0f);
+#pragma unroll
+    for (int k = 0; k < VEC; k += 2) {
+      __nv_bfloat162 p;
+      memcpy(&p, &v.v[k], sizeof(p));
+      m2 = __hmax2(m2, __habs2(p));  // max.bf16x2: a NaN loses
+    }
+    return fmaxf(m, fmaxf(__bfloat162float(m2.x), __bfloat162float(m2.y)));
+  } else {
+#pragma unroll
+    for (int k = 0; k < VEC; ++k) {
+      m = fmaxf(m, fabsf(to_float(v.v[k])));
+    }
+    return m;
+  }
 }
 
 template <typename T, int VEC>
@@ -107,30 +235,50 @@ __device__ __forceinline__ void for_each_vec(const T* in, const RowIndexer& in_r
 }
 
 // scale <- max(scale, max(amax(this block's slice) / 448, kMinScale)) by atomicMax on the bits.
+// The slice's max |x| is taken with inf counted (one instruction per element); a block that
+// sees an inf reads its slice again with inf ignored.
 template <typename T, int VEC, bool DENSE>
 __global__ void __launch_bounds__(kFlatThreads)
     tensor_amax_kernel(float* scale, const T* in, RowIndexer in_rows, int64_t rows, int64_t nvec) {
   float m = 0.0f;
   for_each_vec<T, VEC, DENSE>(in, in_rows, rows, nvec, [&](int64_t, int64_t, const Vec<T, VEC>& v) {
-    m = vec_amax<T, VEC>(v, m);
+    m = vec_amax_with_inf<T, VEC>(v, m);
   });
   m = block_max(m);
+  if (m > FLT_MAX) {  // the same for the whole block
+    m = 0.0f;
+    for_each_vec<T, VEC, DENSE>(
+        in, in_rows, rows, nvec,
+        [&](int64_t, int64_t, const Vec<T, VEC>& v) { m = vec_amax<T, VEC>(v, m); });
+    m = block_max(m);
+  }
   if (threadIdx.x == 0) {
     atomicMax(reinterpret_cast<int*>(scale), __float_as_int(scale_from_amax(m)));
   }
 }
 
-// out <- fp8(in / *scale), element by element.
+template <typename T, int VEC, bool DENSE, bool FAST>
+__device__ __forceinline__ void quantize_walk(uint8_t* out, const RowIndexer& out_rows, const T* in,
+                                              const RowIndexer& in_rows, const Divider& d,
+                                              int64_t rows, int64_t nvec) {
+  for_each_vec<T, VEC, DENSE>(in, in_rows, rows, nvec,
+                              [&](int64_t row, int64_t j, const Vec<T, VEC>& v) {
+                                uint8_t* y = DENSE ? out : out + out_rows.offset(row);
+                                store_quantized<T, VEC, FAST>(y + j * VEC, v, d);
+                              });
+}
+
+// out <- fp8(in / *scale), element by element; the scale picks the division once per thread.
 template <typename T, int VEC, bool DENSE>
 __global__ void __launch_bounds__(kFlatThreads)
     quantize_kernel(uint8_t* out, RowIndexer out_rows, const T* in, RowIndexer in_rows,
                     const float* scale, int64_t rows, int64_t nvec) {
-  const float s = *scale;
-  for_each_vec<T, VEC, DENSE>(in, in_rows, rows, nvec,
-                              [&](int64_t row, int64_t j, const Vec<T, VEC>& v) {
-                                uint8_t* y = DENSE ? out : out + out_rows.offset(row);
-                                store_vec<uint8_t, VEC>(y + j * VEC, quantize_vec<T, VEC>(v, s));
-                              });
+  const Divider d = make_divider<T>(*scale);
+  if (d.fast) {
+    quantize_walk<T, VEC, DENSE, true>(out, out_rows, in, in_rows, d, rows, nvec);
+  } else {
+    quantize_walk<T, VEC, DENSE, false>(out, out_rows, in, in_rows, d, rows, nvec);
+  }
 }
 
 // The scale of a row with absolute maximum m (scale_ub: NaN when absent; fminf ignores it).
@@ -138,7 +286,21 @@ __device__ __forceinline__ float row_scale(float m, float ub) {
   return scale_from_amax(fminf(m, ub));
 }
 
-// One block per row; the row slice (ITEMS vectors per thread) stays in registers.
+template <typename T, int VEC, int ITEMS, bool FAST>
+__device__ __forceinline__ void store_row(uint8_t* y, const Vec<T, VEC> (&xv)[ITEMS], int nvec,
+                                          const Divider& d) {
+#pragma unroll
+  for (int i = 0; i < ITEMS; ++i) {
+    const int j = threadIdx.x + i * blockDim.x;
+    if (j < nvec) {
+      store_quantized<T, VEC, FAST>(y + static_cast<int64_t>(j) * VEC, xv[i], d);
+    }
+  }
+}
+
+// One block per row; the row slice (ITEMS vectors per thread) stays in registers. The max
+// |x| counts inf (one instruction per element); a row with an inf takes it again over the
+// registers with inf ignored (the branch is the same for the whole block).
 template <typename T, int VEC, int ITEMS>
 __global__ void __launch_bounds__(kRowKernelThreads)
     per_token_kernel(uint8_t* out, RowIndexer out_rows, const T* in, RowIndexer in_rows,
@@ -156,19 +318,28 @@ __global__ void __launch_bounds__(kRowKernelThreads)
       const int j = threadIdx.x + i * blockDim.x;
       if (j < nvec) {
         xv[i] = load_vec<T, VEC>(x + static_cast<int64_t>(j) * VEC);
-        m = vec_amax<T, VEC>(xv[i], m);
+        m = vec_amax_with_inf<T, VEC>(xv[i], m);
       }
     }
-    const float s = row_scale(block_max(m), ub);
-    if (threadIdx.x == 0) {
-      scale[row * scale_stride] = s;
-    }
+    m = block_max(m);
+    if (m > FLT_MAX) {
+      m = 0.0f;
 #pragma unroll
-    for (int i = 0; i < ITEMS; ++i) {
-      const int j = threadIdx.x + i * blockDim.x;
-      if (j < nvec) {
-        store_vec<uint8_t, VEC>(y + static_cast<int64_t>(j) * VEC, quantize_vec<T, VEC>(xv[i], s));
+      for (int i = 0; i < ITEMS; ++i) {
+        if (threadIdx.x + i * blockDim.x < nvec) {
+          m = vec_amax<T, VEC>(xv[i], m);
+        }
       }
+      m = block_max(m);
+    }
+    const Divider d = make_divider<T>(row_scale(m, ub));
+    if (threadIdx.x == 0) {
+      scale[row * scale_stride] = d.s;
+    }
+    if (d.fast) {
+      store_row<T, VEC, ITEMS, true>(y, xv, nvec, d);
+    } else {
+      store_row<T, VEC, ITEMS, false>(y, xv, nvec, d);
     }
   }
 }
@@ -188,13 +359,18 @@ __global__ void __launch_bounds__(kGenericThreads)
     for (int j = threadIdx.x; j < nvec; j += blockDim.x) {
       m = vec_amax<T, VEC>(load_vec<T, VEC>(x + static_cast<int64_t>(j) * VEC), m);
     }
-    const float s = row_scale(block_max(m), ub);
+    const Divider d = make_divider<T>(row_scale(block_max(m), ub));
     if (threadIdx.x == 0) {
-      scale[row * scale_stride] = s;
+      scale[row * scale_stride] = d.s;
     }
     for (int j = threadIdx.x; j < nvec; j += blockDim.x) {
       const int64_t off = static_cast<int64_t>(j) * VEC;
-      store_vec<uint8_t, VEC>(y + off, quantize_vec<T, VEC>(load_vec<T, VEC>(x + off), s));
+      const Vec<T, VEC> v = load_vec<T, VEC>(x + off);
+      if (d.fast) {
+        store_quantized<T, VEC, true>(y + off, v, d);
+      } else {
+        store_quantized<T, VEC, false>(y + off, v, d);
+      }
     }
   }
 }

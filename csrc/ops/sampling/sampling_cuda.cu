@@ -16,13 +16,13 @@ namespace {
 
 // Launch policy, as data.
 struct SamplingPolicy {
-  // Penalties: blocks of cuda::kPenaltyThreads aimed for per SM; a row is cut into chunks
-  // until the grid holds about that many blocks (fewer rows, more chunks per row).
-  int penalty_blocks_per_sm = 8;
+  // Tiles of cuda::kPenaltyUnroll vectors a thread while the grid would still hold at least
+  // this many tiles per SM; below, tiles of 1 vector a thread (decode: 1 x 128256 bfloat16
+  // is 16 tiles of 4, 63 of 1).
+  int64_t penalty_min_tiles_per_sm = 1;
   // Top-k: 1024-thread blocks while there are at most this many rows per SM, else 512.
   int64_t top_k_large_block_rows_per_sm = 1;
   int64_t max_grid_x = (int64_t{1} << 31) - 1;
-  int64_t max_grid_y = 65535;
 };
 constexpr SamplingPolicy kSamplingPolicy{};
 
@@ -30,21 +30,34 @@ int64_t ceil_div(int64_t a, int64_t b) {
   return (a + b - 1) / b;
 }
 
+template <typename CT, int VEC, int UNROLL, typename PT>
+void launch_penalty_tiles(cudaStream_t stream, const PenaltyProblem& p, int sms, CT* logits,
+                          const uint8_t* prompt, const uint8_t* output, const PT* penalties) {
+  constexpr int64_t kTileVecs = int64_t{cuda::kPenaltyThreads} * UNROLL;
+  // Tiles of kTileVecs vectors (or kTileVecs * VEC elements, for the rows that go element by
+  // element) cover a row.
+  const int64_t tiles_per_row = ceil_div(ceil_div(p.vocab, VEC), kTileVecs);
+  const int64_t tiles = p.rows * tiles_per_row;
+  // One wave of resident blocks walks all the tiles (a larger grid would only add a partial
+  // wave).
+  const int64_t resident = static_cast<int64_t>(sms) * cuda::kPenaltyBlocksPerSm;
+  const auto grid = static_cast<unsigned>(std::min({tiles, resident, kSamplingPolicy.max_grid_x}));
+  cuda::repetition_penalty_kernel<CT, VEC, UNROLL, PT><<<grid, cuda::kPenaltyThreads, 0, stream>>>(
+      logits, p.logits_stride, prompt, p.prompt_stride, output, p.output_stride, penalties,
+      p.penalty_stride, p.rows, p.vocab, tiles_per_row);
+}
+
 template <typename CT, int VEC, typename PT>
 void launch_penalties(cudaStream_t stream, const PenaltyProblem& p, int sms, CT* logits,
                       const uint8_t* prompt, const uint8_t* output, const PT* penalties) {
-  constexpr int64_t kThreads = cuda::kPenaltyThreads;
-  const int64_t nvec = ceil_div(p.vocab, VEC);
-  const int64_t target = static_cast<int64_t>(sms) * kSamplingPolicy.penalty_blocks_per_sm;
-  const int64_t per_row =
-      std::clamp<int64_t>(ceil_div(target, p.rows), 1, std::max<int64_t>(1, nvec / kThreads));
-  const int64_t chunk_vecs = ceil_div(nvec, per_row);
-  const int64_t chunks = ceil_div(nvec, chunk_vecs);
-  const dim3 grid(static_cast<unsigned>(std::min(p.rows, kSamplingPolicy.max_grid_x)),
-                  static_cast<unsigned>(std::min(chunks, kSamplingPolicy.max_grid_y)));
-  cuda::repetition_penalty_kernel<CT, VEC, PT><<<grid, cuda::kPenaltyThreads, 0, stream>>>(
-      logits, p.logits_stride, prompt, p.prompt_stride, output, p.output_stride, penalties,
-      p.penalty_stride, p.rows, p.vocab, chunk_vecs * VEC, chunks);
+  constexpr int64_t kTileVecs = int64_t{cuda::kPenaltyThreads} * cuda::kPenaltyUnroll;
+  const int64_t tiles = p.rows * ceil_div(ceil_div(p.vocab, VEC), kTileVecs);
+  if (tiles >= static_cast<int64_t>(sms) * kSamplingPolicy.penalty_min_tiles_per_sm) {
+    launch_penalty_tiles<CT, VEC, cuda::kPenaltyUnroll>(stream, p, sms, logits, prompt, output,
+                                                        penalties);
+  } else {
+    launch_penalty_tiles<CT, VEC, 1>(stream, p, sms, logits, prompt, output, penalties);
+  }
 }
 
 }  // namespace

@@ -3,6 +3,7 @@
 // sampling_kernels.cuh: CUDA kernels of the sampling family. Torch-free.
 
 #include <cstdint>
+#include <cstring>
 
 #include "ops/sampling/sampling_math.h"
 #include "stablekernels/cuda_common.cuh"
@@ -18,8 +19,12 @@ using stablekernels::cuda::Vec;
 // ---- apply_repetition_penalties_ ---------------------------------------------------------
 
 constexpr int kPenaltyThreads = 256;
-// 16-byte vectors a thread has in flight per loop iteration.
+// 16-byte vectors of logits a thread has in flight per tile: kPenaltyUnroll for the large
+// grids, 1 where the rows are few (decode: the vectors spread over more blocks and SMs).
 constexpr int kPenaltyUnroll = 4;
+// Blocks of kPenaltyThreads resident per SM (__launch_bounds__: at most 64 registers a
+// thread). The launch sizes its grid by it.
+constexpr int kPenaltyBlocksPerSm = 4;
 
 // The mask bytes of one VEC-element vector, read as one access.
 template <int VEC>
@@ -33,31 +38,127 @@ struct MaskWord<8> {
   using type = unsigned long long;
 };
 
+// One element: its logit and both mask bytes are loaded independently (no load waits for
+// another), the logit is stored only where a mask is set.
 template <typename T>
 __device__ __forceinline__ void penalize_one(T* x, const uint8_t* pm, const uint8_t* om, int64_t j,
                                              float pen) {
+  const T v = x[j];
   if ((pm[j] | om[j]) != 0) {
-    x[j] = from_float<T>(penalize(to_float(x[j]), pen));
+    x[j] = from_float<T>(penalize(to_float(v), pen));
   }
 }
 
+// 0xFF in each byte of `m` that is nonzero, 0x00 in the others: the OR of a byte's bits
+// folded into its bit 0 (the shifts bring bits of the next byte only into bits 4-7, which
+// the later folds do not read), then spread over the byte.
+__device__ __forceinline__ uint32_t byte_select(uint32_t m) {
+  m |= m >> 4;
+  m |= m >> 2;
+  m |= m >> 1;
+  return (m & 0x01010101u) * 0xFFu;
+}
+
+// The two 16-bit elements of a word as floats (low half first), and two floats rounded back
+// into a word.
+template <typename T>
+__device__ __forceinline__ float2 unpack2(uint32_t w);
+template <>
+__device__ __forceinline__ float2 unpack2<__nv_bfloat16>(uint32_t w) {
+  // a bfloat16 is the high half of its float32
+  return make_float2(__uint_as_float(w << 16), __uint_as_float(w & 0xFFFF0000u));
+}
+template <>
+__device__ __forceinline__ float2 unpack2<__half>(uint32_t w) {
+  __half2 h;
+  memcpy(&h, &w, sizeof(w));
+  return __half22float2(h);
+}
+template <typename T>
+__device__ __forceinline__ uint32_t pack2(float lo, float hi);
+template <>
+__device__ __forceinline__ uint32_t pack2<__nv_bfloat16>(float lo, float hi) {
+  const __nv_bfloat162 h = __floats2bfloat162_rn(lo, hi);
+  uint32_t w;
+  memcpy(&w, &h, sizeof(w));
+  return w;
+}
+template <>
+__device__ __forceinline__ uint32_t pack2<__half>(float lo, float hi) {
+  const __half2 h = __floats2half2_rn(lo, hi);
+  uint32_t w;
+  memcpy(&w, &h, sizeof(w));
+  return w;
+}
+
+// Penalizes the elements of the 16-byte vector `v` whose byte of `m` (the OR of both masks) is
+// nonzero; the others keep their bits. 16-bit elements are handled as words of two: each word
+// is penalized whole and its new halves selected bytewise (LOP3) from the mask bytes, so the
+// vector stays in 4 registers (element by element, nvcc split it into 8 16-bit registers,
+// spilled to local memory at 64 registers, and stored it 2 bytes at a time).
+template <typename T, int VEC, typename MaskT>
+__device__ __forceinline__ uint4 penalize_vec(uint4 v, MaskT m, float pen) {
+  if constexpr (sizeof(T) == 2) {
+    static_assert(VEC == 8, "8 16-bit elements per 16 bytes");
+    const uint32_t sel_lo = byte_select(static_cast<uint32_t>(m));
+    const uint32_t sel_hi = byte_select(static_cast<uint32_t>(m >> 32));
+    uint32_t w[4] = {v.x, v.y, v.z, v.w};
+#pragma unroll
+    for (int k = 0; k < 4; ++k) {
+      const float2 f = unpack2<T>(w[k]);
+      const uint32_t p = pack2<T>(penalize(f.x, pen), penalize(f.y, pen));
+      // mask bytes 2k and 2k+1, each spread over its element's two bytes
+      const uint32_t sel = __byte_perm(k < 2 ? sel_lo : sel_hi, 0, (k % 2) != 0 ? 0x3322 : 0x1100);
+      w[k] = (p & sel) | (w[k] & ~sel);
+    }
+    return make_uint4(w[0], w[1], w[2], w[3]);
+  } else {
+    static_assert(VEC == 4, "4 float32 elements per 16 bytes");
+    uint32_t w[4] = {v.x, v.y, v.z, v.w};
+#pragma unroll
+    for (int e = 0; e < 4; ++e) {
+      if (((m >> (8 * e)) & 0xFFu) != 0) {
+        w[e] = __float_as_uint(penalize(__uint_as_float(w[e]), pen));
+      }
+    }
+    return make_uint4(w[0], w[1], w[2], w[3]);
+  }
+}
+
+// 16 bytes stored as one plain access (STG.E.128): a uint4 assigned through a pointer may be
+// stored member by member, and __stwb's access is a strong one (STG.E.128.STRONG.SM).
+__device__ __forceinline__ void store16(void* p, uint4 v) {
+  asm volatile("st.global.v4.b32 [%0], {%1, %2, %3, %4};" ::"l"(p), "r"(v.x), "r"(v.y), "r"(v.z),
+               "r"(v.w)
+               : "memory");
+}
+
 // logits [rows, vocab] (row stride logits_stride), masks [rows, vocab] (their own row strides),
-// penalties [rows] (float or T). grid.x walks the rows, grid.y the chunks of `chunk_elems` elements
-// of a row
-// (`chunks` of them; chunk_elems is a multiple of VEC). A row whose logits and masks can be
-// brought to VEC-element alignment by the same offset `lead` goes VEC elements per access (16
-// bytes of logits, VEC bytes of each mask), its first `lead` and last few elements one at a
-// time; the other rows go one element at a time. Logits are only read and written where a mask
-// is set, and a row whose penalty is exactly 1 is skipped (the op would not change it).
-template <typename T, int VEC, typename P>
-__global__ void __launch_bounds__(kPenaltyThreads)
+// penalties [rows] (float or T). The work is cut into tiles of kPenaltyThreads * UNROLL
+// vectors of a row (`tiles_per_row` per row); blocks walk the tiles grid-stride, so a grid of
+// about the resident block count covers any shape with one wave. A row whose logits and masks
+// can be brought to VEC-element alignment by the same offset `lead` goes VEC elements per
+// access (16 bytes of logits, VEC bytes of each mask), its first `lead` and last few elements
+// one at a time; the other rows go one element at a time.
+//
+// Every logit and mask byte of a vector is loaded at once, unconditionally: loading a logit
+// only where a mask was set made each logit load wait for its mask loads (two dependent
+// trips to memory, half the bytes in flight). A vector is stored only if one of its masks is
+// set, with its unmasked elements as read (their bits unchanged). A row whose penalty is
+// exactly 1 is skipped (the op would not change it).
+template <typename T, int VEC, int UNROLL, typename P>
+__global__ void __launch_bounds__(kPenaltyThreads, kPenaltyBlocksPerSm)
     repetition_penalty_kernel(T* __restrict__ logits, int64_t logits_stride,
                               const uint8_t* __restrict__ prompt, int64_t prompt_stride,
                               const uint8_t* __restrict__ output, int64_t output_stride,
                               const P* __restrict__ penalties, int64_t penalty_stride, int64_t rows,
-                              int64_t vocab, int64_t chunk_elems, int64_t chunks) {
+                              int64_t vocab, int64_t tiles_per_row) {
   using MaskT = typename MaskWord<VEC>::type;
-  for (int64_t row = blockIdx.x; row < rows; row += gridDim.x) {
+  constexpr int64_t kTileVecs = static_cast<int64_t>(kPenaltyThreads) * UNROLL;
+  const int64_t tiles = rows * tiles_per_row;
+  for (int64_t tile = blockIdx.x; tile < tiles; tile += gridDim.x) {
+    const int64_t row = tile / tiles_per_row;
+    const int64_t c = tile - row * tiles_per_row;
     const float pen = to_float(penalties[row * penalty_stride]);
     if (pen == 1.0f) {
       continue;
@@ -71,63 +172,51 @@ __global__ void __launch_bounds__(kPenaltyThreads)
     lead = lead < vocab ? lead : vocab;
     const bool vec_ok = reinterpret_cast<uintptr_t>(pm + lead) % VEC == 0 &&
                         reinterpret_cast<uintptr_t>(om + lead) % VEC == 0;
-    for (int64_t c = blockIdx.y; c < chunks; c += gridDim.y) {
-      const int64_t lo = c * chunk_elems;
-      if (!vec_ok) {
-        const int64_t hi = lo + chunk_elems < vocab ? lo + chunk_elems : vocab;
-        for (int64_t j = lo + threadIdx.x; j < hi; j += blockDim.x) {
-          penalize_one(x, pm, om, j, pen);
-        }
-        continue;
+    if (!vec_ok) {
+      // tile c covers the elements [c * kTileVecs * VEC, (c + 1) * kTileVecs * VEC)
+      const int64_t lo = c * kTileVecs * VEC;
+      const int64_t hi = lo + kTileVecs * VEC < vocab ? lo + kTileVecs * VEC : vocab;
+      for (int64_t j = lo + threadIdx.x; j < hi; j += blockDim.x) {
+        penalize_one(x, pm, om, j, pen);
       }
-      const int64_t nvec = (vocab - lead) / VEC;
-      if (c == 0 && threadIdx.x < VEC) {
-        // the unaligned head and the tail shorter than a vector
-        const int64_t tail = lead + nvec * VEC + threadIdx.x;
-        if (threadIdx.x < lead) {
-          penalize_one(x, pm, om, threadIdx.x, pen);
-        }
-        if (tail < vocab) {
-          penalize_one(x, pm, om, tail, pen);
-        }
+      continue;
+    }
+    const int64_t nvec = (vocab - lead) / VEC;
+    if (c == 0 && threadIdx.x < VEC) {
+      // the unaligned head and the tail shorter than a vector
+      const int64_t tail = lead + nvec * VEC + threadIdx.x;
+      if (threadIdx.x < lead) {
+        penalize_one(x, pm, om, threadIdx.x, pen);
       }
-      T* xv = x + lead;
-      const uint8_t* pv = pm + lead;
-      const uint8_t* ov = om + lead;
-      const int64_t vlo = lo / VEC;
-      const int64_t vend = (lo + chunk_elems) / VEC;
-      const int64_t vhi = vend < nvec ? vend : nvec;
-      for (int64_t v0 = vlo + threadIdx.x; v0 < vhi;
-           v0 += static_cast<int64_t>(blockDim.x) * kPenaltyUnroll) {
-        MaskT m[kPenaltyUnroll];
+      if (tail < vocab) {
+        penalize_one(x, pm, om, tail, pen);
+      }
+    }
+    T* xv = x + lead;
+    const uint8_t* pv = pm + lead;
+    const uint8_t* ov = om + lead;
+    const int64_t v0 = c * kTileVecs + threadIdx.x;
+    MaskT mp[UNROLL];
+    MaskT mo[UNROLL];
+    uint4 val[UNROLL];
 #pragma unroll
-        for (int u = 0; u < kPenaltyUnroll; ++u) {
-          const int64_t v = v0 + static_cast<int64_t>(u) * blockDim.x;
-          m[u] = 0;
-          if (v < vhi) {
-            m[u] = *reinterpret_cast<const MaskT*>(pv + v * VEC) |
-                   *reinterpret_cast<const MaskT*>(ov + v * VEC);
-          }
-        }
-        Vec<T, VEC> val[kPenaltyUnroll];
+    for (int u = 0; u < UNROLL; ++u) {
+      const int64_t v = v0 + static_cast<int64_t>(u) * kPenaltyThreads;
+      if (v < nvec) {
+        mp[u] = *reinterpret_cast<const MaskT*>(pv + v * VEC);
+        mo[u] = *reinterpret_cast<const MaskT*>(ov + v * VEC);
+        val[u] = *reinterpret_cast<const uint4*>(xv + v * VEC);
+      } else {
+        mp[u] = 0;
+        mo[u] = 0;
+      }
+    }
 #pragma unroll
-        for (int u = 0; u < kPenaltyUnroll; ++u) {
-          if (m[u] != 0) {
-            val[u] = load_vec<T, VEC>(xv + (v0 + static_cast<int64_t>(u) * blockDim.x) * VEC);
-          }
-        }
-#pragma unroll
-        for (int u = 0; u < kPenaltyUnroll; ++u) {
-          if (m[u] != 0) {
-#pragma unroll
-            for (int e = 0; e < VEC; ++e) {
-              if (((m[u] >> (8 * e)) & 0xFFu) != 0) {
-                val[u].v[e] = from_float<T>(penalize(to_float(val[u].v[e]), pen));
-              }
-            }
-            store_vec<T, VEC>(xv + (v0 + static_cast<int64_t>(u) * blockDim.x) * VEC, val[u]);
-          }
-        }
+    for (int u = 0; u < UNROLL; ++u) {
+      const MaskT m = mp[u] | mo[u];
+      if (m != 0) {
+        const int64_t v = v0 + static_cast<int64_t>(u) * kPenaltyThreads;
+        store16(xv + v * VEC, penalize_vec<T, VEC>(val[u], m, pen));
       }
     }
   }
