@@ -50,13 +50,17 @@ float fp16_to_float(uint16_t h) {
   return bits_float(sign | float_bits(mag));
 }
 
-// The device sequence (Divider with fast == true).
+// The device sequence (Divider with fast == true). The residual goes through a volatile:
+// otherwise GCC (12, -O2) folds -fma(s, q0, -xc) into fma(-s, q0, xc), which is not the
+// same for signed zeros (-0 / s came out +0 here, while the device keeps -0: test_nan_inf
+// checks that on the GPU).
 float fast_div(float x, float s) {
   const float r = 1.0f / s;
   const float c = bits_float((float_bits(s) & 0x7F800000u) + (10u << 23));
   const float xc = std::isnan(x) ? x : std::fmin(std::fmax(x, -c), c);
   const float q0 = xc * r;
-  const float e = std::fma(s, q0, -xc);
+  volatile float residual = std::fma(s, q0, -xc);
+  const float e = residual;
   return std::fma(-e, r, q0);
 }
 
