@@ -8,6 +8,7 @@
 
 #include <cstdint>
 #include <cstring>
+#include <type_traits>
 
 #include "ops/attention/attention_math.h"
 #include "stablekernels/cuda_common.cuh"
@@ -48,24 +49,108 @@ __device__ __forceinline__ void store_packed(T* p, const Vec<T, N>& v) {
   }
 }
 
+// The bits of one vector, as the registers of a single load (uint4 for 16 bytes, uint2
+// for 8, uint32_t for 4; other widths the plain struct).
+template <typename T, int N>
+using packed_t = std::conditional_t<
+    sizeof(T) * N == 16, uint4,
+    std::conditional_t<sizeof(T) * N == 8, uint2,
+                       std::conditional_t<sizeof(T) * N == 4, uint32_t, Vec<T, N>>>>;
+
+// Loads a vector as one access of its full width, issued where it is written (asm
+// volatile: the compiler neither sinks it behind a later branch nor reorders it with the
+// other loads). Kept as the packed words until used: a Vec<bf16, 8> assigned under a
+// condition was kept as eight 16-bit values, unpacked (PRMT) right after the load, which
+// made the thread wait for the data before it issued its next loads.
+template <typename T, int N>
+__device__ __forceinline__ packed_t<T, N> load_packed(const T* p) {
+  using P = packed_t<T, N>;
+  P u;
+  if constexpr (std::is_same_v<P, uint4>) {
+    asm volatile("ld.global.nc.v4.b32 {%0, %1, %2, %3}, [%4];"
+                 : "=r"(u.x), "=r"(u.y), "=r"(u.z), "=r"(u.w)
+                 : "l"(p));
+  } else if constexpr (std::is_same_v<P, uint2>) {
+    asm volatile("ld.global.nc.v2.b32 {%0, %1}, [%2];" : "=r"(u.x), "=r"(u.y) : "l"(p));
+  } else if constexpr (std::is_same_v<P, uint32_t>) {
+    asm volatile("ld.global.nc.b32 %0, [%1];" : "=r"(u) : "l"(p));
+  } else {
+    u = load_vec<T, N>(p);
+  }
+  return u;
+}
+
+template <typename T, int N>
+__device__ __forceinline__ Vec<T, N> unpack(const packed_t<T, N>& u) {
+  Vec<T, N> v;
+  memcpy(&v, &u, sizeof(v));
+  return v;
+}
+
+// One float, issued where it is written (see load_packed): merge_weights tests the prefix
+// lse for NaN first, and the compiler moved the suffix lse load behind that test, a second
+// round trip after the first.
+__device__ __forceinline__ float load_lse(const float* p) {
+  float f;
+  asm volatile("ld.global.nc.f32 %0, [%1];" : "=f"(f) : "l"(p));
+  return f;
+}
+
+// The merged vector of one access: merge_value per element. Rows where both sides have
+// a nonzero weight (the usual case) take the short form, one multiply and one fma per
+// element; a row with an empty side (or NaN weights) keeps merge_value's selects, so an
+// empty side's values still never reach the output. The test is uniform over a row.
+template <typename T, int N>
+__device__ __forceinline__ Vec<T, N> merge_vec(const MergeWeights& w, const Vec<T, N>& p,
+                                               const Vec<T, N>& s) {
+  Vec<T, N> o;
+  if (w.prefix != 0.0f && w.suffix != 0.0f) {
+#pragma unroll
+    for (int k = 0; k < N; ++k) {
+      o.v[k] = from_float<T>(w.prefix * to_float(p.v[k]) + w.suffix * to_float(s.v[k]));
+    }
+  } else {
+#pragma unroll
+    for (int k = 0; k < N; ++k) {
+      o.v[k] = from_float<T>(merge_value(w, to_float(p.v[k]), to_float(s.v[k])));
+    }
+  }
+  return o;
+}
+
 // output [num_tokens, num_heads, head_size] = merge of prefix and suffix (same shape) by
 // the weights of merge_weights(prefix_lse[h, t], suffix_lse[h, t]); output_lse[h, t] (when
 // not null) = the merged lse. Row r is (t, h) = (r / num_heads, r % num_heads): token-major,
 // so a tile's rows lie back to back in the three large tensors (the lse values, 4 bytes a
 // row, are the ones read with a stride).
+//
+// A thread issues its first access's data loads together with the two lse loads, before
+// the weights are computed: written as one loop after the weights, the data loads were
+// scheduled behind the lse-dependent branches (SASS: LDG of the data after the FSETP on
+// the lse values), so every thread paid two memory round trips one after the other and
+// only half of its time had data loads in flight. The weights are then computed while
+// the data loads are outstanding.
 template <typename T, int N, int RPT>
 __global__ void __launch_bounds__(kTileMaxThreads)
     merge_attn_states_kernel(T* output, float* output_lse, const T* prefix,
                              const float* __restrict__ prefix_lse, const T* suffix,
                              const float* __restrict__ suffix_lse, MergeShape s) {
+  using P = packed_t<T, N>;
   const int64_t rows = s.num_heads * s.num_tokens;
   const int64_t chunks = s.head_size / N;
   const int64_t tile = static_cast<int64_t>(blockDim.y) * RPT;
+  const int64_t j0 = threadIdx.x;
   for (int64_t r0 = blockIdx.x * tile + threadIdx.y; r0 < rows; r0 += gridDim.x * tile) {
-    MergeWeights w[RPT];
+    float lp[RPT];
+    float ls[RPT];
+    int64_t lse_t[RPT];
+    int64_t lse_h[RPT];
     T* out[RPT];
     const T* pre[RPT];
     const T* suf[RPT];
+    P pv[RPT];
+    P sv[RPT];
+    // Every load of the first access (and the lse values) first, nothing waiting on them.
 #pragma unroll
     for (int u = 0; u < RPT; ++u) {
       const int64_t r = r0 + static_cast<int64_t>(u) * blockDim.y;
@@ -73,39 +158,55 @@ __global__ void __launch_bounds__(kTileMaxThreads)
       if (r < rows) {
         const int64_t t = r / s.num_heads;
         const int64_t h = r - t * s.num_heads;
-        w[u] =
-            merge_weights(prefix_lse[h * s.prefix_lse.head_stride + t * s.prefix_lse.token_stride],
-                          suffix_lse[h * s.suffix_lse.head_stride + t * s.suffix_lse.token_stride]);
-        if (output_lse != nullptr && threadIdx.x == 0) {
-          output_lse[h * s.output_lse.head_stride + t * s.output_lse.token_stride] = w[u].lse;
-        }
+        lse_t[u] = t;
+        lse_h[u] = h;
+        lp[u] = load_lse(prefix_lse + h * s.prefix_lse.head_stride + t * s.prefix_lse.token_stride);
+        ls[u] = load_lse(suffix_lse + h * s.suffix_lse.head_stride + t * s.suffix_lse.token_stride);
         out[u] = output + t * s.output.token_stride + h * s.output.head_stride;
         pre[u] = prefix + t * s.prefix.token_stride + h * s.prefix.head_stride;
         suf[u] = suffix + t * s.suffix.token_stride + h * s.suffix.head_stride;
+        if (j0 < chunks) {
+          // Read whatever the weights (merge_vec leaves out a side of weight 0, so what an
+          // empty side holds never reaches the output).
+          pv[u] = load_packed<T, N>(pre[u] + j0 * N);
+          sv[u] = load_packed<T, N>(suf[u] + j0 * N);
+        }
       }
     }
-    for (int64_t j = threadIdx.x; j < chunks; j += blockDim.x) {
-      Vec<T, N> pv[RPT];
-      Vec<T, N> sv[RPT];
+    MergeWeights w[RPT];
+#pragma unroll
+    for (int u = 0; u < RPT; ++u) {
+      if (out[u] != nullptr) {
+        w[u] = merge_weights(lp[u], ls[u]);
+        if (output_lse != nullptr && threadIdx.x == 0) {
+          output_lse[lse_h[u] * s.output_lse.head_stride + lse_t[u] * s.output_lse.token_stride] =
+              w[u].lse;
+        }
+      }
+    }
+    if (j0 < chunks) {
 #pragma unroll
       for (int u = 0; u < RPT; ++u) {
         if (out[u] != nullptr) {
-          // Read whatever the weights: loads that waited for the lse values would put a
-          // second memory round trip behind the first (merge_value leaves out a side of
-          // weight 0, so what an empty side holds never reaches the output).
-          pv[u] = load_vec<T, N>(pre[u] + j * N);
-          sv[u] = load_vec<T, N>(suf[u] + j * N);
+          store_packed<T, N>(out[u] + j0 * N,
+                             merge_vec<T, N>(w[u], unpack<T, N>(pv[u]), unpack<T, N>(sv[u])));
+        }
+      }
+    }
+    // Rows of more accesses than the block is wide (head_size > 128 * N, or few rows).
+    for (int64_t j = j0 + blockDim.x; j < chunks; j += blockDim.x) {
+#pragma unroll
+      for (int u = 0; u < RPT; ++u) {
+        if (out[u] != nullptr) {
+          pv[u] = load_packed<T, N>(pre[u] + j * N);
+          sv[u] = load_packed<T, N>(suf[u] + j * N);
         }
       }
 #pragma unroll
       for (int u = 0; u < RPT; ++u) {
         if (out[u] != nullptr) {
-          Vec<T, N> o;
-#pragma unroll
-          for (int k = 0; k < N; ++k) {
-            o.v[k] = from_float<T>(merge_value(w[u], to_float(pv[u].v[k]), to_float(sv[u].v[k])));
-          }
-          store_packed<T, N>(out[u] + j * N, o);
+          store_packed<T, N>(out[u] + j * N,
+                             merge_vec<T, N>(w[u], unpack<T, N>(pv[u]), unpack<T, N>(sv[u])));
         }
       }
     }

@@ -51,22 +51,36 @@ struct MergeWeights {
 //  - a NaN lse on either side: NaN weights and lse;
 //  - else softmax weights exp(p - m) / z and exp(s - m) / z, with m = max(p, s),
 //    z = exp(p - m) + exp(s - m), and lse m + log(z).
+//
+// Written without early returns: both lse values feed the first instructions, so a GPU
+// thread needs both loads at once (with a return on a NaN prefix lse first, the compiler
+// issued the suffix lse load only after the prefix one had arrived). An empty side enters
+// the softmax as -inf, which gives it exp(-inf) = 0 and the other side exactly weight 1
+// and lse exactly its own (exp(0) = 1, log(1) = 0); the two remaining cases are selected
+// at the end.
 STABLEKERNELS_HOST_DEVICE MergeWeights merge_weights(float p, float s) {
   constexpr float kInf = std::numeric_limits<float>::infinity();
-  if (isnan(p) || isnan(s)) {
-    constexpr float kNaN = std::numeric_limits<float>::quiet_NaN();
-    return {kNaN, kNaN, kNaN};
-  }
   const bool p_empty = isinf(p);
   const bool s_empty = isinf(s);
-  if (p_empty || s_empty) {
-    return {p_empty ? 0.0f : 1.0f, s_empty ? 0.0f : 1.0f, p_empty ? (s_empty ? -kInf : s) : p};
+  const bool both_empty = p_empty && s_empty;
+  const float pm = p_empty ? -kInf : p;
+  const float sm = s_empty ? -kInf : s;
+  const float m = both_empty ? 0.0f : fmaxf(pm, sm);  // finite unless NaN
+  const float ep = expf(pm - m);
+  const float es = expf(sm - m);
+  const float z = ep + es;  // in [1, 2] unless both sides are empty
+  // One division for both weights (z in [1, 2]: no overflow or denormal in 1 / z); each
+  // weight is within an ulp of ep / z and es / z.
+  const float rz = 1.0f / z;
+  MergeWeights w{ep * rz, es * rz, m + logf(z)};
+  if (both_empty) {
+    w = {0.0f, 0.0f, -kInf};
   }
-  const float m = fmaxf(p, s);
-  const float ep = expf(p - m);
-  const float es = expf(s - m);
-  const float z = ep + es;  // in [1, 2]
-  return {ep / z, es / z, m + logf(z)};
+  if (isnan(p) || isnan(s)) {
+    constexpr float kNaN = std::numeric_limits<float>::quiet_NaN();
+    w = {kNaN, kNaN, kNaN};
+  }
+  return w;
 }
 
 // One merged element. A side of weight 0 is left out rather than multiplied by 0, so
