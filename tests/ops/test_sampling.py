@@ -155,6 +155,64 @@ def test_repetition_penalties_cpu_matches_cuda(dtype, shape) -> None:
 
 
 @pytest.mark.cuda
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_repetition_penalties_division_edges(dtype) -> None:
+    """The CUDA kernel's division-free quotient (a reciprocal per tile and correction steps)
+    against the CPU's IEEE division, bit for bit: every 16-bit logit (float32: random bit
+    patterns over all exponents and the fast path's bounds 2^-64, 2^64 and their neighbours)
+    under penalties inside, on and outside the fast range [2^-32, 2^32], subnormal, 0, inf,
+    NaN and around 1."""
+    if dtype == torch.float32:
+        g = torch.Generator().manual_seed(5)
+        bits = torch.randint(-(2**31), 2**31, (1 << 16,), generator=g, dtype=torch.int64)
+        vals = bits.to(torch.int32).view(torch.float32)
+        edges = torch.tensor([2.0**-64, 2.0**64], dtype=torch.float32)
+        near = torch.cat(
+            [edges, torch.nextafter(edges, edges * 0), torch.nextafter(edges, edges * 4)]
+        )
+        vals[: near.numel()] = near
+        vals[near.numel() : 2 * near.numel()] = -near
+    else:
+        vals = torch.arange(1 << 16, dtype=torch.int32).to(torch.int16).view(dtype)
+    vals = vals.float()
+    pens = torch.tensor(
+        [
+            1e-40,
+            2.0**-33,
+            2.0**-32,
+            3e-10,
+            0.3,
+            0.9999999,
+            1.0,
+            1.0000001,
+            1.2,
+            1.9999999,
+            7.0,
+            2.0**32,
+            2.0**33,
+            1e30,
+            0.0,
+            float("inf"),
+            float("nan"),
+        ],
+        dtype=torch.float32,
+    )
+    logits = vals.to(dtype).repeat(pens.numel(), 1)
+    m = torch.ones_like(logits, dtype=torch.bool)
+    z = torch.zeros_like(m)
+    cuda = logits.cuda()
+    OPS.apply_repetition_penalties_(logits, m, z, pens)
+    OPS.apply_repetition_penalties_(cuda, m.cuda(), z.cuda(), pens.cuda())
+    torch.testing.assert_close(cuda.cpu(), logits, **EXACT, equal_nan=True)
+    # bit for bit where not NaN (signed zeros included); NaN where NaN (payloads may differ)
+    width = {torch.float32: torch.int32}.get(dtype, torch.int16)
+    got = cuda.cpu()
+    assert torch.equal(got.isnan(), logits.isnan())
+    num = ~logits.isnan()
+    assert torch.equal(got.view(width)[num], logits.view(width)[num])
+
+
+@pytest.mark.cuda
 def test_repetition_penalties_current_stream() -> None:
     logits, pm, om, pen = penalty_inputs((64, 32000), "contiguous", torch.bfloat16, "cuda")
     expected = apply_repetition_penalties_ref(logits, pm, om, pen)

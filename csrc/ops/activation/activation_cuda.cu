@@ -19,13 +19,17 @@ namespace {
 // 82-89% for 256 threads or 1 or 4 vectors. Decode-sized inputs (<= decode_rows rows)
 // take 1 vector per thread, twice the blocks: silu_and_mul 1 x 8192 under CUDA graphs
 // 2.52-2.96 us (two runs) against 3.21 us with 2 (32 x 8192: 2.93-3.19 against 3.49 us);
-// 64-thread blocks measured no better.
+// 64-thread blocks measured no better. Rows at one stride (any contiguous input) take
+// act_and_mul_strided_kernel, whose grid puts a row's chunks on x (consecutive blocks on
+// consecutive memory); other row layouts act_and_mul_kernel (rows on x, a RowIndexer).
 struct ActPolicy {
   int threads = 128;
   // Up to this many rows, 1 vector per thread per chunk (the kernel's UNROLL); 2 above.
   int64_t decode_rows = 64;
   int64_t max_blocks_x = (int64_t{1} << 31) - 1;
   int64_t max_blocks_y = 65535;
+  // act_and_mul_strided_kernel indexes a row's vectors in 32 bits: rows of fewer vectors.
+  int64_t max_strided_vecs = int64_t{1} << 30;
 };
 constexpr ActPolicy kActPolicy{};
 
@@ -41,13 +45,33 @@ void launch_unrolled(cudaStream_t s, int threads, CT* out, const RowIndexer& oro
       <<<grid, threads, 0, s>>>(out, orows, in, irows, rows, d);
 }
 
+// Rows at one stride each (ndim 1): act_and_mul_strided_kernel, chunks of a row on grid.x.
+template <typename Act, typename CT, int VEC, int UNROLL>
+void launch_strided(cudaStream_t s, int threads, CT* out, int64_t ostride, const CT* in,
+                    int64_t istride, int64_t rows, int64_t nvec) {
+  const int64_t chunk = static_cast<int64_t>(threads) * UNROLL;
+  const dim3 grid(static_cast<unsigned>((nvec + chunk - 1) / chunk),
+                  static_cast<unsigned>(std::min(rows, kActPolicy.max_blocks_y)));
+  cuda::act_and_mul_strided_kernel<Act, CT, VEC, UNROLL>
+      <<<grid, threads, 0, s>>>(out, ostride, in, istride, rows, static_cast<int32_t>(nvec));
+}
+
 template <typename Act, typename CT, int VEC>
 void launch(cudaStream_t s, CT* out, const RowIndexer& orows, const CT* in, const RowIndexer& irows,
             int64_t rows, int64_t d) {
   const int64_t nvec = d / VEC;
   const int threads = static_cast<int>(
       std::min<int64_t>(kActPolicy.threads, std::max<int64_t>(32, (nvec + 31) / 32 * 32)));
-  if (rows <= kActPolicy.decode_rows) {
+  const bool decode = rows <= kActPolicy.decode_rows;
+  if (orows.ndim == 1 && irows.ndim == 1 && nvec < kActPolicy.max_strided_vecs) {
+    if (decode) {
+      launch_strided<Act, CT, VEC, 1>(s, threads, out, orows.strides[0], in, irows.strides[0], rows,
+                                      nvec);
+    } else {
+      launch_strided<Act, CT, VEC, 2>(s, threads, out, orows.strides[0], in, irows.strides[0], rows,
+                                      nvec);
+    }
+  } else if (decode) {
     launch_unrolled<Act, CT, VEC, 1>(s, threads, out, orows, in, irows, rows, d);
   } else {
     launch_unrolled<Act, CT, VEC, 2>(s, threads, out, orows, in, irows, rows, d);

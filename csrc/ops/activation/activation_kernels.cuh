@@ -258,4 +258,53 @@ __global__ void act_and_mul_kernel(T* out, RowIndexer out_rows, const T* in, Row
   }
 }
 
+// The same for rows at a fixed stride (both row layouts of one dimension: every contiguous
+// input): grid.x splits a row into chunks of blockDim.x * UNROLL vectors, grid.y walks the
+// rows. Against act_and_mul_kernel:
+//  - consecutive blocks (x fastest) take consecutive chunks of one row, so the blocks in
+//    flight read and write a few long runs of memory, not a chunk of each of ~2000 rows
+//    (act_and_mul_kernel's grid.x walks rows);
+//  - no RowIndexer (two 104-byte parameters, a branch on ndim and its 64-bit division loop):
+//    the parameters are 48 bytes, the vector index is 32-bit (nvec < 2^30, the launch checks)
+//    and a thread's first loads need only its block index, the row stride and one multiply.
+template <typename Act, typename T, int VEC, int UNROLL>
+__global__ void act_and_mul_strided_kernel(T* __restrict__ out, int64_t out_stride,
+                                           const T* __restrict__ in, int64_t in_stride,
+                                           int64_t rows, int32_t nvec) {
+  using A = KernelAct<Act, T>;
+  const int32_t j0 = static_cast<int32_t>(blockIdx.x * blockDim.x * UNROLL + threadIdx.x);
+  const int64_t d = static_cast<int64_t>(nvec) * VEC;
+  for (int64_t row = blockIdx.y; row < rows; row += gridDim.y) {
+    const T* x = in + row * in_stride;
+    const T* g = x + d;
+    T* y = out + row * out_stride;
+    Vec<T, VEC> a[UNROLL];
+    Vec<T, VEC> b[UNROLL];
+#pragma unroll
+    for (int u = 0; u < UNROLL; ++u) {
+      const int32_t j = j0 + u * static_cast<int32_t>(blockDim.x);
+      if (j < nvec) {
+        a[u] = load_vec<T, VEC>(x + j * VEC);
+        b[u] = load_vec<T, VEC>(g + j * VEC);
+      }
+    }
+#pragma unroll
+    for (int u = 0; u < UNROLL; ++u) {
+      const int32_t j = j0 + u * static_cast<int32_t>(blockDim.x);
+      if (j < nvec) {
+        float xa[VEC];
+        float xb[VEC];
+        unpack<T, VEC>(a[u], xa);
+        unpack<T, VEC>(b[u], xb);
+        float o[VEC];
+#pragma unroll
+        for (int k = 0; k < VEC; ++k) {
+          o[k] = A::apply(xa[k]) * xb[k];
+        }
+        store_floats<T, VEC>(y + j * VEC, o);
+      }
+    }
+  }
+}
+
 }  // namespace stablekernels::activation::cuda

@@ -41,10 +41,20 @@ void launch_penalty_tiles(cudaStream_t stream, const PenaltyProblem& p, int sms,
   // One wave of resident blocks walks all the tiles (a larger grid would only add a partial
   // wave).
   const int64_t resident = static_cast<int64_t>(sms) * cuda::kPenaltyBlocksPerSm;
-  const auto grid = static_cast<unsigned>(std::min({tiles, resident, kSamplingPolicy.max_grid_x}));
-  cuda::repetition_penalty_kernel<CT, VEC, UNROLL, PT><<<grid, cuda::kPenaltyThreads, 0, stream>>>(
-      logits, p.logits_stride, prompt, p.prompt_stride, output, p.output_stride, penalties,
-      p.penalty_stride, p.rows, p.vocab, tiles_per_row);
+  const int64_t grid = std::min({tiles, resident, kSamplingPolicy.max_grid_x});
+  // One tile a block (decode): latency-bound, the loads go out along with the penalty's
+  // (repetition_penalty_kernel, SPECULATIVE); else penalty-1 rows are not read.
+  if (grid >= tiles) {
+    cuda::repetition_penalty_kernel<CT, VEC, UNROLL, true, PT>
+        <<<static_cast<unsigned>(grid), cuda::kPenaltyThreads, 0, stream>>>(
+            logits, p.logits_stride, prompt, p.prompt_stride, output, p.output_stride, penalties,
+            p.penalty_stride, p.rows, p.vocab, tiles_per_row);
+  } else {
+    cuda::repetition_penalty_kernel<CT, VEC, UNROLL, false, PT>
+        <<<static_cast<unsigned>(grid), cuda::kPenaltyThreads, 0, stream>>>(
+            logits, p.logits_stride, prompt, p.prompt_stride, output, p.output_stride, penalties,
+            p.penalty_stride, p.rows, p.vocab, tiles_per_row);
+  }
 }
 
 template <typename CT, int VEC, typename PT>

@@ -49,6 +49,40 @@ __device__ __forceinline__ void penalize_one(T* x, const uint8_t* pm, const uint
   }
 }
 
+// ---- x / p without a division per element ------------------------------------------------
+//
+// An IEEE division x / p is ~10 SASS instructions and a range check (FCHK) with a branch to a
+// slow path, for every element: most of the kernel's instructions, which bound it when the
+// data sits in L2 (decode). Here y = 1 / p is computed once per tile (IEEE, y = RN(1/p)) and
+// each element takes q0 = RN(x y) and correction steps q' = RN(q + (x - p q) y) (fma):
+//  - float32 logits, two steps: q1 is within 1/2 ulp + 2^-22 ulp of x / p, hence faithful, and
+//    by Markstein's theorem (y within 1/2 ulp of 1/p, q faithful, x - p q exact by fma) the
+//    second step gives RN(x / p).
+//  - 16-bit logits, one step: checked exhaustively against x / p for every bfloat16 and float16
+//    significand of x and every float32 significand of p (the results scale exactly with the
+//    exponents while no intermediate over- or underflows).
+// Both need x and p in a range where nothing over- or underflows: x in [2^-64, 2^64] (then
+// x - p q, a multiple of 2^(e_x - 46), stays normal) and p in [2^-32, 2^32]. A row whose p is
+// outside, and a vector with a positive logit outside, take the IEEE division.
+constexpr float kFastPenaltyMin = 0x1p-32f;
+constexpr float kFastPenaltyMax = 0x1p32f;
+constexpr uint32_t kFastLogitMinBits = 0x1F800000u;  // 2^-64
+constexpr uint32_t kFastLogitMaxBits = 0x5F800000u;  // 2^64
+
+// penalize(x, p) for y = RN(1/p) with STEPS correction steps; sets `slow` where x is positive
+// and outside [2^-64, 2^64] (there the result may differ from x / p).
+template <int STEPS>
+__device__ __forceinline__ float penalize_fast(float x, float p, float y, bool& slow) {
+  float q = x * y;
+#pragma unroll
+  for (int s = 0; s < STEPS; ++s) {
+    q = fmaf(y, fmaf(-p, q, x), q);
+  }
+  const bool pos = x > 0.0f;
+  slow |= pos && (__float_as_uint(x) - kFastLogitMinBits) > (kFastLogitMaxBits - kFastLogitMinBits);
+  return pos ? q : x * p;
+}
+
 // 0xFF in each byte of `m` that is nonzero, 0x00 in the others: the OR of a byte's bits
 // folded into its bit 0 (the shifts bring bits of the next byte only into bits 4-7, which
 // the later folds do not read), then spread over the byte.
@@ -97,7 +131,7 @@ __device__ __forceinline__ uint32_t pack2<__half>(float lo, float hi) {
 // vector stays in 4 registers (element by element, nvcc split it into 8 16-bit registers,
 // spilled to local memory at 64 registers, and stored it 2 bytes at a time).
 template <typename T, int VEC, typename MaskT>
-__device__ __forceinline__ uint4 penalize_vec(uint4 v, MaskT m, float pen) {
+__device__ __forceinline__ uint4 penalize_vec_ieee(uint4 v, MaskT m, float pen) {
   if constexpr (sizeof(T) == 2) {
     static_assert(VEC == 8, "8 16-bit elements per 16 bytes");
     const uint32_t sel_lo = byte_select(static_cast<uint32_t>(m));
@@ -125,6 +159,44 @@ __device__ __forceinline__ uint4 penalize_vec(uint4 v, MaskT m, float pen) {
   }
 }
 
+// penalize_vec_ieee through penalize_fast (y = RN(1/pen)); `fast_row`: pen lies in
+// [kFastPenaltyMin, kFastPenaltyMax]. Bit-identical to penalize_vec_ieee: a vector with an
+// element out of the fast range, or of a row that is not fast, takes penalize_vec_ieee.
+template <typename T, int VEC, typename MaskT>
+__device__ __forceinline__ uint4 penalize_vec(uint4 v, MaskT m, float pen, float y, bool fast_row) {
+  bool slow = !fast_row;
+  uint4 r;
+  if constexpr (sizeof(T) == 2) {
+    static_assert(VEC == 8, "8 16-bit elements per 16 bytes");
+    const uint32_t sel_lo = byte_select(static_cast<uint32_t>(m));
+    const uint32_t sel_hi = byte_select(static_cast<uint32_t>(m >> 32));
+    uint32_t w[4] = {v.x, v.y, v.z, v.w};
+#pragma unroll
+    for (int k = 0; k < 4; ++k) {
+      const float2 f = unpack2<T>(w[k]);
+      const uint32_t p =
+          pack2<T>(penalize_fast<1>(f.x, pen, y, slow), penalize_fast<1>(f.y, pen, y, slow));
+      const uint32_t sel = __byte_perm(k < 2 ? sel_lo : sel_hi, 0, (k % 2) != 0 ? 0x3322 : 0x1100);
+      w[k] = (p & sel) | (w[k] & ~sel);
+    }
+    r = make_uint4(w[0], w[1], w[2], w[3]);
+  } else {
+    static_assert(VEC == 4, "4 float32 elements per 16 bytes");
+    uint32_t w[4] = {v.x, v.y, v.z, v.w};
+#pragma unroll
+    for (int e = 0; e < 4; ++e) {
+      const float f = __uint_as_float(w[e]);
+      const float p = penalize_fast<2>(f, pen, y, slow);
+      w[e] = ((m >> (8 * e)) & 0xFFu) != 0 ? __float_as_uint(p) : w[e];
+    }
+    r = make_uint4(w[0], w[1], w[2], w[3]);
+  }
+  if (slow) {
+    r = penalize_vec_ieee<T, VEC>(v, m, pen);
+  }
+  return r;
+}
+
 // 16 bytes stored as one plain access (STG.E.128): a uint4 assigned through a pointer may be
 // stored member by member, and __stwb's access is a strong one (STG.E.128.STRONG.SM).
 __device__ __forceinline__ void store16(void* p, uint4 v) {
@@ -145,8 +217,14 @@ __device__ __forceinline__ void store16(void* p, uint4 v) {
 // only where a mask was set made each logit load wait for its mask loads (two dependent
 // trips to memory, half the bytes in flight). A vector is stored only if one of its masks is
 // set, with its unmasked elements as read (their bits unchanged). A row whose penalty is
-// exactly 1 is skipped (the op would not change it).
-template <typename T, int VEC, int UNROLL, typename P>
+// exactly 1 is not written (the op would not change it).
+//
+// The penalty of a tile is a load of its own: the penalty of a block's next tile is loaded
+// while the block works on the current one. SPECULATIVE (grids where each block has one tile:
+// decode, latency-bound): the logits and masks are loaded along with the penalty, not after
+// it, and a row of penalty 1 is read but not written; else (many tiles a block, bandwidth-
+// bound) a row of penalty 1 is not read either.
+template <typename T, int VEC, int UNROLL, bool SPECULATIVE, typename P>
 __global__ void __launch_bounds__(kPenaltyThreads, kPenaltyBlocksPerSm)
     repetition_penalty_kernel(T* __restrict__ logits, int64_t logits_stride,
                               const uint8_t* __restrict__ prompt, int64_t prompt_stride,
@@ -156,16 +234,35 @@ __global__ void __launch_bounds__(kPenaltyThreads, kPenaltyBlocksPerSm)
   using MaskT = typename MaskWord<VEC>::type;
   constexpr int64_t kTileVecs = static_cast<int64_t>(kPenaltyThreads) * UNROLL;
   const int64_t tiles = rows * tiles_per_row;
-  for (int64_t tile = blockIdx.x; tile < tiles; tile += gridDim.x) {
-    const int64_t row = tile / tiles_per_row;
+  int64_t tile = blockIdx.x;
+  if (tile >= tiles) {
+    return;
+  }
+  // The row of a tile: a 32-bit division (~10 instructions) wherever the tile count allows,
+  // not the 64-bit one (a call of ~70, ahead of the penalty's load).
+  const bool tiles32 = tiles <= static_cast<int64_t>(UINT32_MAX);
+  const auto row_of = [&](int64_t t) {
+    return tiles32 ? static_cast<int64_t>(static_cast<uint32_t>(t) /
+                                          static_cast<uint32_t>(tiles_per_row))
+                   : t / tiles_per_row;
+  };
+  int64_t row = row_of(tile);
+  P next_pen = penalties[row * penalty_stride];
+  for (; tile < tiles;) {
     const int64_t c = tile - row * tiles_per_row;
-    const float pen = to_float(penalties[row * penalty_stride]);
-    if (pen == 1.0f) {
+    const float pen = to_float(next_pen);
+    const int64_t this_row = row;
+    tile += gridDim.x;
+    if (tile < tiles) {
+      row = row_of(tile);
+      next_pen = penalties[row * penalty_stride];
+    }
+    if (!SPECULATIVE && pen == 1.0f) {
       continue;
     }
-    T* x = logits + row * logits_stride;
-    const uint8_t* pm = prompt + row * prompt_stride;
-    const uint8_t* om = output + row * output_stride;
+    T* x = logits + this_row * logits_stride;
+    const uint8_t* pm = prompt + this_row * prompt_stride;
+    const uint8_t* om = output + this_row * output_stride;
     // Elements before x is 16-byte aligned.
     const int64_t mis = static_cast<int64_t>((reinterpret_cast<uintptr_t>(x) % 16) / sizeof(T));
     int64_t lead = mis == 0 ? 0 : VEC - mis;
@@ -173,6 +270,9 @@ __global__ void __launch_bounds__(kPenaltyThreads, kPenaltyBlocksPerSm)
     const bool vec_ok = reinterpret_cast<uintptr_t>(pm + lead) % VEC == 0 &&
                         reinterpret_cast<uintptr_t>(om + lead) % VEC == 0;
     if (!vec_ok) {
+      if (pen == 1.0f) {
+        continue;
+      }
       // tile c covers the elements [c * kTileVecs * VEC, (c + 1) * kTileVecs * VEC)
       const int64_t lo = c * kTileVecs * VEC;
       const int64_t hi = lo + kTileVecs * VEC < vocab ? lo + kTileVecs * VEC : vocab;
@@ -182,16 +282,6 @@ __global__ void __launch_bounds__(kPenaltyThreads, kPenaltyBlocksPerSm)
       continue;
     }
     const int64_t nvec = (vocab - lead) / VEC;
-    if (c == 0 && threadIdx.x < VEC) {
-      // the unaligned head and the tail shorter than a vector
-      const int64_t tail = lead + nvec * VEC + threadIdx.x;
-      if (threadIdx.x < lead) {
-        penalize_one(x, pm, om, threadIdx.x, pen);
-      }
-      if (tail < vocab) {
-        penalize_one(x, pm, om, tail, pen);
-      }
-    }
     T* xv = x + lead;
     const uint8_t* pv = pm + lead;
     const uint8_t* ov = om + lead;
@@ -211,12 +301,28 @@ __global__ void __launch_bounds__(kPenaltyThreads, kPenaltyBlocksPerSm)
         mo[u] = 0;
       }
     }
+    if (SPECULATIVE && pen == 1.0f) {
+      continue;
+    }
+    if (c == 0 && threadIdx.x < VEC) {
+      // the unaligned head and the tail shorter than a vector
+      const int64_t tail = lead + nvec * VEC + threadIdx.x;
+      if (threadIdx.x < lead) {
+        penalize_one(x, pm, om, threadIdx.x, pen);
+      }
+      if (tail < vocab) {
+        penalize_one(x, pm, om, tail, pen);
+      }
+    }
+    // RN(1/pen), once per tile (penalize_fast)
+    const float y = __frcp_rn(pen);
+    const bool fast_row = pen >= kFastPenaltyMin && pen <= kFastPenaltyMax;
 #pragma unroll
     for (int u = 0; u < UNROLL; ++u) {
       const MaskT m = mp[u] | mo[u];
       if (m != 0) {
         const int64_t v = v0 + static_cast<int64_t>(u) * kPenaltyThreads;
-        store16(xv + v * VEC, penalize_vec<T, VEC>(val[u], m, pen));
+        store16(xv + v * VEC, penalize_vec<T, VEC>(val[u], m, pen, y, fast_row));
       }
     }
   }
