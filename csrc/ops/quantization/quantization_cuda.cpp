@@ -62,13 +62,22 @@ void dynamic_scaled_fp8_quant_cuda(const Tensor& result, const Tensor& input, co
   const QuantProblem p = check_dynamic_scaled_fp8_quant(result, input, scale);
   CudaLaunchContext ctx(input, op);
   auto* s = data_ptr<float>(scale);
+  const DType dtype = float_dtype(input.scalar_type(), op, "input");
+  if (p.rows != 0 && p.hidden != 0) {
+    const FlatWalk w = flat_walk(op, &result, input, p);
+    if (dynamic_quant_fits_one_block(dtype, w, result.data_ptr(), input.data_ptr())) {
+      check_launch(launch_dynamic_quant_one_block(dtype, ctx.stream, w, data_ptr<uint8_t>(result),
+                                                  s, input.data_ptr()),
+                   op);
+      return;
+    }
+  }
   STABLEKERNELS_CUDA_CHECK(cudaMemsetAsync(s, 0, sizeof(float), ctx.stream), op);
   const int sms = sm_count(input.get_device_index(), op);
   // Launched even for an empty input (one block, no elements): it writes kMinScale.
   const bool empty = p.rows == 0 || p.hidden == 0;
   const FlatWalk w =
       empty ? FlatWalk{1, 0, RowIndexer{}, RowIndexer{}} : flat_walk(op, nullptr, input, p);
-  const DType dtype = float_dtype(input.scalar_type(), op, "input");
   check_launch(launch_tensor_amax(dtype, ctx.stream, w, s, input.data_ptr(), sms), op);
   if (empty) {
     return;

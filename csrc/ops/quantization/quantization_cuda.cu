@@ -22,6 +22,12 @@ struct QuantPolicy {
   // many until a row fits in cuda::kRowKernelThreads threads; longer rows use the generic
   // two-pass kernel.
   int per_token_max_items = 8;
+  // dynamic_scaled_fp8_quant in one kernel (dynamic_quant_one_block_kernel) for dense inputs
+  // of at most cuda::kOneBlockThreads x cuda::kOneBlockMaxItems 16-byte vectors (64K 16-bit
+  // elements): one SM reads that in about the time the two-kernel path spends on its extra
+  // launch and the scale zeroing (~2-3 us in decode). Vectors per thread grow in powers of
+  // two while a block would need more than this many threads, then threads grow.
+  int one_block_threads = 256;
   long long max_blocks = 1LL << 30;
 };
 constexpr QuantPolicy kQuantPolicy{};
@@ -97,7 +103,79 @@ void launch_per_token(cudaStream_t st, int items, int threads, unsigned blocks, 
   }
 }
 
+// Vectors per thread and threads of dynamic_quant_one_block_kernel for nvec vectors, or
+// items == 0 when the input is too large for one block.
+struct OneBlockShape {
+  int items = 0;
+  int threads = 0;
+};
+
+OneBlockShape one_block_shape(int64_t nvec) {
+  OneBlockShape b;
+  int items = 1;
+  while (items < cuda::kOneBlockMaxItems &&
+         (nvec + items - 1) / items > kQuantPolicy.one_block_threads) {
+    items *= 2;
+  }
+  const int64_t threads = std::max<int64_t>(32, ((nvec + items - 1) / items + 31) / 32 * 32);
+  if (threads <= cuda::kOneBlockThreads) {
+    b.items = items;
+    b.threads = static_cast<int>(threads);
+  }
+  return b;
+}
+
+template <typename CT, int VEC>
+void launch_one_block(cudaStream_t s, OneBlockShape b, uint8_t* out, float* scale, const CT* in,
+                      int64_t nvec) {
+  switch (b.items) {
+    case 1:
+      cuda::dynamic_quant_one_block_kernel<CT, VEC, 1>
+          <<<1, b.threads, 0, s>>>(out, scale, in, nvec);
+      break;
+    case 2:
+      cuda::dynamic_quant_one_block_kernel<CT, VEC, 2>
+          <<<1, b.threads, 0, s>>>(out, scale, in, nvec);
+      break;
+    case 4:
+      cuda::dynamic_quant_one_block_kernel<CT, VEC, 4>
+          <<<1, b.threads, 0, s>>>(out, scale, in, nvec);
+      break;
+    default:
+      static_assert(cuda::kOneBlockMaxItems == 8, "one case per power of two");
+      cuda::dynamic_quant_one_block_kernel<CT, VEC, 8>
+          <<<1, b.threads, 0, s>>>(out, scale, in, nvec);
+  }
+}
+
 }  // namespace
+
+bool dynamic_quant_fits_one_block(DType dtype, const FlatWalk& w, const void* out, const void* in) {
+  const auto fits = [&](auto tag) {
+    using CT = typename decltype(tag)::type;
+    constexpr int kVec = stablekernels::cuda::kVec16<CT>;
+    return w.rows == 1 && w.hidden > 0 && flat_vec<CT>(w, out, in) == kVec &&
+           one_block_shape(w.hidden / kVec).items > 0;
+  };
+  using stablekernels::cuda::TypeTag;
+  switch (dtype) {
+    case DType::kFloat32: return fits(TypeTag<float>{});
+    case DType::kFloat16: return fits(TypeTag<__half>{});
+    case DType::kBFloat16: return fits(TypeTag<__nv_bfloat16>{});
+    default: return false;
+  }
+}
+
+cudaError_t launch_dynamic_quant_one_block(DType dtype, cudaStream_t stream, const FlatWalk& w,
+                                           uint8_t* out, float* scale, const void* in_ptr) {
+  return stablekernels::cuda::dispatch_float(dtype, [&](auto tag) {
+    using CT = typename decltype(tag)::type;
+    constexpr int kVec = stablekernels::cuda::kVec16<CT>;
+    const int64_t nvec = w.hidden / kVec;
+    launch_one_block<CT, kVec>(stream, one_block_shape(nvec), out, scale,
+                               static_cast<const CT*>(in_ptr), nvec);
+  });
+}
 
 cudaError_t launch_quantize_tensor(DType dtype, cudaStream_t stream, const FlatWalk& w,
                                    uint8_t* out, const void* in_ptr, const float* scale, int sms) {

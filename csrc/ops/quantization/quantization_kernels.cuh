@@ -39,6 +39,9 @@ constexpr int kRowKernelThreads = 256;
 constexpr int kGenericThreads = 1024;
 constexpr int kFlatThreads = 256;
 constexpr int kFlatUnroll = 4;
+// dynamic_quant_one_block_kernel: the largest block, and the most vectors a thread holds.
+constexpr int kOneBlockThreads = 1024;
+constexpr int kOneBlockMaxItems = 8;
 
 // The division q = x / s of the rules, element by element. `/` compiles to a reciprocal
 // (MUFU), five FMAs, a range check (FCHK) and a branch to a slow path per element, which
@@ -257,27 +260,61 @@ __global__ void __launch_bounds__(kFlatThreads)
   }
 }
 
-template <typename T, int VEC, bool DENSE, bool FAST>
+template <typename T, int VEC, bool FAST>
 __device__ __forceinline__ void quantize_walk(uint8_t* out, const RowIndexer& out_rows, const T* in,
                                               const RowIndexer& in_rows, const Divider& d,
                                               int64_t rows, int64_t nvec) {
-  for_each_vec<T, VEC, DENSE>(in, in_rows, rows, nvec,
-                              [&](int64_t row, int64_t j, const Vec<T, VEC>& v) {
-                                uint8_t* y = DENSE ? out : out + out_rows.offset(row);
-                                store_quantized<T, VEC, FAST>(y + j * VEC, v, d);
-                              });
+  for_each_vec<T, VEC, false>(
+      in, in_rows, rows, nvec, [&](int64_t row, int64_t j, const Vec<T, VEC>& v) {
+        store_quantized<T, VEC, FAST>(out + out_rows.offset(row) + j * VEC, v, d);
+      });
 }
 
-// out <- fp8(in / *scale), element by element; the scale picks the division once per thread.
+// out <- fp8(in / *scale), element by element; the scale picks the division once per thread
+// (row walks) or once per kFlatUnroll vectors (dense walks). Dense walks issue their input
+// loads before the Divider is made: making it waits for the scale's load (the reciprocal has
+// a branch on the scale's exponent), and the loads, whose addresses do not depend on the
+// scale, would otherwise wait behind it; in decode (one vector per thread) that doubled the
+// kernel's latency. The empty volatile asm keeps the Divider from being hoisted above the
+// loads (out of the loop).
 template <typename T, int VEC, bool DENSE>
 __global__ void __launch_bounds__(kFlatThreads)
     quantize_kernel(uint8_t* out, RowIndexer out_rows, const T* in, RowIndexer in_rows,
                     const float* scale, int64_t rows, int64_t nvec) {
-  const Divider d = make_divider<T>(*scale);
-  if (d.fast) {
-    quantize_walk<T, VEC, DENSE, true>(out, out_rows, in, in_rows, d, rows, nvec);
+  if constexpr (DENSE) {
+    float sv = *scale;
+    const int64_t step = static_cast<int64_t>(gridDim.x) * blockDim.x;
+    for (int64_t base = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; base < nvec;
+         base += step * kFlatUnroll) {
+      Vec<T, VEC> v[kFlatUnroll];
+#pragma unroll
+      for (int u = 0; u < kFlatUnroll; ++u) {
+        const int64_t i = base + u * step;
+        if (i < nvec) {
+          v[u] = load_vec<T, VEC>(in + i * VEC);
+        }
+      }
+      asm volatile("" : "+f"(sv));
+      const Divider d = make_divider<T>(sv);
+#pragma unroll
+      for (int u = 0; u < kFlatUnroll; ++u) {
+        const int64_t i = base + u * step;
+        if (i < nvec) {
+          if (d.fast) {
+            store_quantized<T, VEC, true>(out + i * VEC, v[u], d);
+          } else {
+            store_quantized<T, VEC, false>(out + i * VEC, v[u], d);
+          }
+        }
+      }
+    }
   } else {
-    quantize_walk<T, VEC, DENSE, false>(out, out_rows, in, in_rows, d, rows, nvec);
+    const Divider d = make_divider<T>(*scale);
+    if (d.fast) {
+      quantize_walk<T, VEC, true>(out, out_rows, in, in_rows, d, rows, nvec);
+    } else {
+      quantize_walk<T, VEC, false>(out, out_rows, in, in_rows, d, rows, nvec);
+    }
   }
 }
 
@@ -295,6 +332,48 @@ __device__ __forceinline__ void store_row(uint8_t* y, const Vec<T, VEC> (&xv)[IT
     if (j < nvec) {
       store_quantized<T, VEC, FAST>(y + static_cast<int64_t>(j) * VEC, xv[i], d);
     }
+  }
+}
+
+// dynamic_scaled_fp8_quant of a dense input small enough for one block: the amax, the scale
+// and the conversion in one kernel, the input in registers (ITEMS vectors per thread) from
+// the amax to the conversion. No scale zeroing and no second launch: in decode these, not
+// the bytes, are the cost. The results are those of tensor_amax_kernel + quantize_kernel bit
+// for bit: the scale is scale_from_amax of the same maximum (max is exact and order-free),
+// and the quotients use the same Divider.
+template <typename T, int VEC, int ITEMS>
+__global__ void __launch_bounds__(kOneBlockThreads)
+    dynamic_quant_one_block_kernel(uint8_t* out, float* scale, const T* in, int64_t nvec_len) {
+  const int nvec = static_cast<int>(nvec_len);
+  Vec<T, VEC> xv[ITEMS];
+  float m = 0.0f;
+#pragma unroll
+  for (int i = 0; i < ITEMS; ++i) {
+    const int j = threadIdx.x + i * blockDim.x;
+    if (j < nvec) {
+      xv[i] = load_vec<T, VEC>(in + static_cast<int64_t>(j) * VEC);
+      m = vec_amax_with_inf<T, VEC>(xv[i], m);
+    }
+  }
+  m = block_max(m);
+  if (m > FLT_MAX) {  // the same for the whole block
+    m = 0.0f;
+#pragma unroll
+    for (int i = 0; i < ITEMS; ++i) {
+      if (threadIdx.x + i * blockDim.x < nvec) {
+        m = vec_amax<T, VEC>(xv[i], m);
+      }
+    }
+    m = block_max(m);
+  }
+  const Divider d = make_divider<T>(scale_from_amax(m));
+  if (threadIdx.x == 0) {
+    *scale = d.s;
+  }
+  if (d.fast) {
+    store_row<T, VEC, ITEMS, true>(out, xv, nvec, d);
+  } else {
+    store_row<T, VEC, ITEMS, false>(out, xv, nvec, d);
   }
 }
 

@@ -32,6 +32,13 @@ cudaError_t launch_quantize_tensor(DType dtype, cudaStream_t stream, const FlatW
 cudaError_t launch_tensor_amax(DType dtype, cudaStream_t stream, const FlatWalk& w, float* scale,
                                const void* in, int sms);
 
+// dynamic_scaled_fp8_quant in one kernel of one block (no scale zeroing): for a dense walk
+// (w.rows == 1) whose pointers allow 16-byte vectors and that fits one block. The launcher
+// writes *scale and out, bit for bit what launch_tensor_amax + launch_quantize_tensor give.
+bool dynamic_quant_fits_one_block(DType dtype, const FlatWalk& w, const void* out, const void* in);
+cudaError_t launch_dynamic_quant_one_block(DType dtype, cudaStream_t stream, const FlatWalk& w,
+                                           uint8_t* out, float* scale, const void* in);
+
 // Per-token scales and fp8 out, rows of `hidden` (<= 2^30) elements; `ub` may be null.
 cudaError_t launch_per_token_quant(DType dtype, cudaStream_t stream, uint8_t* out,
                                    const RowIndexer& orows, const void* in, const RowIndexer& irows,

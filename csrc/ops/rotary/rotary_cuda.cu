@@ -3,6 +3,7 @@
 // Torch-free (nvcc compiles it; docs/farm.md says why): the checks, tensors and
 // registration are in rotary_cuda.cpp.
 
+#include <algorithm>
 #include <type_traits>
 
 #include "ops/rotary/rotary_kernels.cuh"
@@ -14,16 +15,26 @@
 namespace stablekernels::rotary {
 namespace {
 
+// Bytes of one cos/sin access of load_angles for chunks of K pairs (up to 16), or 0 when
+// the cache's base, row stride or half row is not a multiple of it (one by one then).
+template <typename C, int K>
+bool cache_vectorizable(const RotaryShape& s, const C* cache) {
+  const int64_t bytes = std::min<int64_t>(16, K * static_cast<int64_t>(sizeof(C)));
+  const int64_t elems = bytes / static_cast<int64_t>(sizeof(C));
+  return elems > 1 && access_elems(sizeof(C), {s.cache_stride, s.rot_dim / 2}, {cache}) >= elems;
+}
+
 template <typename T, typename C, bool NEOX, int N, bool VECTOR>
 void launch(cudaStream_t stream, const RotaryShape& s, const int64_t* positions, T* query, T* key,
             const C* cache) {
   const int64_t chunks = (NEOX ? s.rot_dim / 2 : s.rot_dim) / N;
   const RotaryLaunch l = plan_rotary(s.num_tokens, s.query.num_heads + s.key.num_heads, chunks);
   const dim3 grid(static_cast<unsigned>(l.blocks_x), static_cast<unsigned>(l.blocks_y));
-  const dim3 block(static_cast<unsigned>(l.tile.threads_x),
-                   static_cast<unsigned>(l.tile.threads_y));
+  const dim3 block(static_cast<unsigned>(l.threads_x), static_cast<unsigned>(l.threads_y),
+                   static_cast<unsigned>(l.threads_z));
+  const bool cache_vec = cache_vectorizable < C, NEOX ? N : N / 2 > (s, cache);
   cuda::rotary_embedding_kernel<T, C, NEOX, N, VECTOR, kRotaryPolicy.heads_per_thread>
-      <<<grid, block, 0, stream>>>(positions, query, key, cache, s);
+      <<<grid, block, 0, stream>>>(positions, query, key, cache, s, cache_vec);
 }
 
 // Calls f(TypeTag<float>) for a float32 cache, else f(TypeTag<CT>) (the query's type):

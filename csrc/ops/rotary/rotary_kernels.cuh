@@ -12,6 +12,7 @@
 #include <limits>
 
 #include "ops/rotary/rotary_math.h"
+#include "ops/rotary/rotary_tuning.h"
 #include "stablekernels/cuda_common.cuh"
 #include "stablekernels/launch.h"
 
@@ -50,16 +51,45 @@ __device__ __forceinline__ void store_chunk(T* p, const Vec<T, N>& v) {
   }
 }
 
+// The K cos (or sin) values of a chunk at p, as float32: with accesses of up to 16 bytes
+// when `vec` (p, the cache's row stride and half a row are multiples of the access:
+// cache_access_bytes), else one by one.
+template <typename C, int K>
+__device__ __forceinline__ void load_angles(const C* __restrict__ p, bool vec, float (&out)[K]) {
+  constexpr int kBytes = K * static_cast<int>(sizeof(C));
+  constexpr int kVec = (kBytes < 16 ? kBytes : 16) / static_cast<int>(sizeof(C));
+  if (kVec > 1 && vec) {
+#pragma unroll
+    for (int i = 0; i < K; i += kVec) {
+      const Vec<C, kVec> v = load_vec<C, kVec>(p + i);
+#pragma unroll
+      for (int k = 0; k < kVec; ++k) {
+        out[i + k] = to_float(v.v[k]);
+      }
+    }
+  } else {
+#pragma unroll
+    for (int k = 0; k < K; ++k) {
+      out[k] = to_float(p[k]);
+    }
+  }
+}
+
 // In place on query (s.query.num_heads heads per token) and key (s.key.num_heads, 0 when
 // key is null). Chunk j of a head is, for NEOX, elements [j*N, j*N + N) of the first half of
 // the rotated part and the same elements of the second half (N pairs); otherwise elements
 // [j*N, j*N + N) of the rotated part (N / 2 adjacent pairs). A token whose position is
 // outside [0, max_position) gets NaN in the rotated part of its heads; the cache is not read
 // for it.
+//
+// Order of the memory accesses, for latency: the position load is issued first, then the
+// loads of the heads (their addresses do not depend on the position), then the cos/sin
+// loads once the position is in; the range check is a select on the loaded values, not a
+// branch, so no head load waits for the position. `cache_vec`: see load_angles.
 template <typename T, typename C, bool NEOX, int N, bool VECTOR, int HPT>
-__global__ void __launch_bounds__(kTileMaxThreads)
+__global__ void __launch_bounds__(kTileMaxThreads, kRotaryPolicy.min_blocks)
     rotary_embedding_kernel(const int64_t* __restrict__ positions, T* query, T* key,
-                            const C* __restrict__ cache, RotaryShape s) {
+                            const C* __restrict__ cache, RotaryShape s, bool cache_vec) {
   static_assert(NEOX || N % 2 == 0, "an interleaved chunk holds whole pairs");
   constexpr int kPairs = NEOX ? N : N / 2;
   constexpr float kNaN = std::numeric_limits<float>::quiet_NaN();
@@ -67,65 +97,74 @@ __global__ void __launch_bounds__(kTileMaxThreads)
   const int64_t chunks = (NEOX ? half : s.rot_dim) / N;
   const int64_t heads = s.query.num_heads + s.key.num_heads;
   const int64_t tile = static_cast<int64_t>(blockDim.y) * HPT;
-  for (int64_t token = blockIdx.x; token < s.num_tokens; token += gridDim.x) {
+  const int64_t token_step = static_cast<int64_t>(gridDim.x) * blockDim.z;
+  for (int64_t token = static_cast<int64_t>(blockIdx.x) * blockDim.z + threadIdx.z;
+       token < s.num_tokens; token += token_step) {
     const int64_t pos = positions[token * s.positions_stride];
-    const bool in_range = pos >= 0 && pos < s.max_position;
-    const C* cos_row = cache + (in_range ? pos : 0) * s.cache_stride;
-    const C* sin_row = cos_row + half;
+    T* const q_token = query + token * s.query.token_stride;
+    T* const k_token = key + token * s.key.token_stride;
     for (int64_t h0 = blockIdx.y * tile + threadIdx.y; h0 < heads; h0 += gridDim.y * tile) {
       for (int64_t j = threadIdx.x; j < chunks; j += blockDim.x) {
-        float c[kPairs];
-        float sn[kPairs];
-#pragma unroll
-        for (int k = 0; k < kPairs; ++k) {
-          c[k] = in_range ? to_float(cos_row[j * kPairs + k]) : kNaN;
-          sn[k] = in_range ? to_float(sin_row[j * kPairs + k]) : kNaN;
-        }
+        // Every slot loads (a slot past the last head reloads the last head, which another
+        // thread owns, and does not store), so the loads are unconditional: no partial
+        // values live across branches.
         T* ptr[HPT];
         Vec<T, N> a[HPT];
         Vec<T, N> b[HPT];
 #pragma unroll
         for (int u = 0; u < HPT; ++u) {
-          const int64_t h = h0 + static_cast<int64_t>(u) * blockDim.y;
-          ptr[u] = nullptr;
-          if (h < heads) {
-            T* head = h < s.query.num_heads
-                          ? query + token * s.query.token_stride + h * s.query.head_stride
-                          : key + token * s.key.token_stride +
-                                (h - s.query.num_heads) * s.key.head_stride;
-            ptr[u] = head + j * N;
-            a[u] = load_chunk<T, N, VECTOR>(ptr[u]);
-            if constexpr (NEOX) {
-              b[u] = load_chunk<T, N, VECTOR>(ptr[u] + half);
-            }
+          const int64_t h = min(h0 + static_cast<int64_t>(u) * blockDim.y, heads - 1);
+          T* head = h < s.query.num_heads ? q_token + h * s.query.head_stride
+                                          : k_token + (h - s.query.num_heads) * s.key.head_stride;
+          ptr[u] = head + j * N;
+          a[u] = load_chunk<T, N, VECTOR>(ptr[u]);
+          if constexpr (NEOX) {
+            b[u] = load_chunk<T, N, VECTOR>(ptr[u] + half);
           }
+        }
+        // A cache with no rows (max_position == 0) has no row to read: every position is out
+        // of range. Else an out-of-range token reads row 0 (in bounds) and selects NaN.
+        const bool in_range = pos >= 0 && pos < s.max_position;
+        float c[kPairs];
+        float sn[kPairs];
+        if (s.max_position > 0) {
+          const C* cos_row = cache + (in_range ? pos : 0) * s.cache_stride + j * kPairs;
+          load_angles<C, kPairs>(cos_row, cache_vec, c);
+          load_angles<C, kPairs>(cos_row + half, cache_vec, sn);
+        }
+#pragma unroll
+        for (int k = 0; k < kPairs; ++k) {
+          c[k] = in_range ? c[k] : kNaN;
+          sn[k] = in_range ? sn[k] : kNaN;
         }
 #pragma unroll
         for (int u = 0; u < HPT; ++u) {
-          if (ptr[u] == nullptr) {
+          if (h0 + static_cast<int64_t>(u) * blockDim.y >= heads) {
             continue;
           }
+          Vec<T, N> oa;
           if constexpr (NEOX) {
+            Vec<T, N> ob;
 #pragma unroll
             for (int k = 0; k < N; ++k) {
               float x = to_float(a[u].v[k]);
               float y = to_float(b[u].v[k]);
               rotate_pair(x, y, c[k], sn[k]);
-              a[u].v[k] = from_float<T>(x);
-              b[u].v[k] = from_float<T>(y);
+              oa.v[k] = from_float<T>(x);
+              ob.v[k] = from_float<T>(y);
             }
-            store_chunk<T, N, VECTOR>(ptr[u], a[u]);
-            store_chunk<T, N, VECTOR>(ptr[u] + half, b[u]);
+            store_chunk<T, N, VECTOR>(ptr[u], oa);
+            store_chunk<T, N, VECTOR>(ptr[u] + half, ob);
           } else {
 #pragma unroll
             for (int k = 0; k < kPairs; ++k) {
               float x = to_float(a[u].v[2 * k]);
               float y = to_float(a[u].v[2 * k + 1]);
               rotate_pair(x, y, c[k], sn[k]);
-              a[u].v[2 * k] = from_float<T>(x);
-              a[u].v[2 * k + 1] = from_float<T>(y);
+              oa.v[2 * k] = from_float<T>(x);
+              oa.v[2 * k + 1] = from_float<T>(y);
             }
-            store_chunk<T, N, VECTOR>(ptr[u], a[u]);
+            store_chunk<T, N, VECTOR>(ptr[u], oa);
           }
         }
       }
