@@ -150,12 +150,15 @@ __global__ void __launch_bounds__(kTileMaxThreads)
     const T* suf[RPT];
     P pv[RPT];
     P sv[RPT];
+    // Which of the RPT rows exist. Not `out[u] != nullptr`: an empty output (head_size 0)
+    // may have a null base, and its lse must still be written.
+    bool live[RPT];
     // Every load of the first access (and the lse values) first, nothing waiting on them.
 #pragma unroll
     for (int u = 0; u < RPT; ++u) {
       const int64_t r = r0 + static_cast<int64_t>(u) * blockDim.y;
-      out[u] = nullptr;
-      if (r < rows) {
+      live[u] = r < rows;
+      if (live[u]) {
         const int64_t t = r / s.num_heads;
         const int64_t h = r - t * s.num_heads;
         lse_t[u] = t;
@@ -176,7 +179,7 @@ __global__ void __launch_bounds__(kTileMaxThreads)
     MergeWeights w[RPT];
 #pragma unroll
     for (int u = 0; u < RPT; ++u) {
-      if (out[u] != nullptr) {
+      if (live[u]) {
         w[u] = merge_weights(lp[u], ls[u]);
         if (output_lse != nullptr && threadIdx.x == 0) {
           output_lse[lse_h[u] * s.output_lse.head_stride + lse_t[u] * s.output_lse.token_stride] =
@@ -187,7 +190,7 @@ __global__ void __launch_bounds__(kTileMaxThreads)
     if (j0 < chunks) {
 #pragma unroll
       for (int u = 0; u < RPT; ++u) {
-        if (out[u] != nullptr) {
+        if (live[u]) {
           store_packed<T, N>(out[u] + j0 * N,
                              merge_vec<T, N>(w[u], unpack<T, N>(pv[u]), unpack<T, N>(sv[u])));
         }
@@ -197,14 +200,14 @@ __global__ void __launch_bounds__(kTileMaxThreads)
     for (int64_t j = j0 + blockDim.x; j < chunks; j += blockDim.x) {
 #pragma unroll
       for (int u = 0; u < RPT; ++u) {
-        if (out[u] != nullptr) {
+        if (live[u]) {
           pv[u] = load_packed<T, N>(pre[u] + j * N);
           sv[u] = load_packed<T, N>(suf[u] + j * N);
         }
       }
 #pragma unroll
       for (int u = 0; u < RPT; ++u) {
-        if (out[u] != nullptr) {
+        if (live[u]) {
           store_packed<T, N>(out[u] + j * N,
                              merge_vec<T, N>(w[u], unpack<T, N>(pv[u]), unpack<T, N>(sv[u])));
         }
