@@ -48,25 +48,14 @@ Launch plan(int64_t rows, int64_t hidden, int max_items, std::initializer_list<c
   return l;
 }
 
-// rms_norm's launch: the generic kernel for long rows on many rows; else up to
-// rms_norm_persistent_max_rows rows the persistent register kernel (items > 0) while a
-// row fits in 1024 threads of kNormPolicy.rms_norm_persistent_items vectors, the generic
-// one beyond; on more rows one block per row (plan).
+// rms_norm's launch: the persistent register kernel (items > 0) while a row fits in
+// 1024 threads of kNormPolicy.rms_norm_persistent_items vectors, else the generic one.
 template <typename CT>
 Launch plan_rms_norm(int64_t rows, int64_t hidden, std::initializer_list<const void*> ptrs,
                      std::initializer_list<const RowIndexer*> row_layouts) {
   Launch l{};
   l.vec = can_use_vec16<CT>(hidden, ptrs, row_layouts) ? stablekernels::cuda::kVec16<CT> : 1;
   const int64_t nvec = hidden / l.vec;
-  if (rows > kNormPolicy.rms_norm_decode_rows &&
-      nvec * l.vec * static_cast<int64_t>(sizeof(CT)) >
-          kNormPolicy.rms_norm_register_max_vectors * 16) {
-    // Long rows on many rows: the generic kernel (norm_tuning.h says why).
-    l.items = 0;
-    l.threads = kNormPolicy.generic_threads;
-    l.blocks = static_cast<unsigned>(std::min<int64_t>(rows, kNormPolicy.max_blocks));
-    return l;
-  }
   if (rows > kNormPolicy.rms_norm_persistent_max_rows) {
     return plan<CT>(rows, hidden, kNormPolicy.rms_norm_max_items, ptrs, row_layouts);
   }

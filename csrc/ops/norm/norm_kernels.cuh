@@ -168,69 +168,34 @@ __global__ void __launch_bounds__(1024)
   }
 }
 
-// Rows longer than the register kernels hold (and long rows on many rows, see
-// norm_tuning.h): two passes over the row, the second mostly from L2. Each pass takes
-// kGenericBatch accesses a thread at a time and issues all their loads before using any:
-// the first pass has one stream to read, and one load a thread in flight (the plain loop)
-// is half of what the fused_add_rms_norm generic kernel, with its two streams, keeps in
-// flight at 95-96% of copy. In the second pass the loads also go before the stores, which
-// the compiler cannot reorder itself (out may alias in).
-constexpr int kGenericBatch = 4;
-
+// Rows longer than the register kernels hold: two passes over the row.
 template <typename T, int VEC>
 __global__ void __launch_bounds__(1024)
     rms_norm_generic_kernel(T* out, RowIndexer out_rows, const T* in, RowIndexer in_rows,
                             const T* __restrict__ weight, int64_t rows, int hidden, float eps) {
   const int nvec = hidden / VEC;
-  const int stride = blockDim.x;
   for (int64_t row = blockIdx.x; row < rows; row += gridDim.x) {
     const T* x = in + in_rows.offset(row);
     T* y = out + out_rows.offset(row);
     float ss = 0.0f;
-    for (int j0 = threadIdx.x; j0 < nvec; j0 += kGenericBatch * stride) {
-      Vec<T, VEC> a[kGenericBatch];
+    for (int j = threadIdx.x; j < nvec; j += blockDim.x) {
+      const Vec<T, VEC> a = load_vec<T, VEC>(x + static_cast<int64_t>(j) * VEC);
 #pragma unroll
-      for (int b = 0; b < kGenericBatch; ++b) {
-        const int j = j0 + b * stride;
-        if (j < nvec) {
-          a[b] = load_vec<T, VEC>(x + static_cast<int64_t>(j) * VEC);
-        }
-      }
-#pragma unroll
-      for (int b = 0; b < kGenericBatch; ++b) {
-        if (j0 + b * stride < nvec) {
-#pragma unroll
-          for (int k = 0; k < VEC; ++k) {
-            const float f = to_float(a[b].v[k]);
-            ss += f * f;
-          }
-        }
+      for (int k = 0; k < VEC; ++k) {
+        const float f = to_float(a.v[k]);
+        ss += f * f;
       }
     }
     const float inv = rsqrtf(block_sum(ss) / static_cast<float>(hidden) + eps);
-    for (int j0 = threadIdx.x; j0 < nvec; j0 += kGenericBatch * stride) {
-      Vec<T, VEC> a[kGenericBatch];
-      Vec<T, VEC> w[kGenericBatch];
+    for (int j = threadIdx.x; j < nvec; j += blockDim.x) {
+      const Vec<T, VEC> a = load_vec<T, VEC>(x + static_cast<int64_t>(j) * VEC);
+      const Vec<T, VEC> w = load_vec<T, VEC>(weight + static_cast<int64_t>(j) * VEC);
+      Vec<T, VEC> o;
 #pragma unroll
-      for (int b = 0; b < kGenericBatch; ++b) {
-        const int j = j0 + b * stride;
-        if (j < nvec) {
-          a[b] = load_vec<T, VEC>(x + static_cast<int64_t>(j) * VEC);
-          w[b] = load_vec<T, VEC>(weight + static_cast<int64_t>(j) * VEC);
-        }
+      for (int k = 0; k < VEC; ++k) {
+        o.v[k] = from_float<T>(to_float(a.v[k]) * inv * to_float(w.v[k]));
       }
-#pragma unroll
-      for (int b = 0; b < kGenericBatch; ++b) {
-        const int j = j0 + b * stride;
-        if (j < nvec) {
-          Vec<T, VEC> o;
-#pragma unroll
-          for (int k = 0; k < VEC; ++k) {
-            o.v[k] = from_float<T>(to_float(a[b].v[k]) * inv * to_float(w[b].v[k]));
-          }
-          store_vec<T, VEC>(y + static_cast<int64_t>(j) * VEC, o);
-        }
-      }
+      store_vec<T, VEC>(y + static_cast<int64_t>(j) * VEC, o);
     }
   }
 }

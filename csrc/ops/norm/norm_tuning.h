@@ -20,15 +20,6 @@ struct NormPolicy {
   // row: 4096 rows x 4096 21.6 / 22.5, x 16384 78.0 / 85.3; 16384 rows x 4096 74.3 / 71.1,
   // x 8192 143.8 / 135.2, x 16384 301.4 / 296.0.
   long long rms_norm_persistent_max_rows = 4096;
-  // rms_norm on more than rms_norm_decode_rows rows with rows of more than this many
-  // 16-byte vectors (8192 bf16 elements): the generic two-pass kernel (1024 threads, loads
-  // issued kGenericBatch at a time), as fused_add_rms_norm. The register kernels are at
-  // their worst there (H200, bf16, 16384 columns: persistent 81-85% of copy, 512 threads of
-  // 64 registers; one block per row 86%, 80 registers and 3 blocks of 256 threads an SM),
-  // while the fused_add_rms_norm generic kernel reaches 93% (4096 rows) and 96% (16384
-  // rows) on the same shapes, and torch.compile's looped two-pass reduction 97%. Set it to
-  // 1 << 30 for the previous choice.
-  long long rms_norm_register_max_vectors = 1024;
   int rms_norm_max_items = 8;
   // rms_norm on at most this many rows (decode): one vector a thread up to 1024 threads
   // (two beyond), so a single row spreads over many threads and each issues few loads.
