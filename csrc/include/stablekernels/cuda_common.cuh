@@ -1,13 +1,15 @@
 // SPDX-License-Identifier: Apache-2.0
 #pragma once
 // Device helpers shared by the CUDA kernels: float conversion of the element
-// types, aligned vectors for 16-byte memory access, block reductions. Torch-free.
+// types, aligned vectors for 16-byte memory access, single-access stores of computed
+// values, 16-bit pairs, block reductions. Torch-free.
 
 #include <cuda_bf16.h>
 #include <cuda_fp16.h>
 #include <cuda_runtime.h>
 
 #include <cstdint>
+#include <cstring>
 
 namespace stablekernels::cuda {
 
@@ -55,6 +57,72 @@ __device__ __forceinline__ void store_vec(T* p, const Vec<T, VEC>& v) {
 // Elements per 16-byte access.
 template <typename T>
 constexpr int kVec16 = static_cast<int>(16 / sizeof(T));
+
+// WORDS 32-bit words stored as one plain access (st.global.v4 / .v2 in PTX, STG.E.128 /
+// STG.E.64 in SASS). Where a kernel computes its values, nvcc lowers the struct copy of
+// store_vec (and a uint4 assigned through a pointer) into one store per member: four
+// 4-byte stores for 16 bytes, four times the store instructions and partial sectors for L2
+// to merge. __stwb gives one access, but a strong one (STG.E.128.STRONG.SM).
+template <int WORDS>
+__device__ __forceinline__ void store_words(uint32_t* p, const uint32_t (&w)[WORDS]) {
+  static_assert(WORDS == 1 || WORDS == 2 || WORDS == 4, "one access is 4, 8 or 16 bytes");
+  if constexpr (WORDS == 4) {
+    asm volatile("st.global.v4.b32 [%0], {%1, %2, %3, %4};" ::"l"(p), "r"(w[0]), "r"(w[1]),
+                 "r"(w[2]), "r"(w[3])
+                 : "memory");
+  } else if constexpr (WORDS == 2) {
+    asm volatile("st.global.v2.b32 [%0], {%1, %2};" ::"l"(p), "r"(w[0]), "r"(w[1]) : "memory");
+  } else {
+    *p = w[0];
+  }
+}
+
+// A vector stored as one access of its full width when that is 4, 8 or 16 bytes
+// (store_words), else as store_vec.
+template <typename T, int VEC>
+__device__ __forceinline__ void store_packed(T* p, const Vec<T, VEC>& v) {
+  constexpr int kBytes = static_cast<int>(sizeof(T)) * VEC;
+  if constexpr (kBytes == 4 || kBytes == 8 || kBytes == 16) {
+    uint32_t w[kBytes / 4];
+    memcpy(w, &v, kBytes);
+    store_words<kBytes / 4>(reinterpret_cast<uint32_t*>(p), w);
+  } else {
+    store_vec<T, VEC>(p, v);
+  }
+}
+
+// Two floats rounded to a 16-bit T and packed into a word, low half first, with one
+// two-float conversion (F2FP); and back.
+template <typename T>
+__device__ __forceinline__ uint32_t pack2(float lo, float hi);
+template <>
+__device__ __forceinline__ uint32_t pack2<__half>(float lo, float hi) {
+  const __half2 h = __floats2half2_rn(lo, hi);
+  uint32_t w;
+  memcpy(&w, &h, sizeof(w));
+  return w;
+}
+template <>
+__device__ __forceinline__ uint32_t pack2<__nv_bfloat16>(float lo, float hi) {
+  const __nv_bfloat162 h = __floats2bfloat162_rn(lo, hi);
+  uint32_t w;
+  memcpy(&w, &h, sizeof(w));
+  return w;
+}
+
+template <typename T>
+__device__ __forceinline__ float2 unpack2(uint32_t w);
+template <>
+__device__ __forceinline__ float2 unpack2<__nv_bfloat16>(uint32_t w) {
+  // a bfloat16 is the high half of its float32: a shift and a mask, no conversion
+  return make_float2(__uint_as_float(w << 16), __uint_as_float(w & 0xFFFF0000u));
+}
+template <>
+__device__ __forceinline__ float2 unpack2<__half>(uint32_t w) {
+  __half2 h;
+  memcpy(&h, &w, sizeof(w));
+  return __half22float2(h);
+}
 
 inline bool is_aligned(const void* p, int bytes) {
   return reinterpret_cast<std::uintptr_t>(p) % static_cast<std::uintptr_t>(bytes) == 0;

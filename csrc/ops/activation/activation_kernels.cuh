@@ -18,7 +18,9 @@ namespace stablekernels::activation::cuda {
 
 using stablekernels::cuda::from_float;
 using stablekernels::cuda::load_vec;
+using stablekernels::cuda::pack2;
 using stablekernels::cuda::store_vec;
+using stablekernels::cuda::store_words;
 using stablekernels::cuda::to_float;
 using stablekernels::cuda::Vec;
 
@@ -150,43 +152,6 @@ __device__ __forceinline__ void unpack(const Vec<T, VEC>& v, float (&f)[VEC]) {
 
 // ---- stores ------------------------------------------------------------------------
 
-// Two floats rounded to T (16-bit) and packed into a word, low half first, with one
-// two-float conversion (F2FP).
-template <typename T>
-__device__ __forceinline__ uint32_t pack2(float lo, float hi);
-template <>
-__device__ __forceinline__ uint32_t pack2<__half>(float lo, float hi) {
-  const __half2 h = __floats2half2_rn(lo, hi);
-  uint32_t u;
-  memcpy(&u, &h, sizeof(u));
-  return u;
-}
-template <>
-__device__ __forceinline__ uint32_t pack2<__nv_bfloat16>(float lo, float hi) {
-  const __nv_bfloat162 h = __floats2bfloat162_rn(lo, hi);
-  uint32_t u;
-  memcpy(&u, &h, sizeof(u));
-  return u;
-}
-
-// WORDS 32-bit words stored as one plain access (st.global.v4 / .v2 in PTX, STG.E.128 /
-// STG.E.64): a Vec or uint4 assigned through a pointer was stored member by member, four
-// 4-byte stores for 16 bytes, where the kernel computes its values; __stwb gives one access
-// but a strong one (STG.E.128.STRONG.SM).
-template <int WORDS>
-__device__ __forceinline__ void store_words(uint32_t* p, const uint32_t (&w)[WORDS]) {
-  static_assert(WORDS == 1 || WORDS == 2 || WORDS == 4, "one access is 4, 8 or 16 bytes");
-  if constexpr (WORDS == 4) {
-    asm volatile("st.global.v4.b32 [%0], {%1, %2, %3, %4};" ::"l"(p), "r"(w[0]), "r"(w[1]),
-                 "r"(w[2]), "r"(w[3])
-                 : "memory");
-  } else if constexpr (WORDS == 2) {
-    asm volatile("st.global.v2.b32 [%0], {%1, %2};" ::"l"(p), "r"(w[0]), "r"(w[1]) : "memory");
-  } else {
-    *p = w[0];
-  }
-}
-
 // VEC floats rounded to T and stored as one access (16-bit pairs with one two-float
 // conversion, F2FP, each).
 template <typename T, int VEC>
@@ -212,6 +177,22 @@ __device__ __forceinline__ void store_floats(T* p, const float (&f)[VEC]) {
 }
 
 // ---- kernel -------------------------------------------------------------------------
+
+// y[0, VEC) = A(a) * b, in float32, stored as one access.
+template <typename A, typename T, int VEC>
+__device__ __forceinline__ void act_and_mul_store(T* y, const Vec<T, VEC>& a,
+                                                  const Vec<T, VEC>& b) {
+  float xa[VEC];
+  float xb[VEC];
+  unpack<T, VEC>(a, xa);
+  unpack<T, VEC>(b, xb);
+  float o[VEC];
+#pragma unroll
+  for (int k = 0; k < VEC; ++k) {
+    o[k] = A::apply(xa[k]) * xb[k];
+  }
+  store_floats<T, VEC>(y, o);
+}
 
 // input [rows, 2d] -> out [rows, d] = Act(input[:, :d]) * input[:, d:]
 // Each thread issues all UNROLL pairs of loads before computing, to keep enough
@@ -242,16 +223,7 @@ __global__ void act_and_mul_kernel(T* out, RowIndexer out_rows, const T* in, Row
       for (int u = 0; u < UNROLL; ++u) {
         const int64_t j = base + u * static_cast<int64_t>(blockDim.x) + threadIdx.x;
         if (j < nvec) {
-          float xa[VEC];
-          float xb[VEC];
-          unpack<T, VEC>(a[u], xa);
-          unpack<T, VEC>(b[u], xb);
-          float o[VEC];
-#pragma unroll
-          for (int k = 0; k < VEC; ++k) {
-            o[k] = A::apply(xa[k]) * xb[k];
-          }
-          store_floats<T, VEC>(y + j * VEC, o);
+          act_and_mul_store<A, T, VEC>(y + j * VEC, a[u], b[u]);
         }
       }
     }
@@ -292,16 +264,7 @@ __global__ void act_and_mul_strided_kernel(T* __restrict__ out, int64_t out_stri
     for (int u = 0; u < UNROLL; ++u) {
       const int32_t j = j0 + u * static_cast<int32_t>(blockDim.x);
       if (j < nvec) {
-        float xa[VEC];
-        float xb[VEC];
-        unpack<T, VEC>(a[u], xa);
-        unpack<T, VEC>(b[u], xb);
-        float o[VEC];
-#pragma unroll
-        for (int k = 0; k < VEC; ++k) {
-          o[k] = A::apply(xa[k]) * xb[k];
-        }
-        store_floats<T, VEC>(y + j * VEC, o);
+        act_and_mul_store<A, T, VEC>(y + j * VEC, a[u], b[u]);
       }
     }
   }

@@ -18,36 +18,10 @@ namespace stablekernels::attention::cuda {
 
 using stablekernels::cuda::from_float;
 using stablekernels::cuda::load_vec;
+using stablekernels::cuda::store_packed;
 using stablekernels::cuda::store_vec;
 using stablekernels::cuda::to_float;
 using stablekernels::cuda::Vec;
-
-// Stores a vector as one access of its full width. nvcc lowers the struct copy of
-// store_vec (and a plain uint4 store of the same bits) into one store per element pair
-// here, where the elements are computed rather than loaded: SASS 4 x STG.E for a 16-byte
-// vector, four times the store instructions and partial-sector writes for L2 to merge.
-// The st.global of the packed words is a single STG.E.128 (.64, or STG.E).
-template <typename T, int N>
-__device__ __forceinline__ void store_packed(T* p, const Vec<T, N>& v) {
-  constexpr int kBytes = static_cast<int>(sizeof(T)) * N;
-  if constexpr (kBytes == 16) {
-    uint4 u;
-    memcpy(&u, &v, kBytes);
-    asm volatile("st.global.v4.b32 [%0], {%1, %2, %3, %4};" ::"l"(p), "r"(u.x), "r"(u.y), "r"(u.z),
-                 "r"(u.w)
-                 : "memory");
-  } else if constexpr (kBytes == 8) {
-    uint2 u;
-    memcpy(&u, &v, kBytes);
-    asm volatile("st.global.v2.b32 [%0], {%1, %2};" ::"l"(p), "r"(u.x), "r"(u.y) : "memory");
-  } else if constexpr (kBytes == 4) {
-    uint32_t u;
-    memcpy(&u, &v, kBytes);
-    asm volatile("st.global.b32 [%0], %1;" ::"l"(p), "r"(u) : "memory");
-  } else {
-    store_vec<T, N>(p, v);
-  }
-}
 
 // The bits of one vector, as the registers of a single load (uint4 for 16 bytes, uint2
 // for 8, uint32_t for 4; other widths the plain struct).

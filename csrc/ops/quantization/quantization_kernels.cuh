@@ -196,6 +196,20 @@ __device__ __forceinline__ float vec_amax(const Vec<T, VEC>& v, float m) {
   return m;
 }
 
+// The vectors base + u * step (u < kFlatUnroll) below nvec, loaded into v: kFlatUnroll
+// independent loads in flight per thread.
+template <typename T, int VEC>
+__device__ __forceinline__ void load_flat(const T* in, int64_t base, int64_t step, int64_t nvec,
+                                          Vec<T, VEC> (&v)[kFlatUnroll]) {
+#pragma unroll
+  for (int u = 0; u < kFlatUnroll; ++u) {
+    const int64_t i = base + u * step;
+    if (i < nvec) {
+      v[u] = load_vec<T, VEC>(in + i * VEC);
+    }
+  }
+}
+
 // The per-tensor kernels walk a [rows, nvec] grid of vectors in one of two ways.
 // DENSE (rows == 1: a single row, or rows back to back in every tensor the kernel
 // touches): a flat grid-stride loop, kFlatUnroll independent loads in flight per thread.
@@ -209,13 +223,7 @@ __device__ __forceinline__ void for_each_vec(const T* in, const RowIndexer& in_r
     for (int64_t base = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; base < nvec;
          base += step * kFlatUnroll) {
       Vec<T, VEC> v[kFlatUnroll];
-#pragma unroll
-      for (int u = 0; u < kFlatUnroll; ++u) {
-        const int64_t i = base + u * step;
-        if (i < nvec) {
-          v[u] = load_vec<T, VEC>(in + i * VEC);
-        }
-      }
+      load_flat<T, VEC>(in, base, step, nvec, v);
 #pragma unroll
       for (int u = 0; u < kFlatUnroll; ++u) {
         const int64_t i = base + u * step;
@@ -287,13 +295,7 @@ __global__ void __launch_bounds__(kFlatThreads)
     for (int64_t base = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; base < nvec;
          base += step * kFlatUnroll) {
       Vec<T, VEC> v[kFlatUnroll];
-#pragma unroll
-      for (int u = 0; u < kFlatUnroll; ++u) {
-        const int64_t i = base + u * step;
-        if (i < nvec) {
-          v[u] = load_vec<T, VEC>(in + i * VEC);
-        }
-      }
+      load_flat<T, VEC>(in, base, step, nvec, v);
       asm volatile("" : "+f"(sv));
       const Divider d = make_divider<T>(sv);
 #pragma unroll
@@ -335,6 +337,35 @@ __device__ __forceinline__ void store_row(uint8_t* y, const Vec<T, VEC> (&xv)[IT
   }
 }
 
+// A block's slice of a row, ITEMS vectors per thread (vector j = threadIdx.x + i * blockDim.x
+// of the nvec at x), loaded into xv, and the max |x| of the row over the whole block. The
+// max counts inf first (one instruction per element); a row with an inf takes it again over
+// the registers with inf ignored (the branch is the same for the whole block).
+template <typename T, int VEC, int ITEMS>
+__device__ __forceinline__ float load_slice_amax(const T* x, int nvec, Vec<T, VEC> (&xv)[ITEMS]) {
+  float m = 0.0f;
+#pragma unroll
+  for (int i = 0; i < ITEMS; ++i) {
+    const int j = threadIdx.x + i * blockDim.x;
+    if (j < nvec) {
+      xv[i] = load_vec<T, VEC>(x + static_cast<int64_t>(j) * VEC);
+      m = vec_amax_with_inf<T, VEC>(xv[i], m);
+    }
+  }
+  m = block_max(m);
+  if (m > FLT_MAX) {
+    m = 0.0f;
+#pragma unroll
+    for (int i = 0; i < ITEMS; ++i) {
+      if (threadIdx.x + i * blockDim.x < nvec) {
+        m = vec_amax<T, VEC>(xv[i], m);
+      }
+    }
+    m = block_max(m);
+  }
+  return m;
+}
+
 // dynamic_scaled_fp8_quant of a dense input small enough for one block: the amax, the scale
 // and the conversion in one kernel, the input in registers (ITEMS vectors per thread) from
 // the amax to the conversion. No scale zeroing and no second launch: in decode these, not
@@ -346,26 +377,7 @@ __global__ void __launch_bounds__(kOneBlockThreads)
     dynamic_quant_one_block_kernel(uint8_t* out, float* scale, const T* in, int64_t nvec_len) {
   const int nvec = static_cast<int>(nvec_len);
   Vec<T, VEC> xv[ITEMS];
-  float m = 0.0f;
-#pragma unroll
-  for (int i = 0; i < ITEMS; ++i) {
-    const int j = threadIdx.x + i * blockDim.x;
-    if (j < nvec) {
-      xv[i] = load_vec<T, VEC>(in + static_cast<int64_t>(j) * VEC);
-      m = vec_amax_with_inf<T, VEC>(xv[i], m);
-    }
-  }
-  m = block_max(m);
-  if (m > FLT_MAX) {  // the same for the whole block
-    m = 0.0f;
-#pragma unroll
-    for (int i = 0; i < ITEMS; ++i) {
-      if (threadIdx.x + i * blockDim.x < nvec) {
-        m = vec_amax<T, VEC>(xv[i], m);
-      }
-    }
-    m = block_max(m);
-  }
+  const float m = load_slice_amax<T, VEC, ITEMS>(in, nvec, xv);
   const Divider d = make_divider<T>(scale_from_amax(m));
   if (threadIdx.x == 0) {
     *scale = d.s;
@@ -391,26 +403,7 @@ __global__ void __launch_bounds__(kRowKernelThreads)
     const T* x = in + in_rows.offset(row);
     uint8_t* y = out + out_rows.offset(row);
     Vec<T, VEC> xv[ITEMS];
-    float m = 0.0f;
-#pragma unroll
-    for (int i = 0; i < ITEMS; ++i) {
-      const int j = threadIdx.x + i * blockDim.x;
-      if (j < nvec) {
-        xv[i] = load_vec<T, VEC>(x + static_cast<int64_t>(j) * VEC);
-        m = vec_amax_with_inf<T, VEC>(xv[i], m);
-      }
-    }
-    m = block_max(m);
-    if (m > FLT_MAX) {
-      m = 0.0f;
-#pragma unroll
-      for (int i = 0; i < ITEMS; ++i) {
-        if (threadIdx.x + i * blockDim.x < nvec) {
-          m = vec_amax<T, VEC>(xv[i], m);
-        }
-      }
-      m = block_max(m);
-    }
+    const float m = load_slice_amax<T, VEC, ITEMS>(x, nvec, xv);
     const Divider d = make_divider<T>(row_scale(m, ub));
     if (threadIdx.x == 0) {
       scale[row * scale_stride] = d.s;

@@ -12,8 +12,11 @@ namespace stablekernels::sampling::cuda {
 
 using stablekernels::cuda::from_float;
 using stablekernels::cuda::load_vec;
+using stablekernels::cuda::pack2;
 using stablekernels::cuda::store_vec;
+using stablekernels::cuda::store_words;
 using stablekernels::cuda::to_float;
+using stablekernels::cuda::unpack2;
 using stablekernels::cuda::Vec;
 
 // ---- apply_repetition_penalties_ ---------------------------------------------------------
@@ -93,70 +96,41 @@ __device__ __forceinline__ uint32_t byte_select(uint32_t m) {
   return (m & 0x01010101u) * 0xFFu;
 }
 
-// The two 16-bit elements of a word as floats (low half first), and two floats rounded back
-// into a word.
-template <typename T>
-__device__ __forceinline__ float2 unpack2(uint32_t w);
-template <>
-__device__ __forceinline__ float2 unpack2<__nv_bfloat16>(uint32_t w) {
-  // a bfloat16 is the high half of its float32
-  return make_float2(__uint_as_float(w << 16), __uint_as_float(w & 0xFFFF0000u));
-}
-template <>
-__device__ __forceinline__ float2 unpack2<__half>(uint32_t w) {
-  __half2 h;
-  memcpy(&h, &w, sizeof(w));
-  return __half22float2(h);
-}
-template <typename T>
-__device__ __forceinline__ uint32_t pack2(float lo, float hi);
-template <>
-__device__ __forceinline__ uint32_t pack2<__nv_bfloat16>(float lo, float hi) {
-  const __nv_bfloat162 h = __floats2bfloat162_rn(lo, hi);
-  uint32_t w;
-  memcpy(&w, &h, sizeof(w));
-  return w;
-}
-template <>
-__device__ __forceinline__ uint32_t pack2<__half>(float lo, float hi) {
-  const __half2 h = __floats2half2_rn(lo, hi);
-  uint32_t w;
-  memcpy(&w, &h, sizeof(w));
-  return w;
-}
-
 // Penalizes the elements of the 16-byte vector `v` whose byte of `m` (the OR of both masks) is
 // nonzero; the others keep their bits. 16-bit elements are handled as words of two: each word
 // is penalized whole and its new halves selected bytewise (LOP3) from the mask bytes, so the
 // vector stays in 4 registers (element by element, nvcc split it into 8 16-bit registers,
 // spilled to local memory at 64 registers, and stored it 2 bytes at a time).
-template <typename T, int VEC, typename MaskT>
-__device__ __forceinline__ uint4 penalize_vec_ieee(uint4 v, MaskT m, float pen) {
+template <typename T, int VEC, typename MaskT, typename F>
+__device__ __forceinline__ uint4 select_penalized(uint4 v, MaskT m, F&& penalize_one) {
+  uint32_t w[4] = {v.x, v.y, v.z, v.w};
   if constexpr (sizeof(T) == 2) {
     static_assert(VEC == 8, "8 16-bit elements per 16 bytes");
     const uint32_t sel_lo = byte_select(static_cast<uint32_t>(m));
     const uint32_t sel_hi = byte_select(static_cast<uint32_t>(m >> 32));
-    uint32_t w[4] = {v.x, v.y, v.z, v.w};
 #pragma unroll
     for (int k = 0; k < 4; ++k) {
       const float2 f = unpack2<T>(w[k]);
-      const uint32_t p = pack2<T>(penalize(f.x, pen), penalize(f.y, pen));
+      const uint32_t p = pack2<T>(penalize_one(f.x), penalize_one(f.y));
       // mask bytes 2k and 2k+1, each spread over its element's two bytes
       const uint32_t sel = __byte_perm(k < 2 ? sel_lo : sel_hi, 0, (k % 2) != 0 ? 0x3322 : 0x1100);
       w[k] = (p & sel) | (w[k] & ~sel);
     }
-    return make_uint4(w[0], w[1], w[2], w[3]);
   } else {
     static_assert(VEC == 4, "4 float32 elements per 16 bytes");
-    uint32_t w[4] = {v.x, v.y, v.z, v.w};
 #pragma unroll
     for (int e = 0; e < 4; ++e) {
-      if (((m >> (8 * e)) & 0xFFu) != 0) {
-        w[e] = __float_as_uint(penalize(__uint_as_float(w[e]), pen));
-      }
+      const float p = penalize_one(__uint_as_float(w[e]));
+      w[e] = ((m >> (8 * e)) & 0xFFu) != 0 ? __float_as_uint(p) : w[e];
     }
-    return make_uint4(w[0], w[1], w[2], w[3]);
   }
+  return make_uint4(w[0], w[1], w[2], w[3]);
+}
+
+// select_penalized with the IEEE division (penalize).
+template <typename T, int VEC, typename MaskT>
+__device__ __forceinline__ uint4 penalize_vec_ieee(uint4 v, MaskT m, float pen) {
+  return select_penalized<T, VEC>(v, m, [pen](float x) { return penalize(x, pen); });
 }
 
 // penalize_vec_ieee through penalize_fast (y = RN(1/pen)); `fast_row`: pen lies in
@@ -165,44 +139,14 @@ __device__ __forceinline__ uint4 penalize_vec_ieee(uint4 v, MaskT m, float pen) 
 template <typename T, int VEC, typename MaskT>
 __device__ __forceinline__ uint4 penalize_vec(uint4 v, MaskT m, float pen, float y, bool fast_row) {
   bool slow = !fast_row;
-  uint4 r;
-  if constexpr (sizeof(T) == 2) {
-    static_assert(VEC == 8, "8 16-bit elements per 16 bytes");
-    const uint32_t sel_lo = byte_select(static_cast<uint32_t>(m));
-    const uint32_t sel_hi = byte_select(static_cast<uint32_t>(m >> 32));
-    uint32_t w[4] = {v.x, v.y, v.z, v.w};
-#pragma unroll
-    for (int k = 0; k < 4; ++k) {
-      const float2 f = unpack2<T>(w[k]);
-      const uint32_t p =
-          pack2<T>(penalize_fast<1>(f.x, pen, y, slow), penalize_fast<1>(f.y, pen, y, slow));
-      const uint32_t sel = __byte_perm(k < 2 ? sel_lo : sel_hi, 0, (k % 2) != 0 ? 0x3322 : 0x1100);
-      w[k] = (p & sel) | (w[k] & ~sel);
-    }
-    r = make_uint4(w[0], w[1], w[2], w[3]);
-  } else {
-    static_assert(VEC == 4, "4 float32 elements per 16 bytes");
-    uint32_t w[4] = {v.x, v.y, v.z, v.w};
-#pragma unroll
-    for (int e = 0; e < 4; ++e) {
-      const float f = __uint_as_float(w[e]);
-      const float p = penalize_fast<2>(f, pen, y, slow);
-      w[e] = ((m >> (8 * e)) & 0xFFu) != 0 ? __float_as_uint(p) : w[e];
-    }
-    r = make_uint4(w[0], w[1], w[2], w[3]);
-  }
+  // float32 needs two correction steps for an exact quotient, 16-bit inputs one
+  constexpr int kSteps = sizeof(T) == 2 ? 1 : 2;
+  uint4 r = select_penalized<T, VEC>(
+      v, m, [&](float x) { return penalize_fast<kSteps>(x, pen, y, slow); });
   if (slow) {
     r = penalize_vec_ieee<T, VEC>(v, m, pen);
   }
   return r;
-}
-
-// 16 bytes stored as one plain access (STG.E.128): a uint4 assigned through a pointer may be
-// stored member by member, and __stwb's access is a strong one (STG.E.128.STRONG.SM).
-__device__ __forceinline__ void store16(void* p, uint4 v) {
-  asm volatile("st.global.v4.b32 [%0], {%1, %2, %3, %4};" ::"l"(p), "r"(v.x), "r"(v.y), "r"(v.z),
-               "r"(v.w)
-               : "memory");
 }
 
 // logits [rows, vocab] (row stride logits_stride), masks [rows, vocab] (their own row strides),
@@ -322,7 +266,9 @@ __global__ void __launch_bounds__(kPenaltyThreads, kPenaltyBlocksPerSm)
       const MaskT m = mp[u] | mo[u];
       if (m != 0) {
         const int64_t v = v0 + static_cast<int64_t>(u) * kPenaltyThreads;
-        store16(xv + v * VEC, penalize_vec<T, VEC>(val[u], m, pen, y, fast_row));
+        const uint4 r = penalize_vec<T, VEC>(val[u], m, pen, y, fast_row);
+        const uint32_t w[4] = {r.x, r.y, r.z, r.w};
+        store_words<4>(reinterpret_cast<uint32_t*>(xv + v * VEC), w);
       }
     }
   }
