@@ -61,6 +61,24 @@ HadamardLaunchStatus launch_fast(cudaStream_t stream, CT* out, const RowIndexer&
   return s;
 }
 
+template <typename CT, int LOG_N>
+HadamardLaunchStatus launch_xpose(cudaStream_t stream, CT* out, const RowIndexer& orows,
+                                  const CT* in, const RowIndexer& irows, int64_t rows, float scale,
+                                  int optin) {
+  constexpr int kRows = kXposeRowsPerBlock<LOG_N>;
+  constexpr int kThreads = (1 << (LOG_N - 5)) * kRows;
+  constexpr int64_t kSmem = int64_t{kRows} << LOG_N << 2;  // kRows rows of float32
+  auto kernel = &cuda::hadamard_xpose_kernel<CT, LOG_N>;
+  const HadamardLaunchStatus s = allow_shared_memory(kernel, kSmem, optin);
+  if (!s.ok()) {
+    return s;
+  }
+  const int64_t blocks = std::min<int64_t>((rows + kRows - 1) / kRows, kHadamardPolicy.max_blocks);
+  kernel<<<static_cast<unsigned>(blocks), kThreads, static_cast<size_t>(kSmem), stream>>>(
+      out, orows, in, irows, rows, scale);
+  return s;
+}
+
 template <typename CT>
 HadamardLaunchStatus launch(cudaStream_t stream, CT* out, const RowIndexer& orows, const CT* in,
                             const RowIndexer& irows, int64_t rows, int log_n, int optin) {
@@ -69,6 +87,17 @@ HadamardLaunchStatus launch(cudaStream_t stream, CT* out, const RowIndexer& orow
   const HadamardConfig c = hadamard_config(log_n);
   const int vec = std::min<int>(c.ept, stablekernels::cuda::kVec16<CT>);
   const int size = static_cast<int>(sizeof(CT));
+  if (log_n >= kXposeMinLogN && can_use_vec16<CT>(n, {out, in}, {&orows, &irows})) {
+    static_assert(kXposeMinLogN == 10 && kMaxLogN == 15, "one case per size below");
+    switch (log_n) {
+      case 10: return launch_xpose<CT, 10>(stream, out, orows, in, irows, rows, scale, optin);
+      case 11: return launch_xpose<CT, 11>(stream, out, orows, in, irows, rows, scale, optin);
+      case 12: return launch_xpose<CT, 12>(stream, out, orows, in, irows, rows, scale, optin);
+      case 13: return launch_xpose<CT, 13>(stream, out, orows, in, irows, rows, scale, optin);
+      case 14: return launch_xpose<CT, 14>(stream, out, orows, in, irows, rows, scale, optin);
+      default: return launch_xpose<CT, 15>(stream, out, orows, in, irows, rows, scale, optin);
+    }
+  }
   if (can_use_vec(vec, size, n, {out, in}, {&orows, &irows})) {
     switch (c.ept) {
       case 1: return launch_fast<CT, 1>(stream, out, orows, in, irows, rows, log_n, scale, optin);

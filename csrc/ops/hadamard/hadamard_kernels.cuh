@@ -193,6 +193,158 @@ __global__ void __launch_bounds__(kMaxBlockThreads<EPT>)
   }
 }
 
+// Transform over the register bits below `COUNT_USED` of `COUNT` registers: registers
+// i and i + h with h < COUNT_USED.
+template <int COUNT, int COUNT_USED>
+__device__ __forceinline__ void low_register_stages(float (&v)[COUNT]) {
+#pragma unroll
+  for (int h = 1; h < COUNT_USED; h *= 2) {
+#pragma unroll
+    for (int i = 0; i < COUNT; ++i) {
+      if ((i & h) == 0) {
+        const float lo = v[i];
+        const float hi = v[i + h];
+        v[i] = lo + hi;
+        v[i + h] = lo - hi;
+      }
+    }
+  }
+}
+
+// Physical float index of entry (m, c) of a row viewed as a matrix of kXposeCols columns:
+// row-major with the 16-byte chunks of row m permuted by m mod 8 (an xor swizzle), so
+// that both the 16-byte accesses of 8 consecutive rows to one chunk and the 4-byte
+// accesses of a warp to one row (32 columns) hit 32 distinct banks.
+constexpr int kXposeCols = 32;
+__device__ __forceinline__ int xpose_index(int m, int c) {
+  return m * kXposeCols + (c ^ ((m & 7) << 2));
+}
+
+// rows x [n] -> rows x [n] for n = 2^LOG_N >= 1024, rows 16-byte aligned. A row is a
+// matrix X[m][c] of TPR = n / 32 rows m and 32 columns c = k * V + j, element
+// k * TPR * V + m * V + j (V elements per 16-byte vector, k < 32 / V), so thread m of
+// the row loads (and finally stores) row m of X with 32 / V 16-byte accesses, each
+// contiguous across the row's threads. The stages run in registers only, the row
+// crossing shared memory (float32, swizzled, no bank conflicts) between them:
+//   1. the 5 bits of c (thread m holds row m);
+//   2. the low 5 bits of m: thread (mh, c) reads X[32 * mh + ml][c], ml < 32;
+//   3. when TPR > 32, the H = TPR / 32 values of mh: thread (w, c) reads
+//      X[32 * mh + G * w + g][c], g < G = 32 / H, mh < H;
+// and each thread writes back what it read (the same addresses, so no barrier is
+// needed before), then reads row m of X again to scale, round and store it. Every
+// element of a row is loaded before any is stored: `out` may equal `in`. Blocks hold
+// RPB rows (RPB * TPR threads, RPB * n floats of dynamic shared memory).
+template <typename T, int LOG_N>
+__global__ void __launch_bounds__((1 << (LOG_N - 5)) * kXposeRowsPerBlock<LOG_N>)
+    hadamard_xpose_kernel(T* out, RowIndexer out_rows, const T* in, RowIndexer in_rows,
+                          int64_t rows, float scale) {
+  constexpr int N = 1 << LOG_N;
+  constexpr int V = kVec16<T>;
+  constexpr int K = kXposeCols / V;
+  constexpr int TPR = N / kXposeCols;
+  constexpr int RPB = kXposeRowsPerBlock<LOG_N>;
+  constexpr int H = TPR / 32;  // 0 when TPR == 32: no third step
+  constexpr int G = H > 0 ? 32 / H : 32;
+  static_assert(TPR >= 32 && TPR <= 1024, "n from 1024 to 32768");
+  extern __shared__ float4 hadamard_smem[];
+  const int t = threadIdx.x % TPR;
+  const int row_in_block = threadIdx.x / TPR;
+  float* s = reinterpret_cast<float*>(hadamard_smem) + row_in_block * N;
+  const auto sync = [] {
+    if constexpr (TPR == 32) {
+      __syncwarp();  // a row is one warp
+    } else {
+      __syncthreads();
+    }
+  };
+  for (int64_t first = static_cast<int64_t>(blockIdx.x) * RPB; first < rows;
+       first += static_cast<int64_t>(gridDim.x) * RPB) {
+    const int64_t row = first + row_in_block;
+    const bool valid = row < rows;
+    float v[kXposeCols];
+    if (valid) {
+      const T* x = in + in_rows.offset(row);
+#pragma unroll
+      for (int k = 0; k < K; ++k) {
+        const Vec<T, V> a = load_vec<T, V>(x + (k * TPR + t) * V);
+#pragma unroll
+        for (int j = 0; j < V; ++j) {
+          v[k * V + j] = to_float(a.v[j]);
+        }
+      }
+    } else {
+#pragma unroll
+      for (int i = 0; i < kXposeCols; ++i) {
+        v[i] = 0.0f;
+      }
+    }
+    // 1. The bits of c.
+    register_stages<kXposeCols>(v);
+    if (first != static_cast<int64_t>(blockIdx.x) * RPB) {
+      sync();  // the previous rows' reads of shared memory are done
+    }
+#pragma unroll
+    for (int q = 0; q < kXposeCols / 4; ++q) {
+      *reinterpret_cast<float4*>(s + xpose_index(t, 4 * q)) =
+          make_float4(v[4 * q], v[4 * q + 1], v[4 * q + 2], v[4 * q + 3]);
+    }
+    sync();
+    // 2. The low 5 bits of m.
+    {
+      const int c = t % 32;
+      float* base = s + (t / 32) * 32 * kXposeCols;
+#pragma unroll
+      for (int ml = 0; ml < 32; ++ml) {
+        v[ml] = base[xpose_index(ml, c)];
+      }
+      register_stages<kXposeCols>(v);
+#pragma unroll
+      for (int ml = 0; ml < 32; ++ml) {
+        base[xpose_index(ml, c)] = v[ml];
+      }
+    }
+    // 3. The bits of m above the low 5.
+    if constexpr (H > 1) {
+      sync();
+      const int c = t % 32;
+      const int w = t / 32;
+#pragma unroll
+      for (int g = 0; g < G; ++g) {
+#pragma unroll
+        for (int mh = 0; mh < H; ++mh) {
+          v[g * H + mh] = s[xpose_index(32 * mh + G * w + g, c)];
+        }
+      }
+      low_register_stages<kXposeCols, H>(v);
+#pragma unroll
+      for (int g = 0; g < G; ++g) {
+#pragma unroll
+        for (int mh = 0; mh < H; ++mh) {
+          s[xpose_index(32 * mh + G * w + g, c)] = v[g * H + mh];
+        }
+      }
+    }
+    sync();
+    if (valid) {
+      T* y = out + out_rows.offset(row);
+#pragma unroll
+      for (int k = 0; k < K; ++k) {
+        Vec<T, V> o;
+#pragma unroll
+        for (int j = 0; j < V; j += 4) {
+          const float4 f = *reinterpret_cast<const float4*>(s + xpose_index(t, k * V + j));
+          const float fv[4] = {f.x, f.y, f.z, f.w};
+#pragma unroll
+          for (int i = 0; i < 4; ++i) {
+            o.v[j + i] = from_float<T>(fv[i] * scale);
+          }
+        }
+        store_vec<T, V>(y + (k * TPR + t) * V, o);
+      }
+    }
+  }
+}
+
 // rows x [n] -> rows x [n] with any row pointers; one block per row, n floats of dynamic
 // shared memory. `out` may equal `in`.
 template <typename T>

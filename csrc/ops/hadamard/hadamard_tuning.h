@@ -27,6 +27,17 @@ constexpr HadamardConfig hadamard_config(int log_n) {
 // kernel compiles its shared-memory stage for this count only.
 constexpr int kMultiWarpEpt = 32;
 
+// hadamard_xpose_kernel (n >= 2^kXposeMinLogN, 16-byte aligned rows): one thread per 32
+// elements, the stages in registers between transposes through shared memory. It
+// replaces the warp-shuffle stages (5 shuffles and ~3 other instructions per element)
+// and the scalar stores of hadamard_kernel, whose run-time index arithmetic made that
+// kernel issue-bound at about a third of copy bandwidth for n >= 4096.
+constexpr int kXposeMinLogN = 10;
+// Rows per block: blocks of at least 128 threads (4 rows of 32 threads at n = 1024, 2
+// of 64 at n = 2048), one row from n = 4096 on.
+template <int LOG_N>
+constexpr int kXposeRowsPerBlock = (1 << (LOG_N - 5)) >= 128 ? 1 : 128 / (1 << (LOG_N - 5));
+
 struct HadamardPolicy {
   // Blocks hold at least this many threads: several short rows per block.
   int min_block_threads = 128;
