@@ -87,9 +87,11 @@ Launch plan_rms_norm(int64_t rows, int64_t hidden, std::initializer_list<const v
 
 // Blocks of `kernel` resident on the device at `threads` threads a block: the grid of a
 // persistent kernel. The occupancy per SM depends only on the kernel and the block size,
-// so it is asked once per block size (a cheap host call, but launches are hot).
-template <typename Kernel>
-int64_t resident_blocks(Kernel kernel, int threads) {
+// so it is asked once per kernel and block size (a cheap host call, but launches are hot;
+// the kernel is a template argument so that each instantiation has its own cache: kernels
+// of one signature but different ITEMS or VEC differ in registers, hence occupancy).
+template <auto kernel>
+int64_t resident_blocks(int threads) {
   static std::atomic<int> per_sm_cache[1024 / 32 + 1] = {};
   const int slot = threads / 32;
   int per_sm = per_sm_cache[slot].load(std::memory_order_relaxed);
@@ -115,9 +117,9 @@ template <typename CT, int VEC, int ITEMS>
 void rms_norm_persistent(const Launch& l, cudaStream_t s, CT* out, const RowIndexer& orows,
                          const CT* in, const RowIndexer& irows, const CT* w, int64_t rows,
                          int hidden, float eps) {
-  const auto kernel = cuda::rms_norm_persistent_kernel<CT, VEC, ITEMS>;
+  constexpr auto kernel = cuda::rms_norm_persistent_kernel<CT, VEC, ITEMS>;
   const auto blocks =
-      static_cast<unsigned>(std::min<int64_t>(l.blocks, resident_blocks(kernel, l.threads)));
+      static_cast<unsigned>(std::min<int64_t>(l.blocks, resident_blocks<kernel>(l.threads)));
   kernel<<<blocks, l.threads, 0, s>>>(out, orows, in, irows, w, rows, hidden, eps);
 }
 
