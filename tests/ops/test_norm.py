@@ -36,6 +36,27 @@ def test_rms_norm(device: str, dtype: torch.dtype, shape: tuple[int, ...], layou
     torch.testing.assert_close(stablekernels.rms_norm(x, w, 1e-6), out, atol=0, rtol=0)
 
 
+# More rows than the decode path takes (64): the persistent kernel (<= 4096 rows) and,
+# beyond, one block per row: 256-thread blocks, 1024-thread blocks of two vectors (rows
+# of 1025-2048 vectors: 8200 and 16384 bf16/fp16, 8192 fp32), the generic kernel.
+MANY_ROW_SHAPES = [(65, 4096), (300, 12288), (4097, 1000), (4097, 8200), (4097, 16384)]
+
+
+@pytest.mark.cuda
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("shape", MANY_ROW_SHAPES, ids=str)
+@pytest.mark.parametrize("layout", ["contiguous", "row_strided"])
+def test_rms_norm_many_rows(dtype: torch.dtype, shape: tuple[int, ...], layout: str) -> None:
+    x = make_tensor(shape, layout, dtype, "cuda", seed=13)
+    w = make_tensor(shape[-1:], "contiguous", dtype, "cuda", seed=14)
+    expected = rms_norm_ref(x, w, 1e-6)
+    out = nan_like(x)
+    torch.ops.stablekernels.rms_norm(out, x, w, 1e-6)
+    torch.testing.assert_close(out, expected, **_tol("rms_norm", dtype))
+    torch.ops.stablekernels.rms_norm(x, x, w, 1e-6)  # in place
+    torch.testing.assert_close(x, expected, **_tol("rms_norm", dtype))
+
+
 @pytest.mark.parametrize("device", DEVICES)
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("eps", EPS)

@@ -20,7 +20,9 @@ struct Launch {
   int items;  // vectors per thread in the register kernels; 0 = generic kernel
   int threads;
   unsigned blocks;
-  bool persistent;  // rms_norm: the persistent register kernel, else one block per row
+  // rms_norm: which register kernel runs when items > 0 (fused_add_rms_norm: kRow or
+  // kDecode).
+  enum class Kind { kRow, kWideRow, kPersistent, kDecode } kind = Kind::kRow;
 };
 
 // Picks the access width and kernel shape for one call. `ptrs` are every base
@@ -48,18 +50,51 @@ Launch plan(int64_t rows, int64_t hidden, int max_items, std::initializer_list<c
   return l;
 }
 
-// rms_norm's launch: the persistent register kernel (items > 0) while a row fits in
-// 1024 threads of kNormPolicy.rms_norm_persistent_items vectors, else the generic one.
+// Few rows (decode): one block per row of as many threads as the row needs at one
+// vector a thread, up to 1024 (more vectors a thread beyond), for the decode kernels.
+// Returns false where a row needs more than max_items vectors a thread.
+bool plan_decode(Launch& l, int64_t rows, int64_t nvec, int max_items) {
+  int items = 1;
+  while (items < max_items && nvec > int64_t{1024} * items) {
+    items *= 2;
+  }
+  if (nvec > int64_t{1024} * items) {
+    return false;
+  }
+  l.kind = Launch::Kind::kDecode;
+  l.items = items;
+  l.threads = static_cast<int>(std::max<int64_t>(32, ((nvec + items - 1) / items + 31) / 32 * 32));
+  l.blocks = static_cast<unsigned>(rows);
+  return true;
+}
+
+// rms_norm's launch. Few rows: the decode kernel. Up to rms_norm_persistent_max_rows rows:
+// the persistent register kernel while a row fits in 1024 threads of
+// kNormPolicy.rms_norm_persistent_items vectors. More rows: one block per row, the
+// register kernel in 256-thread blocks up to rms_norm_max_items vectors a thread, then in
+// 1024-thread blocks of rms_norm_wide_items vectors. Else the generic kernel.
 template <typename CT>
 Launch plan_rms_norm(int64_t rows, int64_t hidden, std::initializer_list<const void*> ptrs,
                      std::initializer_list<const RowIndexer*> row_layouts) {
   Launch l{};
   l.vec = can_use_vec16<CT>(hidden, ptrs, row_layouts) ? stablekernels::cuda::kVec16<CT> : 1;
   const int64_t nvec = hidden / l.vec;
+  if (rows <= kNormPolicy.rms_norm_decode_rows &&
+      plan_decode(l, rows, nvec, kNormPolicy.rms_norm_persistent_items)) {
+    return l;
+  }
   if (rows > kNormPolicy.rms_norm_persistent_max_rows) {
+    constexpr int64_t kThreads = cuda::kRegisterKernelThreads;
+    if (nvec > kThreads * kNormPolicy.rms_norm_max_items &&
+        nvec <= int64_t{1024} * kNormPolicy.rms_norm_wide_items) {
+      l.kind = Launch::Kind::kWideRow;
+      l.items = kNormPolicy.rms_norm_wide_items;
+      l.threads = static_cast<int>(((nvec + l.items - 1) / l.items + 31) / 32 * 32);
+      l.blocks = static_cast<unsigned>(std::min<int64_t>(rows, kNormPolicy.max_blocks));
+      return l;
+    }
     return plan<CT>(rows, hidden, kNormPolicy.rms_norm_max_items, ptrs, row_layouts);
   }
-  l.persistent = true;
   const int max_items = kNormPolicy.rms_norm_persistent_items;
   if (nvec > int64_t{1024} * max_items) {
     l.items = 0;
@@ -67,18 +102,12 @@ Launch plan_rms_norm(int64_t rows, int64_t hidden, std::initializer_list<const v
     l.blocks = static_cast<unsigned>(std::min<int64_t>(rows, kNormPolicy.max_blocks));
     return l;
   }
+  // Many rows: the most items that still leave a warp's worth of vectors.
   int items = 1;
-  if (rows <= kNormPolicy.rms_norm_decode_rows) {
-    // Few rows: as many threads as the row needs, so each issues few loads.
-    while (nvec > int64_t{1024} * items) {
-      items *= 2;
-    }
-  } else {
-    // Many rows: the most items that still leave a warp's worth of vectors.
-    while (items < max_items && nvec >= int64_t{64} * items) {
-      items *= 2;
-    }
+  while (items < max_items && nvec >= int64_t{64} * items) {
+    items *= 2;
   }
+  l.kind = Launch::Kind::kPersistent;
   l.items = items;
   l.threads = static_cast<int>(std::max<int64_t>(32, ((nvec + items - 1) / items + 31) / 32 * 32));
   l.blocks = static_cast<unsigned>(std::min<int64_t>(rows, kNormPolicy.max_blocks));
@@ -87,9 +116,11 @@ Launch plan_rms_norm(int64_t rows, int64_t hidden, std::initializer_list<const v
 
 // Blocks of `kernel` resident on the device at `threads` threads a block: the grid of a
 // persistent kernel. The occupancy per SM depends only on the kernel and the block size,
-// so it is asked once per block size (a cheap host call, but launches are hot).
-template <typename Kernel>
-int64_t resident_blocks(Kernel kernel, int threads) {
+// so it is asked once per kernel and block size (a cheap host call, but launches are hot;
+// the kernel is a template argument so that each instantiation has its own cache: kernels
+// of one signature but different ITEMS or VEC differ in registers, hence occupancy).
+template <auto kernel>
+int64_t resident_blocks(int threads) {
   static std::atomic<int> per_sm_cache[1024 / 32 + 1] = {};
   const int slot = threads / 32;
   int per_sm = per_sm_cache[slot].load(std::memory_order_relaxed);
@@ -115,9 +146,9 @@ template <typename CT, int VEC, int ITEMS>
 void rms_norm_persistent(const Launch& l, cudaStream_t s, CT* out, const RowIndexer& orows,
                          const CT* in, const RowIndexer& irows, const CT* w, int64_t rows,
                          int hidden, float eps) {
-  const auto kernel = cuda::rms_norm_persistent_kernel<CT, VEC, ITEMS>;
+  constexpr auto kernel = cuda::rms_norm_persistent_kernel<CT, VEC, ITEMS>;
   const auto blocks =
-      static_cast<unsigned>(std::min<int64_t>(l.blocks, resident_blocks(kernel, l.threads)));
+      static_cast<unsigned>(std::min<int64_t>(l.blocks, resident_blocks<kernel>(l.threads)));
   kernel<<<blocks, l.threads, 0, s>>>(out, orows, in, irows, w, rows, hidden, eps);
 }
 
@@ -125,39 +156,64 @@ template <typename CT, int VEC>
 void rms_norm_kernels(const Launch& l, cudaStream_t s, CT* out, const RowIndexer& orows,
                       const CT* in, const RowIndexer& irows, const CT* w, int64_t rows, int hidden,
                       float eps) {
-  if (l.items > 0 && !l.persistent) {
-    switch (l.items) {
-      case 1:
-        cuda::rms_norm_kernel<CT, VEC, 1>
-            <<<l.blocks, l.threads, 0, s>>>(out, orows, in, irows, w, rows, hidden, eps);
-        return;
-      case 2:
-        cuda::rms_norm_kernel<CT, VEC, 2>
-            <<<l.blocks, l.threads, 0, s>>>(out, orows, in, irows, w, rows, hidden, eps);
-        return;
-      case 4:
-        cuda::rms_norm_kernel<CT, VEC, 4>
-            <<<l.blocks, l.threads, 0, s>>>(out, orows, in, irows, w, rows, hidden, eps);
-        return;
-      default:
-        cuda::rms_norm_kernel<CT, VEC, 8>
-            <<<l.blocks, l.threads, 0, s>>>(out, orows, in, irows, w, rows, hidden, eps);
-        return;
-    }
+  if (l.items == 0) {
+    cuda::rms_norm_generic_kernel<CT, VEC>
+        <<<l.blocks, l.threads, 0, s>>>(out, orows, in, irows, w, rows, hidden, eps);
+    return;
   }
-  switch (l.items) {
-    case 1:
-      rms_norm_persistent<CT, VEC, 1>(l, s, out, orows, in, irows, w, rows, hidden, eps);
-      break;
-    case 2:
-      rms_norm_persistent<CT, VEC, 2>(l, s, out, orows, in, irows, w, rows, hidden, eps);
-      break;
-    case 4:
-      rms_norm_persistent<CT, VEC, 4>(l, s, out, orows, in, irows, w, rows, hidden, eps);
-      break;
-    default:
-      cuda::rms_norm_generic_kernel<CT, VEC>
+  switch (l.kind) {
+    case Launch::Kind::kDecode:
+      switch (l.items) {
+        case 1:
+          cuda::rms_norm_decode_kernel<CT, VEC, 1>
+              <<<l.blocks, l.threads, 0, s>>>(out, orows, in, irows, w, hidden, eps);
+          return;
+        case 2:
+          cuda::rms_norm_decode_kernel<CT, VEC, 2>
+              <<<l.blocks, l.threads, 0, s>>>(out, orows, in, irows, w, hidden, eps);
+          return;
+        default:
+          cuda::rms_norm_decode_kernel<CT, VEC, 4>
+              <<<l.blocks, l.threads, 0, s>>>(out, orows, in, irows, w, hidden, eps);
+          return;
+      }
+    case Launch::Kind::kWideRow:
+      static_assert(kNormPolicy.rms_norm_wide_items == 2, "instantiated for 2 items");
+      cuda::rms_norm_kernel<CT, VEC, 2, 1024>
           <<<l.blocks, l.threads, 0, s>>>(out, orows, in, irows, w, rows, hidden, eps);
+      return;
+    case Launch::Kind::kPersistent:
+      switch (l.items) {
+        case 1:
+          rms_norm_persistent<CT, VEC, 1>(l, s, out, orows, in, irows, w, rows, hidden, eps);
+          return;
+        case 2:
+          rms_norm_persistent<CT, VEC, 2>(l, s, out, orows, in, irows, w, rows, hidden, eps);
+          return;
+        default:
+          rms_norm_persistent<CT, VEC, 4>(l, s, out, orows, in, irows, w, rows, hidden, eps);
+          return;
+      }
+    default:
+      static_assert(kNormPolicy.rms_norm_max_items <= 8, "instantiated up to 8 items");
+      switch (l.items) {
+        case 1:
+          cuda::rms_norm_kernel<CT, VEC, 1>
+              <<<l.blocks, l.threads, 0, s>>>(out, orows, in, irows, w, rows, hidden, eps);
+          return;
+        case 2:
+          cuda::rms_norm_kernel<CT, VEC, 2>
+              <<<l.blocks, l.threads, 0, s>>>(out, orows, in, irows, w, rows, hidden, eps);
+          return;
+        case 4:
+          cuda::rms_norm_kernel<CT, VEC, 4>
+              <<<l.blocks, l.threads, 0, s>>>(out, orows, in, irows, w, rows, hidden, eps);
+          return;
+        default:  // only with rms_norm_max_items = 8 (norm_tuning.h)
+          cuda::rms_norm_kernel<CT, VEC, 8>
+              <<<l.blocks, l.threads, 0, s>>>(out, orows, in, irows, w, rows, hidden, eps);
+          return;
+      }
   }
 }
 
@@ -165,6 +221,16 @@ template <typename CT, int VEC>
 void fused_add_rms_norm_kernels(const Launch& l, cudaStream_t s, CT* in, const RowIndexer& irows,
                                 CT* res, const RowIndexer& rrows, const CT* w, int64_t rows,
                                 int hidden, float eps) {
+  if (l.kind == Launch::Kind::kDecode) {
+    if (l.items == 1) {
+      cuda::fused_add_rms_norm_decode_kernel<CT, VEC, 1>
+          <<<l.blocks, l.threads, 0, s>>>(in, irows, res, rrows, w, hidden, eps);
+    } else {
+      cuda::fused_add_rms_norm_decode_kernel<CT, VEC, 2>
+          <<<l.blocks, l.threads, 0, s>>>(in, irows, res, rrows, w, hidden, eps);
+    }
+    return;
+  }
   switch (l.items) {
     case 1:
       cuda::fused_add_rms_norm_kernel<CT, VEC, 1>
@@ -214,8 +280,11 @@ cudaError_t launch_fused_add_rms_norm(DType dtype, cudaStream_t stream, void* in
     CT* in = static_cast<CT*>(in_ptr);
     CT* res = static_cast<CT*>(res_ptr);
     const CT* w = static_cast<const CT*>(w_ptr);
-    const Launch l = plan<CT>(rows, hidden_len, kNormPolicy.fused_add_rms_norm_max_items,
-                              {in, res, w}, {&irows, &rrows});
+    Launch l = plan<CT>(rows, hidden_len, kNormPolicy.fused_add_rms_norm_max_items, {in, res, w},
+                        {&irows, &rrows});
+    if (rows <= kNormPolicy.rms_norm_decode_rows) {
+      (void)plan_decode(l, rows, hidden_len / l.vec, kNormPolicy.fused_add_rms_norm_decode_items);
+    }
     const int hidden = static_cast<int>(hidden_len);
     if (l.vec == 1) {
       fused_add_rms_norm_kernels<CT, 1>(l, stream, in, irows, res, rrows, w, rows, hidden, eps);

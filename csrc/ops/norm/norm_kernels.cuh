@@ -37,6 +37,19 @@ using stablekernels::cuda::store_vec;
 using stablekernels::cuda::to_float;
 using stablekernels::cuda::Vec;
 
+// Loads a thread's slice of a row: item i is vector threadIdx.x + i * blockDim.x. Items
+// past the row end load the row's first vector instead (always valid memory, a broadcast
+// L1 hit) and are never used: unconditional loads leave no partly assigned arrays, which
+// nvcc otherwise keeps on the stack for 16-bit types (STL.S16 / LDL in the SASS).
+template <typename T, int VEC, int ITEMS>
+__device__ __forceinline__ void load_slice(Vec<T, VEC> (&v)[ITEMS], const T* p, int nvec) {
+#pragma unroll
+  for (int i = 0; i < ITEMS; ++i) {
+    const int j = threadIdx.x + i * blockDim.x;
+    v[i] = load_vec<T, VEC>(p + static_cast<int64_t>(j < nvec ? j : 0) * VEC);
+  }
+}
+
 // Sum of squares of the slices a thread holds (items past the row end are skipped).
 template <typename T, int VEC, int ITEMS>
 __device__ __forceinline__ float slice_sum_squares(const Vec<T, VEC> (&v)[ITEMS], int nvec) {
@@ -54,49 +67,71 @@ __device__ __forceinline__ float slice_sum_squares(const Vec<T, VEC> (&v)[ITEMS]
   return ss;
 }
 
-// y[j] = v[j] * inv * weight[j] for the slices a thread holds.
-template <typename T, int VEC, int ITEMS>
-__device__ __forceinline__ void store_normalized(T* y, const Vec<T, VEC> (&v)[ITEMS],
-                                                 const T* __restrict__ weight, float inv,
-                                                 int nvec) {
+// Loads the weight vectors of items [G0, G0 + G) of a thread's slice (past the row end:
+// the first vector, unused, as in load_slice). The loads have no dependence on each
+// other, so they are issued back to back, one memory round trip for the group.
+template <typename T, int VEC, int G0, int G>
+__device__ __forceinline__ void load_weight(Vec<T, VEC> (&w)[G], const T* __restrict__ weight,
+                                            int nvec) {
 #pragma unroll
-  for (int i = 0; i < ITEMS; ++i) {
-    const int j = threadIdx.x + i * blockDim.x;
+  for (int i = 0; i < G; ++i) {
+    const int j = threadIdx.x + (G0 + i) * blockDim.x;
+    w[i] = load_vec<T, VEC>(weight + static_cast<int64_t>(j < nvec ? j : 0) * VEC);
+  }
+}
+
+// y[j] = v[j] * inv * w[j] for items [G0, G0 + G) of a thread's slice, w loaded.
+template <typename T, int VEC, int ITEMS, int G0, int G>
+__device__ __forceinline__ void store_scaled(T* y, const Vec<T, VEC> (&v)[ITEMS],
+                                             const Vec<T, VEC> (&w)[G], float inv, int nvec) {
+#pragma unroll
+  for (int i = 0; i < G; ++i) {
+    const int j = threadIdx.x + (G0 + i) * blockDim.x;
     if (j < nvec) {
-      const Vec<T, VEC> w = load_vec<T, VEC>(weight + static_cast<int64_t>(j) * VEC);
       Vec<T, VEC> o;
 #pragma unroll
       for (int k = 0; k < VEC; ++k) {
-        o.v[k] = from_float<T>(to_float(v[i].v[k]) * inv * to_float(w.v[k]));
+        o.v[k] = from_float<T>(to_float(v[G0 + i].v[k]) * inv * to_float(w[i].v[k]));
       }
       store_vec<T, VEC>(y + static_cast<int64_t>(j) * VEC, o);
     }
   }
 }
 
-// [rows, hidden] -> [rows, hidden]. The row slice stays in registers (packed, as T)
-// between the two phases; the weight is read in the second phase (from L2).
-template <typename T, int VEC, int ITEMS>
-__global__ void __launch_bounds__(kRegisterKernelThreads,
-                                  (register_kernel_min_blocks<T, VEC, ITEMS, 1>()))
-    rms_norm_kernel(T* out, RowIndexer out_rows, const T* in, RowIndexer in_rows,
-                    const T* __restrict__ weight, int64_t rows, int hidden, float eps) {
-  const int nvec = hidden / VEC;
-  for (int64_t row = blockIdx.x; row < rows; row += gridDim.x) {
-    const T* x = in + in_rows.offset(row);
-    T* y = out + out_rows.offset(row);
-    Vec<T, VEC> xv[ITEMS];
-#pragma unroll
-    for (int i = 0; i < ITEMS; ++i) {
-      const int j = threadIdx.x + i * blockDim.x;
+// Items [G0, ITEMS) of store_normalized, GROUP weight vectors per memory round trip.
+template <typename T, int VEC, int ITEMS, int GROUP, int G0>
+__device__ __forceinline__ void store_normalized_from(T* y, const Vec<T, VEC> (&v)[ITEMS],
+                                                      const T* __restrict__ weight, float inv,
+                                                      int nvec) {
+  if constexpr (G0 < ITEMS) {
+    constexpr int G = ITEMS - G0 < GROUP ? ITEMS - G0 : GROUP;
+    if constexpr (G == 1) {
+      // One vector: loaded behind the item's own bound check (fewest registers).
+      const int j = threadIdx.x + G0 * blockDim.x;
       if (j < nvec) {
-        xv[i] = load_vec<T, VEC>(x + static_cast<int64_t>(j) * VEC);
+        Vec<T, VEC> w[1] = {load_vec<T, VEC>(weight + static_cast<int64_t>(j) * VEC)};
+        store_scaled<T, VEC, ITEMS, G0, 1>(y, v, w, inv, nvec);
       }
+    } else {
+      Vec<T, VEC> w[G];
+      load_weight<T, VEC, G0, G>(w, weight, nvec);
+      store_scaled<T, VEC, ITEMS, G0, G>(y, v, w, inv, nvec);
     }
-    const float ss = slice_sum_squares<T, VEC, ITEMS>(xv, nvec);
-    const float inv = rsqrtf(block_sum(ss) / static_cast<float>(hidden) + eps);
-    store_normalized<T, VEC, ITEMS>(y, xv, weight, inv, nvec);
+    store_normalized_from<T, VEC, ITEMS, GROUP, G0 + G>(y, v, weight, inv, nvec);
   }
+}
+
+// y[j] = v[j] * inv * weight[j] for the slices a thread holds. The weight is read after
+// the row's reduction, GROUP vectors at a time: each group's loads are issued together,
+// so a thread waits for ITEMS / GROUP round trips (to L1/L2, the weight is hot), not one
+// per item as when each load sat behind its own branch with the math and store of the
+// item before it (SASS: LDG, wait, STG, branch, LDG, ...). GROUP bounds the registers
+// the weight adds while the row is held.
+template <typename T, int VEC, int ITEMS, int GROUP = (ITEMS < 4 ? ITEMS : 4)>
+__device__ __forceinline__ void store_normalized(T* y, const Vec<T, VEC> (&v)[ITEMS],
+                                                 const T* __restrict__ weight, float inv,
+                                                 int nvec) {
+  store_normalized_from<T, VEC, ITEMS, GROUP, 0>(y, v, weight, inv, nvec);
 }
 
 // Sum over the block, one __syncthreads a call: `partial` has two halves, used by
@@ -117,6 +152,58 @@ __device__ __forceinline__ float row_sum(float v, float (&partial)[2][32], int p
   return stablekernels::cuda::warp_sum(v);
 }
 
+// Resident blocks per SM of rms_norm_kernel: blocks of kRegisterKernelThreads as
+// register_kernel_min_blocks says; larger blocks fill the SM's 2048 threads (at most
+// 32 registers a thread), which the wide kernel (1024 threads x 2 vectors) fits.
+template <typename T, int VEC, int ITEMS, int THREADS>
+constexpr int rms_norm_kernel_min_blocks() {
+  return THREADS == kRegisterKernelThreads ? register_kernel_min_blocks<T, VEC, ITEMS, 1>()
+                                           : 2048 / THREADS;
+}
+
+// [rows, hidden] -> [rows, hidden], one block (of at most THREADS threads) per row. The
+// row slice stays in registers (packed, as T) between the two phases; the weight is read
+// in the second phase (from L1/L2, GROUP vectors per round trip: store_normalized).
+template <typename T, int VEC, int ITEMS, int THREADS = kRegisterKernelThreads>
+__global__ void __launch_bounds__(THREADS, (rms_norm_kernel_min_blocks<T, VEC, ITEMS, THREADS>()))
+    rms_norm_kernel(T* out, RowIndexer out_rows, const T* in, RowIndexer in_rows,
+                    const T* __restrict__ weight, int64_t rows, int hidden, float eps) {
+  __shared__ float partial[2][32];
+  const int nvec = hidden / VEC;
+  int parity = 0;
+  for (int64_t row = blockIdx.x; row < rows; row += gridDim.x, parity ^= 1) {
+    const T* x = in + in_rows.offset(row);
+    T* y = out + out_rows.offset(row);
+    Vec<T, VEC> xv[ITEMS];
+    load_slice<T, VEC, ITEMS>(xv, x, nvec);
+    const float ss = slice_sum_squares<T, VEC, ITEMS>(xv, nvec);
+    const float inv = rsqrtf(row_sum(ss, partial, parity) / static_cast<float>(hidden) + eps);
+    store_normalized<T, VEC, ITEMS>(y, xv, weight, inv, nvec);
+  }
+}
+
+// Few rows (decode): one block per row, grid == rows (no loop), the row's vectors and
+// the weight's loaded together before the reduction, so the weight's round trip hides
+// under the row's instead of following the reduction. Registers are no concern here
+// (ITEMS <= 4, few blocks). One barrier (row_sum).
+template <typename T, int VEC, int ITEMS>
+__global__ void __launch_bounds__(1024)
+    rms_norm_decode_kernel(T* out, RowIndexer out_rows, const T* in, RowIndexer in_rows,
+                           const T* __restrict__ weight, int hidden, float eps) {
+  __shared__ float partial[2][32];
+  const int nvec = hidden / VEC;
+  const int64_t row = blockIdx.x;
+  const T* x = in + in_rows.offset(row);
+  Vec<T, VEC> xv[ITEMS];
+  Vec<T, VEC> wv[ITEMS];
+  load_slice<T, VEC, ITEMS>(xv, x, nvec);
+  load_slice<T, VEC, ITEMS>(wv, weight, nvec);
+  T* y = out + out_rows.offset(row);
+  const float ss = slice_sum_squares<T, VEC, ITEMS>(xv, nvec);
+  const float inv = rsqrtf(row_sum(ss, partial, 0) / static_cast<float>(hidden) + eps);
+  store_scaled<T, VEC, ITEMS, 0, ITEMS>(y, xv, wv, inv, nvec);
+}
+
 // The register kernel in a persistent grid (about the resident blocks, each looping over
 // rows). The next row's loads are issued before the current row is reduced and stored,
 // so a block's loads stay in flight through its reduction and its weight reads, and the
@@ -125,7 +212,9 @@ __device__ __forceinline__ float row_sum(float v, float (&partial)[2][32], int p
 // Registers: two row slices (this row, the next) of ITEMS 16-byte vectors; the row
 // offsets (a division for collapsed multi-dim layouts) are computed before the next row
 // is loaded, so no call runs with both slices live. ITEMS <= 4 fits the 64 registers of
-// a 1024-thread block.
+// a 1024-thread block. The weight comes two vectors per round trip (store_normalized):
+// four would add 16 registers to the two slices and spill (bf16, ITEMS 4: 24 bytes of
+// stack in the SASS).
 template <typename T, int VEC, int ITEMS>
 __global__ void __launch_bounds__(1024)
     rms_norm_persistent_kernel(T* out, RowIndexer out_rows, const T* in, RowIndexer in_rows,
@@ -134,33 +223,21 @@ __global__ void __launch_bounds__(1024)
   const int nvec = hidden / VEC;
   Vec<T, VEC> xv[ITEMS];
   int64_t row = blockIdx.x;
-  if (row < rows) {
-    const T* x = in + in_rows.offset(row);
-#pragma unroll
-    for (int i = 0; i < ITEMS; ++i) {
-      const int j = threadIdx.x + i * blockDim.x;
-      if (j < nvec) {
-        xv[i] = load_vec<T, VEC>(x + static_cast<int64_t>(j) * VEC);
-      }
-    }
+  if (row >= rows) {
+    return;  // not launched so: the grid is at most `rows` blocks
   }
+  load_slice<T, VEC, ITEMS>(xv, in + in_rows.offset(row), nvec);
   for (int parity = 0; row < rows; row += gridDim.x, parity ^= 1) {
     const int64_t next = row + gridDim.x;
     T* y = out + out_rows.offset(row);
     Vec<T, VEC> xn[ITEMS];
     if (next < rows) {
       const T* x = in + in_rows.offset(next);
-#pragma unroll
-      for (int i = 0; i < ITEMS; ++i) {
-        const int j = threadIdx.x + i * blockDim.x;
-        if (j < nvec) {
-          xn[i] = load_vec<T, VEC>(x + static_cast<int64_t>(j) * VEC);
-        }
-      }
+      load_slice<T, VEC, ITEMS>(xn, x, nvec);
     }
     const float ss = slice_sum_squares<T, VEC, ITEMS>(xv, nvec);
     const float inv = rsqrtf(row_sum(ss, partial, parity) / static_cast<float>(hidden) + eps);
-    store_normalized<T, VEC, ITEMS>(y, xv, weight, inv, nvec);
+    store_normalized<T, VEC, ITEMS, 2>(y, xv, weight, inv, nvec);
 #pragma unroll
     for (int i = 0; i < ITEMS; ++i) {
       xv[i] = xn[i];
@@ -239,6 +316,42 @@ __global__ void __launch_bounds__(kRegisterKernelThreads,
     const float inv = rsqrtf(block_sum(ss) / static_cast<float>(hidden) + eps);
     store_normalized<T, VEC, ITEMS>(x, zv, weight, inv, nvec);
   }
+}
+
+// fused_add_rms_norm on few rows (decode): one block per row, grid == rows (no loop);
+// input, residual and weight loaded together before the reduction (ITEMS <= 2, so
+// registers are no concern), one barrier (row_sum).
+template <typename T, int VEC, int ITEMS>
+__global__ void __launch_bounds__(1024)
+    fused_add_rms_norm_decode_kernel(T* in, RowIndexer in_rows, T* res, RowIndexer res_rows,
+                                     const T* __restrict__ weight, int hidden, float eps) {
+  __shared__ float partial[2][32];
+  const int nvec = hidden / VEC;
+  const int64_t row = blockIdx.x;
+  T* x = in + in_rows.offset(row);
+  T* z = res + res_rows.offset(row);
+  Vec<T, VEC> xv[ITEMS];
+  Vec<T, VEC> zv[ITEMS];
+  Vec<T, VEC> wv[ITEMS];
+  load_slice<T, VEC, ITEMS>(xv, x, nvec);
+  load_slice<T, VEC, ITEMS>(zv, z, nvec);
+  load_slice<T, VEC, ITEMS>(wv, weight, nvec);
+  float ss = 0.0f;
+#pragma unroll
+  for (int i = 0; i < ITEMS; ++i) {
+    const int j = threadIdx.x + i * blockDim.x;
+    if (j < nvec) {
+#pragma unroll
+      for (int k = 0; k < VEC; ++k) {
+        zv[i].v[k] = from_float<T>(to_float(xv[i].v[k]) + to_float(zv[i].v[k]));
+        const float f = to_float(zv[i].v[k]);
+        ss += f * f;
+      }
+      store_vec<T, VEC>(z + static_cast<int64_t>(j) * VEC, zv[i]);
+    }
+  }
+  const float inv = rsqrtf(row_sum(ss, partial, 0) / static_cast<float>(hidden) + eps);
+  store_scaled<T, VEC, ITEMS, 0, ITEMS>(x, zv, wv, inv, nvec);
 }
 
 template <typename T, int VEC>

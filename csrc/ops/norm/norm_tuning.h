@@ -20,11 +20,26 @@ struct NormPolicy {
   // row: 4096 rows x 4096 21.6 / 22.5, x 16384 78.0 / 85.3; 16384 rows x 4096 74.3 / 71.1,
   // x 8192 143.8 / 135.2, x 16384 301.4 / 296.0.
   long long rms_norm_persistent_max_rows = 4096;
-  int rms_norm_max_items = 8;
-  // rms_norm on at most this many rows (decode): one vector a thread up to 1024 threads
-  // (two beyond), so a single row spreads over many threads and each issues few loads.
-  // (Before the persistent kernel: the 1024-thread generic kernel, 1 token x 8192 under
-  // CUDA graphs 3.34 us against 3.72 us for the 256-thread register kernel.)
+  // One block per row: 256-thread blocks up to this many vectors a thread (rows up to
+  // 1024 vectors, 8192 bf16), then 1024-thread blocks of rms_norm_wide_items vectors
+  // (rows up to 2048 vectors, 16384 bf16), then the generic kernel. The 256 x 8 shape
+  // used before for 16384 bf16 took 80 registers (3 blocks, 768 threads an SM) and, in
+  // its SASS, waited for the weight one vector at a time after the reduction (8 round
+  // trips a row); 1024 x 2 fits 32 registers (2 blocks, 2048 threads an SM, the same
+  // 64 KB of row in flight per SM as 256 x 4 at 8192, which reached 94% of copy) and
+  // waits for its weight once. H200, bf16, before: 16384 x 16384 295.0 us (86% of copy).
+  // (To compare with the old shape, set this to 8: 256 x 8, now 74 registers and the
+  // weight in two round trips of four, instantiated for that purpose.)
+  int rms_norm_max_items = 4;
+  int rms_norm_wide_items = 2;
+  // rms_norm on at most this many rows (decode): one block per row (the decode kernel),
+  // one vector a thread up to 1024 threads (more beyond, up to rms_norm_persistent_items),
+  // so a single row spreads over many threads and each issues few loads; the weight is
+  // loaded with the row, before the reduction (the other kernels read it after, one more
+  // L2 round trip on the critical path). (Before the persistent kernel: the 1024-thread
+  // generic kernel, 1 token x 8192 under CUDA graphs 3.34 us against 3.72 us for the
+  // 256-thread register kernel; the persistent kernel with the weight after the reduction:
+  // 1 x 4096 3.05 us, 1 x 8192 3.29 us, torch.compile 2.46 / 2.81 us.)
   long long rms_norm_decode_rows = 64;
   // fused_add_rms_norm: register kernels with ITEMS (vectors per thread) growing in powers
   // of two until a row fits in cuda::kRegisterKernelThreads threads, up to the limit below;
@@ -33,6 +48,12 @@ struct NormPolicy {
   // the generic kernel (1024 threads) moved 95% of copy bandwidth against 83% for
   // the register kernel with 4 items, so the register kernel stops at 2 items.
   int fused_add_rms_norm_max_items = 2;
+  // fused_add_rms_norm on at most rms_norm_decode_rows rows: the decode kernel (input,
+  // residual and weight loaded together, one barrier) for rows of up to 1024 x this many
+  // vectors. Before: the 256-thread register kernel (4096 bf16) or the generic kernel,
+  // which re-reads the residual and reads the weight after the reduction; 1 x 8192 under
+  // graphs 3.53 us, 32 x 8192 3.89 us, torch.compile 2.91 / 3.21 us.
+  int fused_add_rms_norm_decode_items = 2;
   int generic_threads = 1024;
   // Upper bound on the grid; blocks loop over further rows.
   long long max_blocks = 1LL << 30;
