@@ -42,23 +42,17 @@ HadamardLaunchStatus allow_shared_memory(Kernel kernel, int64_t bytes, int optin
 template <typename CT, int EPT>
 HadamardLaunchStatus launch_fast(cudaStream_t stream, CT* out, const RowIndexer& orows,
                                  const CT* in, const RowIndexer& irows, int64_t rows, int log_n,
-                                 float scale, int optin) {
+                                 float scale) {
   const HadamardConfig c = hadamard_config(log_n);
   const int log_tpr = cuda::ilog2(c.tpr);
   const int threads = std::max(c.tpr, kHadamardPolicy.min_block_threads);
+  static_assert(kHadamardPolicy.min_block_threads <= cuda::kMaxBlockThreads);
   const int rows_per_block = threads / c.tpr;
-  const int64_t n = int64_t{1} << log_n;
-  const int64_t smem = c.tpr > 32 ? rows_per_block * n * static_cast<int64_t>(sizeof(float)) : 0;
-  auto kernel = &cuda::hadamard_kernel<CT, EPT>;
-  const HadamardLaunchStatus s = allow_shared_memory(kernel, smem, optin);
-  if (!s.ok()) {
-    return s;
-  }
   const int64_t blocks =
       std::min<int64_t>((rows + rows_per_block - 1) / rows_per_block, kHadamardPolicy.max_blocks);
-  kernel<<<static_cast<unsigned>(blocks), threads, static_cast<size_t>(smem), stream>>>(
+  cuda::hadamard_kernel<CT, EPT><<<static_cast<unsigned>(blocks), threads, 0, stream>>>(
       out, orows, in, irows, rows, log_n, log_tpr, scale);
-  return s;
+  return HadamardLaunchStatus{};
 }
 
 template <typename CT, int LOG_N>
@@ -98,14 +92,17 @@ HadamardLaunchStatus launch(cudaStream_t stream, CT* out, const RowIndexer& orow
       default: return launch_xpose<CT, 15>(stream, out, orows, in, irows, rows, scale, optin);
     }
   }
-  if (can_use_vec(vec, size, n, {out, in}, {&orows, &irows})) {
+  // Below 1024 elements a row fits one warp (hadamard_kernel); rows of 1024 and more that
+  // do not allow 16-byte access take the generic kernel.
+  if (log_n < kXposeMinLogN && can_use_vec(vec, size, n, {out, in}, {&orows, &irows})) {
+    static_assert(hadamard_config(kXposeMinLogN - 1).tpr <= 32,
+                  "a row of hadamard_kernel is a warp");
     switch (c.ept) {
-      case 1: return launch_fast<CT, 1>(stream, out, orows, in, irows, rows, log_n, scale, optin);
-      case 2: return launch_fast<CT, 2>(stream, out, orows, in, irows, rows, log_n, scale, optin);
-      case 4: return launch_fast<CT, 4>(stream, out, orows, in, irows, rows, log_n, scale, optin);
-      case 8: return launch_fast<CT, 8>(stream, out, orows, in, irows, rows, log_n, scale, optin);
-      case 16: return launch_fast<CT, 16>(stream, out, orows, in, irows, rows, log_n, scale, optin);
-      case 32: return launch_fast<CT, 32>(stream, out, orows, in, irows, rows, log_n, scale, optin);
+      case 1: return launch_fast<CT, 1>(stream, out, orows, in, irows, rows, log_n, scale);
+      case 2: return launch_fast<CT, 2>(stream, out, orows, in, irows, rows, log_n, scale);
+      case 4: return launch_fast<CT, 4>(stream, out, orows, in, irows, rows, log_n, scale);
+      case 8: return launch_fast<CT, 8>(stream, out, orows, in, irows, rows, log_n, scale);
+      case 16: return launch_fast<CT, 16>(stream, out, orows, in, irows, rows, log_n, scale);
       default: {
         HadamardLaunchStatus s;
         s.missing_ept = c.ept;

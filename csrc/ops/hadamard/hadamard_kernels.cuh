@@ -5,16 +5,13 @@
 // The transform is one butterfly stage per bit of the element index, in any order (see
 // hadamard_math.h), computed in float32 and rounded once on the store.
 //
-// hadamard_kernel: `tpr` threads per row, EPT elements per thread. Thread t of a row loads
-// element (k * tpr + t) * V + j into register k * V + j (V elements per vector access,
-// 16 bytes where the row allows), so each of its K = EPT / V loads is one contiguous
-// stretch of tpr vectors across the row's threads. The element bits then fall in three
-// groups: the bits of j and k are a thread's own registers (butterflies in registers),
-// the low five bits of t are lanes of a warp (butterflies over __shfl_xor_sync), and the
-// bits of t above those, present when a row spans W = tpr / 32 warps, are handled after
-// one exchange through shared memory: each thread then takes EPT / W groups of W elements
-// that differ only in those bits, transforms them in registers and stores them, the
-// lanes of a warp writing consecutive elements.
+// hadamard_kernel (n < 1024): `tpr` <= 32 threads per row, EPT elements per thread. Thread
+// t of a row loads element (k * tpr + t) * V + j into register k * V + j (V elements per
+// vector access, 16 bytes where the row allows), so each of its K = EPT / V loads is one
+// contiguous stretch of tpr vectors across the row's threads. The element bits then fall
+// in two groups: the bits of j and k are a thread's own registers (butterflies in
+// registers), the bits of t are lanes of a warp (butterflies over __shfl_xor_sync).
+// Longer rows take hadamard_xpose_kernel below.
 //
 // hadamard_generic_kernel: any pointers and strides, one block per row, the whole row in
 // shared memory, one __syncthreads per stage. Used when vector access is not possible.
@@ -42,9 +39,8 @@ constexpr int ilog2(int v) {
   return v <= 1 ? 0 : 1 + ilog2(v / 2);
 }
 
-// Block size bound: the multi-warp config takes up to 1024 threads (one n = 32768 row).
-template <int EPT>
-constexpr int kMaxBlockThreads = EPT == kMultiWarpEpt ? 1024 : 128;
+// Block size bound of hadamard_kernel: rows of at most 32 threads, several to a block.
+constexpr int kMaxBlockThreads = 128;
 
 // In-register transform over the bits of the register index.
 template <int COUNT>
@@ -63,18 +59,16 @@ __device__ __forceinline__ void register_stages(float (&v)[COUNT]) {
   }
 }
 
-// rows x [n] -> rows x [n], n = 2^log_n = EPT << log_tpr. Blocks of blockDim.x threads (a
-// multiple of 32 and of tpr) take blockDim.x / tpr rows at a time. When tpr > 32, dynamic
-// shared memory holds blockDim.x / tpr rows of n floats. `out` may equal `in` (in place):
-// every element of a row is loaded before any element of it is stored.
+// rows x [n] -> rows x [n], n = 2^log_n = EPT << log_tpr, tpr <= 32. Blocks of blockDim.x
+// threads (a multiple of 32) take blockDim.x / tpr rows at a time. `out` may equal `in` (in
+// place): every element of a row is loaded before any element of it is stored.
 template <typename T, int EPT>
-__global__ void __launch_bounds__(kMaxBlockThreads<EPT>)
+__global__ void __launch_bounds__(kMaxBlockThreads)
     hadamard_kernel(T* out, RowIndexer out_rows, const T* in, RowIndexer in_rows, int64_t rows,
                     int log_n, int log_tpr, float scale) {
   constexpr int V = kVecElems<T, EPT>;
   constexpr int LOG_V = ilog2(V);
   constexpr int K = EPT / V;
-  extern __shared__ float4 hadamard_smem[];
   const int tpr = 1 << log_tpr;
   const int rows_per_block = blockDim.x >> log_tpr;
   const int t = threadIdx.x & (tpr - 1);
@@ -117,77 +111,16 @@ __global__ void __launch_bounds__(kMaxBlockThreads<EPT>)
         v[i] = upper ? other - v[i] : v[i] + other;
       }
     }
-    if (log_tpr <= 5) {
-      if (valid) {
-        T* y = out + out_rows.offset(row);
-#pragma unroll
-        for (int k = 0; k < K; ++k) {
-          Vec<T, V> o;
-#pragma unroll
-          for (int j = 0; j < V; ++j) {
-            o.v[j] = from_float<T>(v[k * V + j] * scale);
-          }
-          store_vec<T, V>(y + (k * tpr + t) * V, o);
-        }
-      }
-      continue;
-    }
-    if constexpr (EPT == kMultiWarpEpt) {
-      // The bits of t above the lanes: element bits [LOG_V + 5, LOG_V + 5 + wbits).
-      const int n = 1 << log_n;
-      const int wbits = log_tpr - 5;
-      float* s = reinterpret_cast<float*>(hadamard_smem) + row_in_block * n;
-      __syncthreads();  // the previous rows' reads of shared memory are done
+    if (valid) {
+      T* y = out + out_rows.offset(row);
 #pragma unroll
       for (int k = 0; k < K; ++k) {
-        float* dst = s + (k * tpr + t) * V;
-        if constexpr (V % 4 == 0) {
+        Vec<T, V> o;
 #pragma unroll
-          for (int j = 0; j < V; j += 4) {
-            *reinterpret_cast<float4*>(dst + j) =
-                make_float4(v[k * V + j], v[k * V + j + 1], v[k * V + j + 2], v[k * V + j + 3]);
-          }
-        } else {
-#pragma unroll
-          for (int j = 0; j < V; ++j) {
-            dst[j] = v[k * V + j];
-          }
+        for (int j = 0; j < V; ++j) {
+          o.v[j] = from_float<T>(v[k * V + j] * scale);
         }
-      }
-      __syncthreads();
-      // Group g (of n / W) holds the W elements whose index has g's low LOG_V + 5 bits
-      // below the warp bits and g's other bits above them. Thread t takes groups
-      // t + q * tpr, q < EPT / W, into registers q * W + m, m the warp bits.
-      constexpr int kLow = LOG_V + 5;
-      const auto index = [&](int r) {
-        const int g = t + (r >> wbits) * tpr;
-        const int m = r & ((1 << wbits) - 1);
-        return (g & ((1 << kLow) - 1)) | ((g >> kLow) << (kLow + wbits)) | (m << kLow);
-      };
-#pragma unroll
-      for (int r = 0; r < EPT; ++r) {
-        v[r] = s[index(r)];
-      }
-#pragma unroll
-      for (int b = 0; (1 << b) < EPT; ++b) {
-        if (b < wbits) {
-#pragma unroll
-          for (int i = 0; i < EPT; ++i) {
-            if ((i & (1 << b)) == 0) {
-              const float lo = v[i];
-              const float hi = v[i + (1 << b)];
-              v[i] = lo + hi;
-              v[i + (1 << b)] = lo - hi;
-            }
-          }
-        }
-      }
-      if (valid) {
-        T* y = out + out_rows.offset(row);
-#pragma unroll
-        for (int r = 0; r < EPT; ++r) {
-          y[index(r)] = from_float<T>(v[r] * scale);
-        }
+        store_vec<T, V>(y + (k * tpr + t) * V, o);
       }
     }
   }

@@ -2,11 +2,10 @@
 #pragma once
 // Launch policy of the hadamard kernels, as data. Torch-free.
 //
-// A row of n = 2^L elements is spread over `tpr` threads (a power of two) holding `ept`
-// elements each in registers (n = tpr * ept). Rows of up to 32 threads live in one warp
-// (warp shuffles, no shared memory); longer rows span tpr / 32 warps and cross them
-// through shared memory once. Each thread holds 8 elements for short rows, 16 at n = 512
-// and 32 from n = 1024 on, so n = 32768 takes 1024 threads.
+// hadamard_kernel (n < 1024): a row of n = 2^L elements is spread over `tpr` threads (a
+// power of two, at most 32: one warp, warp shuffles, no shared memory) holding `ept`
+// elements each in registers (n = tpr * ept): 8 elements a thread for short rows, 16 at
+// n = 512. From n = 1024 on, hadamard_xpose_kernel (below).
 
 #include <cstdint>
 
@@ -22,10 +21,6 @@ constexpr HadamardConfig hadamard_config(int log_n) {
   const int ept = log_n <= 3 ? n : (log_n <= 8 ? 8 : (log_n == 9 ? 16 : 32));
   return {ept, n / ept};
 }
-
-// Elements per thread of the configs whose rows span several warps (n >= 2048); the
-// kernel compiles its shared-memory stage for this count only.
-constexpr int kMultiWarpEpt = 32;
 
 // hadamard_xpose_kernel (n >= 2^kXposeMinLogN, 16-byte aligned rows): one thread per 32
 // elements, the stages in registers between transposes through shared memory. It
