@@ -42,6 +42,28 @@ constexpr int ilog2(int v) {
 // Block size bound of hadamard_kernel: rows of at most 32 threads, several to a block.
 constexpr int kMaxBlockThreads = 128;
 
+// Thread t's part of a row x of `tpr` threads: element (k * tpr + t) * V + j (K accesses of
+// V elements) into register k * V + j, as float32; zeros when x is null (a row past the end,
+// which the block's loops still carry through every barrier).
+template <typename T, int V, int K>
+__device__ __forceinline__ void load_row_slice(float (&v)[K * V], const T* x, int tpr, int t) {
+  if (x != nullptr) {
+#pragma unroll
+    for (int k = 0; k < K; ++k) {
+      const Vec<T, V> a = load_vec<T, V>(x + (k * tpr + t) * V);
+#pragma unroll
+      for (int j = 0; j < V; ++j) {
+        v[k * V + j] = to_float(a.v[j]);
+      }
+    }
+  } else {
+#pragma unroll
+    for (int i = 0; i < K * V; ++i) {
+      v[i] = 0.0f;
+    }
+  }
+}
+
 // In-register transform over the bits of the register index.
 template <int COUNT>
 __device__ __forceinline__ void register_stages(float (&v)[COUNT]) {
@@ -82,22 +104,7 @@ __global__ void __launch_bounds__(kMaxBlockThreads)
     const int64_t row = first + row_in_block;
     const bool valid = row < rows;
     float v[EPT];
-    if (valid) {
-      const T* x = in + in_rows.offset(row);
-#pragma unroll
-      for (int k = 0; k < K; ++k) {
-        const Vec<T, V> a = load_vec<T, V>(x + (k * tpr + t) * V);
-#pragma unroll
-        for (int j = 0; j < V; ++j) {
-          v[k * V + j] = to_float(a.v[j]);
-        }
-      }
-    } else {
-#pragma unroll
-      for (int i = 0; i < EPT; ++i) {
-        v[i] = 0.0f;
-      }
-    }
+    load_row_slice<T, V, K>(v, valid ? in + in_rows.offset(row) : nullptr, tpr, t);
     // Bits of j and k: the thread's own registers.
     register_stages<EPT>(v);
     // The low bits of t (up to five): lanes of one warp. A row of tpr <= 32 threads is an
@@ -195,22 +202,7 @@ __global__ void __launch_bounds__((1 << (LOG_N - 5)) * kXposeRowsPerBlock<LOG_N>
     const int64_t row = first + row_in_block;
     const bool valid = row < rows;
     float v[kXposeCols];
-    if (valid) {
-      const T* x = in + in_rows.offset(row);
-#pragma unroll
-      for (int k = 0; k < K; ++k) {
-        const Vec<T, V> a = load_vec<T, V>(x + (k * TPR + t) * V);
-#pragma unroll
-        for (int j = 0; j < V; ++j) {
-          v[k * V + j] = to_float(a.v[j]);
-        }
-      }
-    } else {
-#pragma unroll
-      for (int i = 0; i < kXposeCols; ++i) {
-        v[i] = 0.0f;
-      }
-    }
+    load_row_slice<T, V, K>(v, valid ? in + in_rows.offset(row) : nullptr, TPR, t);
     // 1. The bits of c.
     register_stages<kXposeCols>(v);
     if (first != static_cast<int64_t>(blockIdx.x) * RPB) {

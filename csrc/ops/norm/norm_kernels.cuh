@@ -50,6 +50,28 @@ __device__ __forceinline__ void load_slice(Vec<T, VEC> (&v)[ITEMS], const T* p, 
   }
 }
 
+// fused_add_rms_norm's first step on a thread's slice: z = x + z rounded to T (the new
+// residual), stored to `z_row`; returns the sum of squares of the rounded values.
+template <typename T, int VEC, int ITEMS>
+__device__ __forceinline__ float add_residual(Vec<T, VEC> (&zv)[ITEMS],
+                                              const Vec<T, VEC> (&xv)[ITEMS], T* z_row, int nvec) {
+  float ss = 0.0f;
+#pragma unroll
+  for (int i = 0; i < ITEMS; ++i) {
+    const int j = threadIdx.x + i * blockDim.x;
+    if (j < nvec) {
+#pragma unroll
+      for (int k = 0; k < VEC; ++k) {
+        zv[i].v[k] = from_float<T>(to_float(xv[i].v[k]) + to_float(zv[i].v[k]));
+        const float f = to_float(zv[i].v[k]);
+        ss += f * f;
+      }
+      store_vec<T, VEC>(z_row + static_cast<int64_t>(j) * VEC, zv[i]);
+    }
+  }
+  return ss;
+}
+
 // Sum of squares of the slices a thread holds (items past the row end are skipped).
 template <typename T, int VEC, int ITEMS>
 __device__ __forceinline__ float slice_sum_squares(const Vec<T, VEC> (&v)[ITEMS], int nvec) {
@@ -299,20 +321,7 @@ __global__ void __launch_bounds__(kRegisterKernelThreads,
         zv[i] = load_vec<T, VEC>(z + off);
       }
     }
-    float ss = 0.0f;
-#pragma unroll
-    for (int i = 0; i < ITEMS; ++i) {
-      const int j = threadIdx.x + i * blockDim.x;
-      if (j < nvec) {
-#pragma unroll
-        for (int k = 0; k < VEC; ++k) {
-          zv[i].v[k] = from_float<T>(to_float(xv[i].v[k]) + to_float(zv[i].v[k]));
-          const float f = to_float(zv[i].v[k]);
-          ss += f * f;
-        }
-        store_vec<T, VEC>(z + static_cast<int64_t>(j) * VEC, zv[i]);
-      }
-    }
+    const float ss = add_residual<T, VEC, ITEMS>(zv, xv, z, nvec);
     const float inv = rsqrtf(block_sum(ss) / static_cast<float>(hidden) + eps);
     store_normalized<T, VEC, ITEMS>(x, zv, weight, inv, nvec);
   }
@@ -336,20 +345,7 @@ __global__ void __launch_bounds__(1024)
   load_slice<T, VEC, ITEMS>(xv, x, nvec);
   load_slice<T, VEC, ITEMS>(zv, z, nvec);
   load_slice<T, VEC, ITEMS>(wv, weight, nvec);
-  float ss = 0.0f;
-#pragma unroll
-  for (int i = 0; i < ITEMS; ++i) {
-    const int j = threadIdx.x + i * blockDim.x;
-    if (j < nvec) {
-#pragma unroll
-      for (int k = 0; k < VEC; ++k) {
-        zv[i].v[k] = from_float<T>(to_float(xv[i].v[k]) + to_float(zv[i].v[k]));
-        const float f = to_float(zv[i].v[k]);
-        ss += f * f;
-      }
-      store_vec<T, VEC>(z + static_cast<int64_t>(j) * VEC, zv[i]);
-    }
-  }
+  const float ss = add_residual<T, VEC, ITEMS>(zv, xv, z, nvec);
   const float inv = rsqrtf(row_sum(ss, partial, 0) / static_cast<float>(hidden) + eps);
   store_scaled<T, VEC, ITEMS, 0, ITEMS>(x, zv, wv, inv, nvec);
 }
