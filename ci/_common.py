@@ -113,10 +113,15 @@ def write_manifest(wheel: Path, manifest: Path) -> dict:
     return info
 
 
-def test_requirements() -> list[str]:
-    """The `test` dependency group of pyproject.toml (what every test environment installs)."""
+def dependency_group(name: str) -> list[str]:
+    """The requirements of a dependency group of pyproject.toml (included groups left out)."""
     import tomllib
 
     with open(ROOT / "pyproject.toml", "rb") as f:
         groups = tomllib.load(f)["dependency-groups"]
-    return [r for r in groups["test"] if isinstance(r, str)]
+    return [r for r in groups[name] if isinstance(r, str)]
+
+
+def test_requirements() -> list[str]:
+    """The `test` dependency group of pyproject.toml (what every test environment installs)."""
+    return dependency_group("test")

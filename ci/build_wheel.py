@@ -29,6 +29,7 @@ from pathlib import Path
 from _common import (
     DIST,
     ROOT,
+    dependency_group,
     find_wheels,
     git_revision,
     log,
@@ -182,11 +183,7 @@ def sccache_basedirs() -> list[str]:
 
 def build_requirements() -> list[str]:
     """The `build` dependency group of pyproject.toml."""
-    import tomllib
-
-    with open(ROOT / "pyproject.toml", "rb") as f:
-        groups = tomllib.load(f)["dependency-groups"]
-    return [r for r in groups["build"] if isinstance(r, str)]
+    return dependency_group("build")
 
 
 def build_dir(args: argparse.Namespace, env: dict | None = None) -> Path:

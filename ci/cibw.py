@@ -41,6 +41,7 @@ import tomllib
 import variants
 from _common import (
     ROOT,
+    dependency_group,
     find_wheels,
     git_revision,
     log,
@@ -300,9 +301,7 @@ def nvcc_release(text: str) -> str | None:
 
 def _group(name: str, *packages: str) -> list[str]:
     """The requirements of a pyproject dependency group, only those of these packages."""
-    with open(PYPROJECT, "rb") as f:
-        group = tomllib.load(f)["dependency-groups"][name]
-    reqs = [r for r in group if isinstance(r, str)]
+    reqs = dependency_group(name)
     return [r for r in reqs if re.split(r"[<>=!~\[; ]", r, maxsplit=1)[0] in packages]
 
 
@@ -365,7 +364,7 @@ def _check(
 
 
 def _one_wheel(folder: Path, what: str) -> Path:
-    wheels = sorted(folder.glob("*.whl"))
+    wheels = find_wheels(folder)
     if len(wheels) != 1:
         raise StepFailed(f"{what} produced {len(wheels)} wheels, expected one")
     return wheels[0]

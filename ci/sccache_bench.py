@@ -39,7 +39,7 @@ import time
 from pathlib import Path
 
 import build_wheel
-from _common import ROOT, log, run, uv
+from _common import ROOT, dependency_group, log, run, uv
 
 GROUPS = ("build", "cache")
 # CUDA files per nvcc call in CI's cached build (the STABLEKERNELS_CUDA_UNITY of ci.yml's
@@ -170,11 +170,7 @@ def copy_tree(dest: Path) -> None:
 
 def make_venv(root: Path) -> str:
     """A venv inside `root` with the build's requirements, like `nox -s build` makes one."""
-    import tomllib
-
-    with open(ROOT / "pyproject.toml", "rb") as f:
-        groups = tomllib.load(f)["dependency-groups"]
-    reqs = [r for g in GROUPS for r in groups[g] if isinstance(r, str)]
+    reqs = [r for g in GROUPS for r in dependency_group(g)]
     venv = root / ".venv"
     run([uv(), "venv", "-q", "--python", sys.executable, venv])
     py = str(venv / "bin" / "python")
