@@ -115,47 +115,44 @@ Launch plan_rms_norm(int64_t rows, int64_t hidden, std::initializer_list<const v
 }
 
 // Blocks of `kernel` resident on the device at `threads` threads a block: the grid of a
-// persistent kernel. The occupancy per SM depends only on the kernel and the block size,
-// so it is asked once per kernel and block size (a cheap host call, but launches are hot;
-// the kernel is a template argument so that each instantiation has its own cache: kernels
-// of one signature but different ITEMS or VEC differ in registers, hence occupancy).
+// persistent kernel, `sms` (the device's SM count, from the glue) times the occupancy per SM.
+// That depends only on the kernel and the block size, so it is asked once per kernel and
+// block size (a cheap host call, but launches are hot; the kernel is a template argument so
+// that each instantiation has its own cache: kernels of one signature but different ITEMS or
+// VEC differ in registers, hence occupancy). 0 when the runtime cannot say: its error stays
+// pending and the launcher returns it (cudaGetLastError), so the op raises it.
 template <auto kernel>
-int64_t resident_blocks(int threads) {
+int64_t resident_blocks(int threads, int sms) {
   static std::atomic<int> per_sm_cache[1024 / 32 + 1] = {};
   const int slot = threads / 32;
   int per_sm = per_sm_cache[slot].load(std::memory_order_relaxed);
   if (per_sm == 0) {
-    if (cudaOccupancyMaxActiveBlocksPerMultiprocessor(&per_sm, kernel, threads, 0) != cudaSuccess ||
-        per_sm < 1) {
-      (void)cudaGetLastError();  // not sticky: fall back to one block per SM
-      per_sm = 1;
+    if (cudaOccupancyMaxActiveBlocksPerMultiprocessor(&per_sm, kernel, threads, 0) != cudaSuccess) {
+      return 0;
     }
+    per_sm = std::max(per_sm, 1);
     per_sm_cache[slot].store(per_sm, std::memory_order_relaxed);
   }
-  int device = 0;
-  int sms = 0;
-  if (cudaGetDevice(&device) != cudaSuccess ||
-      cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, device) != cudaSuccess) {
-    (void)cudaGetLastError();
-    sms = 1;
-  }
-  return static_cast<int64_t>(per_sm) * std::max(sms, 1);
+  return static_cast<int64_t>(per_sm) * sms;
 }
 
 template <typename CT, int VEC, int ITEMS>
 void rms_norm_persistent(const Launch& l, cudaStream_t s, CT* out, const RowIndexer& orows,
                          const CT* in, const RowIndexer& irows, const CT* w, int64_t rows,
-                         int hidden, float eps) {
+                         int hidden, float eps, int sms) {
   constexpr auto kernel = cuda::rms_norm_persistent_kernel<CT, VEC, ITEMS>;
-  const auto blocks =
-      static_cast<unsigned>(std::min<int64_t>(l.blocks, resident_blocks<kernel>(l.threads)));
+  const int64_t resident = resident_blocks<kernel>(l.threads, sms);
+  if (resident == 0) {
+    return;
+  }
+  const auto blocks = static_cast<unsigned>(std::min<int64_t>(l.blocks, resident));
   kernel<<<blocks, l.threads, 0, s>>>(out, orows, in, irows, w, rows, hidden, eps);
 }
 
 template <typename CT, int VEC>
 void rms_norm_kernels(const Launch& l, cudaStream_t s, CT* out, const RowIndexer& orows,
                       const CT* in, const RowIndexer& irows, const CT* w, int64_t rows, int hidden,
-                      float eps) {
+                      float eps, int sms) {
   if (l.items == 0) {
     cuda::rms_norm_generic_kernel<CT, VEC>
         <<<l.blocks, l.threads, 0, s>>>(out, orows, in, irows, w, rows, hidden, eps);
@@ -185,13 +182,13 @@ void rms_norm_kernels(const Launch& l, cudaStream_t s, CT* out, const RowIndexer
     case Launch::Kind::kPersistent:
       switch (l.items) {
         case 1:
-          rms_norm_persistent<CT, VEC, 1>(l, s, out, orows, in, irows, w, rows, hidden, eps);
+          rms_norm_persistent<CT, VEC, 1>(l, s, out, orows, in, irows, w, rows, hidden, eps, sms);
           return;
         case 2:
-          rms_norm_persistent<CT, VEC, 2>(l, s, out, orows, in, irows, w, rows, hidden, eps);
+          rms_norm_persistent<CT, VEC, 2>(l, s, out, orows, in, irows, w, rows, hidden, eps, sms);
           return;
         default:
-          rms_norm_persistent<CT, VEC, 4>(l, s, out, orows, in, irows, w, rows, hidden, eps);
+          rms_norm_persistent<CT, VEC, 4>(l, s, out, orows, in, irows, w, rows, hidden, eps, sms);
           return;
       }
     default:
@@ -254,7 +251,8 @@ void fused_add_rms_norm_kernels(const Launch& l, cudaStream_t s, CT* in, const R
 
 cudaError_t launch_rms_norm(DType dtype, cudaStream_t stream, void* out_ptr,
                             const RowIndexer& orows, const void* in_ptr, const RowIndexer& irows,
-                            const void* w_ptr, int64_t rows, int64_t hidden_len, float eps) {
+                            const void* w_ptr, int64_t rows, int64_t hidden_len, float eps,
+                            int sms) {
   return stablekernels::cuda::dispatch_float(dtype, [&](auto tag) {
     using CT = typename decltype(tag)::type;
     CT* out = static_cast<CT*>(out_ptr);
@@ -263,10 +261,10 @@ cudaError_t launch_rms_norm(DType dtype, cudaStream_t stream, void* out_ptr,
     const Launch l = plan_rms_norm<CT>(rows, hidden_len, {out, in, w}, {&orows, &irows});
     const int hidden = static_cast<int>(hidden_len);
     if (l.vec == 1) {
-      rms_norm_kernels<CT, 1>(l, stream, out, orows, in, irows, w, rows, hidden, eps);
+      rms_norm_kernels<CT, 1>(l, stream, out, orows, in, irows, w, rows, hidden, eps, sms);
     } else {
       rms_norm_kernels<CT, stablekernels::cuda::kVec16<CT>>(l, stream, out, orows, in, irows, w,
-                                                            rows, hidden, eps);
+                                                            rows, hidden, eps, sms);
     }
   });
 }

@@ -14,10 +14,11 @@
 namespace stablekernels::norm {
 
 // out = rms_norm(in) * w over rows of `hidden` (<= 2^30) elements of `dtype` (float32,
-// float16, bfloat16). Returns cudaGetLastError() after the launch.
+// float16, bfloat16); `sms`: the device's SM count (the persistent kernel's grid). Returns
+// cudaGetLastError() after the launch.
 cudaError_t launch_rms_norm(DType dtype, cudaStream_t stream, void* out, const RowIndexer& orows,
                             const void* in, const RowIndexer& irows, const void* weight,
-                            int64_t rows, int64_t hidden, float eps);
+                            int64_t rows, int64_t hidden, float eps, int sms);
 
 // residual += in; in = rms_norm(residual) * w, in place. As launch_rms_norm.
 cudaError_t launch_fused_add_rms_norm(DType dtype, cudaStream_t stream, void* in,
