@@ -4,6 +4,7 @@
 // the checks, tensors and registration are in hadamard_cuda.cpp.
 
 #include <algorithm>
+#include <atomic>
 #include <cstdint>
 
 #include "ops/hadamard/hadamard_kernels.cuh"
@@ -39,6 +40,33 @@ HadamardLaunchStatus allow_shared_memory(Kernel kernel, int64_t bytes, int optin
   return s;
 }
 
+// Blocks of `kernel` (`threads` threads, `smem` bytes of dynamic shared memory) resident on
+// the current device at once: the grid of a kernel that loops over rows with the next one
+// in flight. The blocks per SM depend only on the kernel (it has one block shape), so they
+// are asked once; at least one per SM.
+template <auto kernel>
+int64_t resident_blocks(int threads, int64_t smem) {
+  static std::atomic<int> per_sm_cache{0};
+  int per_sm = per_sm_cache.load(std::memory_order_relaxed);
+  if (per_sm == 0) {
+    if (cudaOccupancyMaxActiveBlocksPerMultiprocessor(&per_sm, kernel, threads,
+                                                      static_cast<size_t>(smem)) != cudaSuccess ||
+        per_sm < 1) {
+      (void)cudaGetLastError();  // not sticky
+      per_sm = 1;
+    }
+    per_sm_cache.store(per_sm, std::memory_order_relaxed);
+  }
+  int device = 0;
+  int sms = 0;
+  if (cudaGetDevice(&device) != cudaSuccess ||
+      cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, device) != cudaSuccess) {
+    (void)cudaGetLastError();
+    sms = 1;
+  }
+  return int64_t{per_sm} * std::max(sms, 1);
+}
+
 template <typename CT, int EPT>
 HadamardLaunchStatus launch_fast(cudaStream_t stream, CT* out, const RowIndexer& orows,
                                  const CT* in, const RowIndexer& irows, int64_t rows, int log_n,
@@ -62,12 +90,16 @@ HadamardLaunchStatus launch_xpose(cudaStream_t stream, CT* out, const RowIndexer
   constexpr int kRows = kXposeRowsPerBlock<LOG_N>;
   constexpr int kThreads = (1 << (LOG_N - 5)) * kRows;
   constexpr int64_t kSmem = int64_t{kRows} << LOG_N << 2;  // kRows rows of float32
-  auto kernel = &cuda::hadamard_xpose_kernel<CT, LOG_N>;
+  constexpr auto kernel = &cuda::hadamard_xpose_kernel<CT, LOG_N>;
   const HadamardLaunchStatus s = allow_shared_memory(kernel, kSmem, optin);
   if (!s.ok()) {
     return s;
   }
-  const int64_t blocks = std::min<int64_t>((rows + kRows - 1) / kRows, kHadamardPolicy.max_blocks);
+  // Blocks that load rows ahead loop over them: as many as are resident at once.
+  const int64_t max_blocks = cuda::kXposePrefetch<CT, LOG_N>
+                                 ? resident_blocks<kernel>(kThreads, kSmem)
+                                 : kHadamardPolicy.max_blocks;
+  const int64_t blocks = std::min<int64_t>((rows + kRows - 1) / kRows, max_blocks);
   kernel<<<static_cast<unsigned>(blocks), kThreads, static_cast<size_t>(kSmem), stream>>>(
       out, orows, in, irows, rows, scale);
   return s;

@@ -17,6 +17,7 @@
 // shared memory, one __syncthreads per stage. Used when vector access is not possible.
 
 #include <cstdint>
+#include <type_traits>
 
 #include "ops/hadamard/hadamard_tuning.h"
 #include "stablekernels/cuda_common.cuh"
@@ -29,6 +30,7 @@ using stablekernels::cuda::kVec16;
 using stablekernels::cuda::load_vec;
 using stablekernels::cuda::store_vec;
 using stablekernels::cuda::to_float;
+using stablekernels::cuda::unpack2;
 using stablekernels::cuda::Vec;
 
 // Elements per vector access of hadamard_kernel<T, EPT>.
@@ -60,6 +62,32 @@ __device__ __forceinline__ void load_row_slice(float (&v)[K * V], const T* x, in
 #pragma unroll
     for (int i = 0; i < K * V; ++i) {
       v[i] = 0.0f;
+    }
+  }
+}
+
+// Thread t's part of a row x of 16-bit elements, as load_row_slice reads it, left packed: the
+// K 16-byte vectors (zeros when x is null), to be unpacked after the next barriers.
+template <int K>
+__device__ __forceinline__ void load_row_packed(uint4 (&w)[K], const void* x, int tpr, int t) {
+  const uint4* p = static_cast<const uint4*>(x);
+#pragma unroll
+  for (int k = 0; k < K; ++k) {
+    w[k] = p != nullptr ? p[k * tpr + t] : make_uint4(0u, 0u, 0u, 0u);
+  }
+}
+
+// What load_row_slice gives for the vectors of load_row_packed (8 elements of T a vector).
+template <typename T, int K>
+__device__ __forceinline__ void unpack_row(float (&v)[K * 8], const uint4 (&w)[K]) {
+#pragma unroll
+  for (int k = 0; k < K; ++k) {
+    const uint32_t u[4] = {w[k].x, w[k].y, w[k].z, w[k].w};
+#pragma unroll
+    for (int i = 0; i < 4; ++i) {
+      const float2 f = unpack2<T>(u[i]);
+      v[k * 8 + 2 * i] = f.x;
+      v[k * 8 + 2 * i + 1] = f.y;
     }
   }
 }
@@ -151,6 +179,18 @@ __device__ __forceinline__ void low_register_stages(float (&v)[COUNT]) {
   }
 }
 
+// threadIdx.x, read in an asm that the compiler cannot merge with other reads of it, so
+// that values derived from it are computed again instead of kept in registers.
+__device__ __forceinline__ int thread_index_again() {
+  int i;
+  asm volatile("mov.u32 %0, %%tid.x;" : "=r"(i));
+  return i;
+}
+
+// Whether hadamard_xpose_kernel<T, LOG_N> loads rows one ahead (hadamard_tuning.h).
+template <typename T, int LOG_N>
+constexpr bool kXposePrefetch = std::is_same_v<T, __nv_bfloat16> && LOG_N >= kXposePrefetchMinLogN;
+
 // Physical float index of entry (m, c) of a row viewed as a matrix of kXposeCols columns:
 // row-major with the 16-byte chunks of row m permuted by m mod 8 (an xor swizzle), so
 // that both the 16-byte accesses of 8 consecutive rows to one chunk and the 4-byte
@@ -174,8 +214,18 @@ __device__ __forceinline__ int xpose_index(int m, int c) {
 // needed before), then reads row m of X again to scale, round and store it. Every
 // element of a row is loaded before any is stored: `out` may equal `in`. Blocks hold
 // RPB rows (RPB * TPR threads, RPB * n floats of dynamic shared memory).
+//
+// Where kXposePrefetch holds, the grid is the resident blocks and a thread loads its
+// part of the block's next rows before the exchanges of the current ones: the loads are
+// in flight during the exchanges and stores, in 16 registers (packed) that fit the 64 a
+// thread has with two blocks of 512 threads or one of 1024 per SM (the launch bounds).
+// Each row is loaded and stored by one block only, and rows are distinct memory (in
+// place too), so loading row r + gridDim.x * RPB before storing row r keeps `out` ==
+// `in` valid.
 template <typename T, int LOG_N>
-__global__ void __launch_bounds__((1 << (LOG_N - 5)) * kXposeRowsPerBlock<LOG_N>)
+__global__ void __launch_bounds__(
+    (1 << (LOG_N - 5)) * kXposeRowsPerBlock<LOG_N>,
+    kXposePrefetch<T, LOG_N> ? 1024 / ((1 << (LOG_N - 5)) * kXposeRowsPerBlock<LOG_N>) : 0)
     hadamard_xpose_kernel(T* out, RowIndexer out_rows, const T* in, RowIndexer in_rows,
                           int64_t rows, float scale) {
   constexpr int N = 1 << LOG_N;
@@ -185,7 +235,9 @@ __global__ void __launch_bounds__((1 << (LOG_N - 5)) * kXposeRowsPerBlock<LOG_N>
   constexpr int RPB = kXposeRowsPerBlock<LOG_N>;
   constexpr int H = TPR / 32;  // 0 when TPR == 32: no third step
   constexpr int G = H > 0 ? 32 / H : 32;
+  constexpr bool PREFETCH = kXposePrefetch<T, LOG_N>;
   static_assert(TPR >= 32 && TPR <= 1024, "n from 1024 to 32768");
+  static_assert(!PREFETCH || V == 8, "rows loaded ahead are 16-bit");
   extern __shared__ float4 hadamard_smem[];
   const int t = threadIdx.x % TPR;
   const int row_in_block = threadIdx.x / TPR;
@@ -197,12 +249,23 @@ __global__ void __launch_bounds__((1 << (LOG_N - 5)) * kXposeRowsPerBlock<LOG_N>
       __syncthreads();
     }
   };
-  for (int64_t first = static_cast<int64_t>(blockIdx.x) * RPB; first < rows;
-       first += static_cast<int64_t>(gridDim.x) * RPB) {
+  const int64_t step = static_cast<int64_t>(gridDim.x) * RPB;
+  uint4 ahead[PREFETCH ? K : 1];  // PREFETCH: the thread's part of the block's next row
+  if constexpr (PREFETCH) {
+    const int64_t row = static_cast<int64_t>(blockIdx.x) * RPB + row_in_block;
+    load_row_packed<K>(ahead, row < rows ? in + in_rows.offset(row) : nullptr, TPR, t);
+  }
+  for (int64_t first = static_cast<int64_t>(blockIdx.x) * RPB; first < rows; first += step) {
     const int64_t row = first + row_in_block;
     const bool valid = row < rows;
     float v[kXposeCols];
-    load_row_slice<T, V, K>(v, valid ? in + in_rows.offset(row) : nullptr, TPR, t);
+    if constexpr (PREFETCH) {
+      unpack_row<T, K>(v, ahead);
+      const int64_t next = row + step;
+      load_row_packed<K>(ahead, next < rows ? in + in_rows.offset(next) : nullptr, TPR, t);
+    } else {
+      load_row_slice<T, V, K>(v, valid ? in + in_rows.offset(row) : nullptr, TPR, t);
+    }
     // 1. The bits of c.
     register_stages<kXposeCols>(v);
     if (first != static_cast<int64_t>(blockIdx.x) * RPB) {
@@ -252,12 +315,16 @@ __global__ void __launch_bounds__((1 << (LOG_N - 5)) * kXposeRowsPerBlock<LOG_N>
     sync();
     if (valid) {
       T* y = out + out_rows.offset(row);
+      // Row t of X has the shared-memory addresses of the first write above: left to the
+      // compiler, they stay in 8 registers through the exchanges, and with the next row
+      // in flight those are spilled. From a fresh thread index they are recomputed.
+      const int ts = PREFETCH ? thread_index_again() % TPR : t;
 #pragma unroll
       for (int k = 0; k < K; ++k) {
         Vec<T, V> o;
 #pragma unroll
         for (int j = 0; j < V; j += 4) {
-          const float4 f = *reinterpret_cast<const float4*>(s + xpose_index(t, k * V + j));
+          const float4 f = *reinterpret_cast<const float4*>(s + xpose_index(ts, k * V + j));
           const float fv[4] = {f.x, f.y, f.z, f.w};
 #pragma unroll
           for (int i = 0; i < 4; ++i) {
