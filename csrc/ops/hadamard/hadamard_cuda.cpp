@@ -48,8 +48,9 @@ Tensor hadacore_transform_cuda(const Tensor& x, bool inplace) {
   int optin = 0;
   STABLEKERNELS_CUDA_CHECK(
       cudaDeviceGetAttribute(&optin, cudaDevAttrMaxSharedMemoryPerBlockOptin, device), kOp);
+  const int sms = sm_count(device, kOp);
   check_status(launch_hadacore_transform(dtype, ctx.stream, result.data_ptr(), orows, x.data_ptr(),
-                                         irows, p.rows, p.log_n, optin),
+                                         irows, p.rows, p.log_n, optin, sms),
                x, p.n, device, optin);
   return result;
 }

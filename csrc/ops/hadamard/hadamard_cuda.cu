@@ -4,7 +4,6 @@
 // the checks, tensors and registration are in hadamard_cuda.cpp.
 
 #include <algorithm>
-#include <atomic>
 #include <cstdint>
 
 #include "ops/hadamard/hadamard_kernels.cuh"
@@ -13,6 +12,7 @@
 #include "ops/hadamard/hadamard_tuning.h"
 #include "stablekernels/cuda_dispatch.cuh"
 #include "stablekernels/launch.h"
+#include "stablekernels/occupancy.cuh"
 
 namespace stablekernels::hadamard {
 namespace {
@@ -40,33 +40,6 @@ HadamardLaunchStatus allow_shared_memory(Kernel kernel, int64_t bytes, int optin
   return s;
 }
 
-// Blocks of `kernel` (`threads` threads, `smem` bytes of dynamic shared memory) resident on
-// the current device at once: the grid of a kernel that loops over rows with the next one
-// in flight. The blocks per SM depend only on the kernel (it has one block shape), so they
-// are asked once; at least one per SM.
-template <auto kernel>
-int64_t resident_blocks(int threads, int64_t smem) {
-  static std::atomic<int> per_sm_cache{0};
-  int per_sm = per_sm_cache.load(std::memory_order_relaxed);
-  if (per_sm == 0) {
-    if (cudaOccupancyMaxActiveBlocksPerMultiprocessor(&per_sm, kernel, threads,
-                                                      static_cast<size_t>(smem)) != cudaSuccess ||
-        per_sm < 1) {
-      (void)cudaGetLastError();  // not sticky
-      per_sm = 1;
-    }
-    per_sm_cache.store(per_sm, std::memory_order_relaxed);
-  }
-  int device = 0;
-  int sms = 0;
-  if (cudaGetDevice(&device) != cudaSuccess ||
-      cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, device) != cudaSuccess) {
-    (void)cudaGetLastError();
-    sms = 1;
-  }
-  return int64_t{per_sm} * std::max(sms, 1);
-}
-
 template <typename CT, int EPT>
 HadamardLaunchStatus launch_fast(cudaStream_t stream, CT* out, const RowIndexer& orows,
                                  const CT* in, const RowIndexer& irows, int64_t rows, int log_n,
@@ -86,7 +59,7 @@ HadamardLaunchStatus launch_fast(cudaStream_t stream, CT* out, const RowIndexer&
 template <typename CT, int LOG_N>
 HadamardLaunchStatus launch_xpose(cudaStream_t stream, CT* out, const RowIndexer& orows,
                                   const CT* in, const RowIndexer& irows, int64_t rows, float scale,
-                                  int optin) {
+                                  int optin, int sms) {
   constexpr int kRows = kXposeRowsPerBlock<LOG_N>;
   constexpr int kThreads = (1 << (LOG_N - 5)) * kRows;
   constexpr int64_t kSmem = int64_t{kRows} << LOG_N << 2;  // kRows rows of float32
@@ -96,9 +69,17 @@ HadamardLaunchStatus launch_xpose(cudaStream_t stream, CT* out, const RowIndexer
     return s;
   }
   // Blocks that load rows ahead loop over them: as many as are resident at once.
-  const int64_t max_blocks = cuda::kXposePrefetch<CT, LOG_N>
-                                 ? resident_blocks<kernel>(kThreads, kSmem)
-                                 : kHadamardPolicy.max_blocks;
+  int64_t max_blocks = kHadamardPolicy.max_blocks;
+  if constexpr (cuda::kXposePrefetch<CT, LOG_N>) {
+    max_blocks =
+        stablekernels::cuda::resident_blocks<kernel>(kThreads, static_cast<size_t>(kSmem), sms);
+    if (max_blocks == 0) {
+      HadamardLaunchStatus failed;
+      failed.err = cudaGetLastError();
+      failed.call = "cudaOccupancyMaxActiveBlocksPerMultiprocessor";
+      return failed;
+    }
+  }
   const int64_t blocks = std::min<int64_t>((rows + kRows - 1) / kRows, max_blocks);
   kernel<<<static_cast<unsigned>(blocks), kThreads, static_cast<size_t>(kSmem), stream>>>(
       out, orows, in, irows, rows, scale);
@@ -107,7 +88,7 @@ HadamardLaunchStatus launch_xpose(cudaStream_t stream, CT* out, const RowIndexer
 
 template <typename CT>
 HadamardLaunchStatus launch(cudaStream_t stream, CT* out, const RowIndexer& orows, const CT* in,
-                            const RowIndexer& irows, int64_t rows, int log_n, int optin) {
+                            const RowIndexer& irows, int64_t rows, int log_n, int optin, int sms) {
   const int64_t n = int64_t{1} << log_n;
   const float scale = normalization(n);
   const HadamardConfig c = hadamard_config(log_n);
@@ -116,12 +97,12 @@ HadamardLaunchStatus launch(cudaStream_t stream, CT* out, const RowIndexer& orow
   if (log_n >= kXposeMinLogN && can_use_vec16<CT>(n, {out, in}, {&orows, &irows})) {
     static_assert(kXposeMinLogN == 10 && kMaxLogN == 15, "one case per size below");
     switch (log_n) {
-      case 10: return launch_xpose<CT, 10>(stream, out, orows, in, irows, rows, scale, optin);
-      case 11: return launch_xpose<CT, 11>(stream, out, orows, in, irows, rows, scale, optin);
-      case 12: return launch_xpose<CT, 12>(stream, out, orows, in, irows, rows, scale, optin);
-      case 13: return launch_xpose<CT, 13>(stream, out, orows, in, irows, rows, scale, optin);
-      case 14: return launch_xpose<CT, 14>(stream, out, orows, in, irows, rows, scale, optin);
-      default: return launch_xpose<CT, 15>(stream, out, orows, in, irows, rows, scale, optin);
+      case 10: return launch_xpose<CT, 10>(stream, out, orows, in, irows, rows, scale, optin, sms);
+      case 11: return launch_xpose<CT, 11>(stream, out, orows, in, irows, rows, scale, optin, sms);
+      case 12: return launch_xpose<CT, 12>(stream, out, orows, in, irows, rows, scale, optin, sms);
+      case 13: return launch_xpose<CT, 13>(stream, out, orows, in, irows, rows, scale, optin, sms);
+      case 14: return launch_xpose<CT, 14>(stream, out, orows, in, irows, rows, scale, optin, sms);
+      default: return launch_xpose<CT, 15>(stream, out, orows, in, irows, rows, scale, optin, sms);
     }
   }
   // Below 1024 elements a row fits one warp (hadamard_kernel); rows of 1024 and more that
@@ -161,12 +142,12 @@ HadamardLaunchStatus launch(cudaStream_t stream, CT* out, const RowIndexer& orow
 HadamardLaunchStatus launch_hadacore_transform(DType dtype, cudaStream_t stream, void* out,
                                                const RowIndexer& orows, const void* in,
                                                const RowIndexer& irows, int64_t rows, int log_n,
-                                               int smem_optin) {
+                                               int smem_optin, int sms) {
   HadamardLaunchStatus s;
   const cudaError_t err = stablekernels::cuda::dispatch_float(dtype, [&](auto tag) {
     using CT = typename decltype(tag)::type;  // float, __half or __nv_bfloat16
     s = launch<CT>(stream, static_cast<CT*>(out), orows, static_cast<const CT*>(in), irows, rows,
-                   log_n, smem_optin);
+                   log_n, smem_optin, sms);
   });
   if (s.ok() && err != cudaSuccess) {
     s.err = err;

@@ -30,10 +30,11 @@ struct HadamardLaunchStatus {
 
 // out = in @ H_n / sqrt(n) over `rows` rows of n = 2^log_n elements of `dtype` (float32,
 // float16, bfloat16); `out` may equal `in` (in place). `smem_optin`: the device's
-// cudaDevAttrMaxSharedMemoryPerBlockOptin, in bytes.
+// cudaDevAttrMaxSharedMemoryPerBlockOptin, in bytes; `sms`: its SM count (the grid of the
+// kernels that loop over rows).
 HadamardLaunchStatus launch_hadacore_transform(DType dtype, cudaStream_t stream, void* out,
                                                const RowIndexer& orows, const void* in,
                                                const RowIndexer& irows, int64_t rows, int log_n,
-                                               int smem_optin);
+                                               int smem_optin, int sms);
 
 }  // namespace stablekernels::hadamard

@@ -4,13 +4,13 @@
 // registration are in norm_cuda.cpp.
 
 #include <algorithm>
-#include <atomic>
 
 #include "ops/norm/norm_kernels.cuh"
 #include "ops/norm/norm_launch.h"
 #include "ops/norm/norm_tuning.h"
 #include "stablekernels/cuda_dispatch.cuh"
 #include "stablekernels/launch.h"
+#include "stablekernels/occupancy.cuh"
 
 namespace stablekernels::norm {
 namespace {
@@ -70,7 +70,8 @@ bool plan_decode(Launch& l, int64_t rows, int64_t nvec, int max_items) {
 
 // rms_norm's launch. Few rows: the decode kernel. Up to rms_norm_persistent_max_rows rows:
 // the persistent register kernel while a row fits in 1024 threads of
-// kNormPolicy.rms_norm_persistent_items vectors. More rows: one block per row, the
+// kNormPolicy.rms_norm_persistent_items vectors (except rows of more than
+// rms_norm_persistent_max_vecs that the 256-thread kernel holds). Else one block per row, the
 // register kernel in 256-thread blocks up to rms_norm_max_items vectors a thread, then in
 // 1024-thread blocks of rms_norm_wide_items vectors. Else the generic kernel.
 template <typename CT>
@@ -83,7 +84,9 @@ Launch plan_rms_norm(int64_t rows, int64_t hidden, std::initializer_list<const v
       plan_decode(l, rows, nvec, kNormPolicy.rms_norm_persistent_items)) {
     return l;
   }
-  if (rows > kNormPolicy.rms_norm_persistent_max_rows) {
+  const bool register_row = nvec > kNormPolicy.rms_norm_persistent_max_vecs &&
+                            nvec <= cuda::kRegisterKernelThreads * kNormPolicy.rms_norm_max_items;
+  if (rows > kNormPolicy.rms_norm_persistent_max_rows || register_row) {
     constexpr int64_t kThreads = cuda::kRegisterKernelThreads;
     if (nvec > kThreads * kNormPolicy.rms_norm_max_items &&
         nvec <= int64_t{1024} * kNormPolicy.rms_norm_wide_items) {
@@ -114,34 +117,12 @@ Launch plan_rms_norm(int64_t rows, int64_t hidden, std::initializer_list<const v
   return l;
 }
 
-// Blocks of `kernel` resident on the device at `threads` threads a block: the grid of a
-// persistent kernel, `sms` (the device's SM count, from the glue) times the occupancy per SM.
-// That depends only on the kernel and the block size, so it is asked once per kernel and
-// block size (a cheap host call, but launches are hot; the kernel is a template argument so
-// that each instantiation has its own cache: kernels of one signature but different ITEMS or
-// VEC differ in registers, hence occupancy). 0 when the runtime cannot say: its error stays
-// pending and the launcher returns it (cudaGetLastError), so the op raises it.
-template <auto kernel>
-int64_t resident_blocks(int threads, int sms) {
-  static std::atomic<int> per_sm_cache[1024 / 32 + 1] = {};
-  const int slot = threads / 32;
-  int per_sm = per_sm_cache[slot].load(std::memory_order_relaxed);
-  if (per_sm == 0) {
-    if (cudaOccupancyMaxActiveBlocksPerMultiprocessor(&per_sm, kernel, threads, 0) != cudaSuccess) {
-      return 0;
-    }
-    per_sm = std::max(per_sm, 1);
-    per_sm_cache[slot].store(per_sm, std::memory_order_relaxed);
-  }
-  return static_cast<int64_t>(per_sm) * sms;
-}
-
 template <typename CT, int VEC, int ITEMS>
 void rms_norm_persistent(const Launch& l, cudaStream_t s, CT* out, const RowIndexer& orows,
                          const CT* in, const RowIndexer& irows, const CT* w, int64_t rows,
                          int hidden, float eps, int sms) {
   constexpr auto kernel = cuda::rms_norm_persistent_kernel<CT, VEC, ITEMS>;
-  const int64_t resident = resident_blocks<kernel>(l.threads, sms);
+  const int64_t resident = stablekernels::cuda::resident_blocks<kernel>(l.threads, 0, sms);
   if (resident == 0) {
     return;
   }

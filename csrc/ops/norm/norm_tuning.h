@@ -20,6 +20,13 @@ struct NormPolicy {
   // row: 4096 rows x 4096 21.6 / 22.5, x 16384 78.0 / 85.3; 16384 rows x 4096 74.3 / 71.1,
   // x 8192 143.8 / 135.2, x 16384 301.4 / 296.0.
   long long rms_norm_persistent_max_rows = 4096;
+  // Except for rows of more than this many vectors that the one-block-per-row register
+  // kernel holds (256 threads x rms_norm_max_items: rows of 8192 bf16): there the blocks of
+  // 4096 rows fill the GPU for about four waves and the persistent loop only adds its
+  // tail. H200, bf16, us, persistent / one block per row (torch.compile): 4096 x 8192
+  // 39.2 / 37.9 (36.4); 4096 x 4096 21.7 / 22.3 (23.1); 4096 x 16384 (the 1024-thread
+  // kernel) 72.7 / 72.3 (70.1), left persistent.
+  long long rms_norm_persistent_max_vecs = 512;
   // One block per row: 256-thread blocks up to this many vectors a thread (rows up to
   // 1024 vectors, 8192 bf16), then 1024-thread blocks of rms_norm_wide_items vectors
   // (rows up to 2048 vectors, 16384 bf16), then the generic kernel. The 256 x 8 shape
