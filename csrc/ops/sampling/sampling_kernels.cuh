@@ -26,7 +26,7 @@ constexpr int kPenaltyThreads = 256;
 // grids, 1 where the rows are few (decode: the vectors spread over more blocks and SMs).
 constexpr int kPenaltyUnroll = 4;
 // Blocks of kPenaltyThreads resident per SM (__launch_bounds__: at most 64 registers a
-// thread). The launch sizes its grid by it.
+// thread).
 constexpr int kPenaltyBlocksPerSm = 4;
 
 // The mask bytes of one VEC-element vector, read as one access.
@@ -151,8 +151,8 @@ __device__ __forceinline__ uint4 penalize_vec(uint4 v, MaskT m, float pen, float
 
 // logits [rows, vocab] (row stride logits_stride), masks [rows, vocab] (their own row strides),
 // penalties [rows] (float or T). The work is cut into tiles of kPenaltyThreads * UNROLL
-// vectors of a row (`tiles_per_row` per row); blocks walk the tiles grid-stride, so a grid of
-// about the resident block count covers any shape with one wave. A row whose logits and masks
+// vectors of a row (`tiles_per_row` per row); blocks walk the tiles grid-stride (the launch
+// gives each block one tile, up to the grid's limit). A row whose logits and masks
 // can be brought to VEC-element alignment by the same offset `lead` goes VEC elements per
 // access (16 bytes of logits, VEC bytes of each mask), its first `lead` and last few elements
 // one at a time; the other rows go one element at a time.
@@ -164,10 +164,10 @@ __device__ __forceinline__ uint4 penalize_vec(uint4 v, MaskT m, float pen, float
 // exactly 1 is not written (the op would not change it).
 //
 // The penalty of a tile is a load of its own: the penalty of a block's next tile is loaded
-// while the block works on the current one. SPECULATIVE (grids where each block has one tile:
-// decode, latency-bound): the logits and masks are loaded along with the penalty, not after
-// it, and a row of penalty 1 is read but not written; else (many tiles a block, bandwidth-
-// bound) a row of penalty 1 is not read either.
+// while the block works on the current one. SPECULATIVE (grids where each block has one
+// tile): the logits and masks are loaded along with the penalty, not after it, and a row of
+// penalty 1 is read but not written; else (many tiles a block) a row of penalty 1 is not
+// read either.
 template <typename T, int VEC, int UNROLL, bool SPECULATIVE, typename P>
 __global__ void __launch_bounds__(kPenaltyThreads, kPenaltyBlocksPerSm)
     repetition_penalty_kernel(T* __restrict__ logits, int64_t logits_stride,
