@@ -57,8 +57,11 @@ struct CpuPrims {
 };
 
 // y[0, n) = Act(x[0, n)) * g[0, n) for n <= kChunk elements of one row, in float32.
+// Always inlined, so that each instantiation of act_and_mul_rows below compiles it (and
+// the fast forms it calls) for that function's instruction set.
 template <typename Act, typename T>
-inline void act_and_mul_chunk(T* y, const T* x, const T* g, int64_t n) {
+__attribute__((always_inline)) inline void act_and_mul_chunk(T* y, const T* x, const T* g,
+                                                             int64_t n) {
   using A = FastAct<Act, CpuPrims>;
   float a[kChunk];
   float b[kChunk];
@@ -74,18 +77,84 @@ inline void act_and_mul_chunk(T* y, const T* x, const T* g, int64_t n) {
   }
 }
 
+// Columns [col_begin, col_end) of rows [row_begin, row_end).
+struct Block {
+  int64_t row_begin, row_end, col_begin, col_end;
+};
+
 template <typename Act, typename T>
-void act_and_mul_rows(T* out, const RowIndexer& out_rows, const T* in, const RowIndexer& in_rows,
-                      int64_t d, int64_t row_begin, int64_t row_end) {
-  for (int64_t r = row_begin; r < row_end; ++r) {
+__attribute__((always_inline)) inline void act_and_mul_block(T* out, const RowIndexer& out_rows,
+                                                             const T* in, const RowIndexer& in_rows,
+                                                             int64_t d, const Block& blk) {
+  for (int64_t r = blk.row_begin; r < blk.row_end; ++r) {
     const T* x = in + in_rows.offset(r);
     const T* g = x + d;
     T* y = out + out_rows.offset(r);
-    for (int64_t j0 = 0; j0 < d; j0 += kChunk) {
-      act_and_mul_chunk<Act>(y + j0, x + j0, g + j0, std::min(kChunk, d - j0));
+    for (int64_t j0 = blk.col_begin; j0 < blk.col_end; j0 += kChunk) {
+      act_and_mul_chunk<Act>(y + j0, x + j0, g + j0, std::min(kChunk, blk.col_end - j0));
     }
   }
 }
+
+// The x86-64 baseline (SSE2) does 4 floats a step, without FMA; torch's own kernels pick
+// AVX2 or AVX-512 at run time, which made float32 gelu_and_mul and decode-sized rows slower
+// than eager. So the loops are also compiled for x86-64-v3 (AVX2 + FMA, 8 floats a step)
+// and x86-64-v4 (AVX-512, 16), and the best one the CPU runs is taken; other architectures
+// build the baseline only.
+template <typename Act, typename T>
+void act_and_mul_baseline(T* out, const RowIndexer& out_rows, const T* in,
+                          const RowIndexer& in_rows, int64_t d, const Block& blk) {
+  act_and_mul_block<Act>(out, out_rows, in, in_rows, d, blk);
+}
+
+#if defined(__x86_64__)
+template <typename Act, typename T>
+__attribute__((target("avx2,fma"))) void act_and_mul_avx2(T* out, const RowIndexer& out_rows,
+                                                          const T* in, const RowIndexer& in_rows,
+                                                          int64_t d, const Block& blk) {
+  act_and_mul_block<Act>(out, out_rows, in, in_rows, d, blk);
+}
+
+template <typename Act, typename T>
+__attribute__((target("avx512f,avx512bw,avx512dq,avx512vl,avx2,fma"))) void act_and_mul_avx512(
+    T* out, const RowIndexer& out_rows, const T* in, const RowIndexer& in_rows, int64_t d,
+    const Block& blk) {
+  act_and_mul_block<Act>(out, out_rows, in, in_rows, d, blk);
+}
+
+enum class Isa { kBaseline, kAvx2, kAvx512 };
+
+// Asked of the CPU once.
+Isa cpu_isa() {
+  static const Isa isa = [] {
+    if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+        __builtin_cpu_supports("avx512dq") && __builtin_cpu_supports("avx512vl")) {
+      return Isa::kAvx512;
+    }
+    if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) {
+      return Isa::kAvx2;
+    }
+    return Isa::kBaseline;
+  }();
+  return isa;
+}
+#endif
+
+template <typename Act, typename T>
+void act_and_mul_run(T* out, const RowIndexer& out_rows, const T* in, const RowIndexer& in_rows,
+                     int64_t d, const Block& blk) {
+#if defined(__x86_64__)
+  switch (cpu_isa()) {
+    case Isa::kAvx512: act_and_mul_avx512<Act>(out, out_rows, in, in_rows, d, blk); return;
+    case Isa::kAvx2: act_and_mul_avx2<Act>(out, out_rows, in, in_rows, d, blk); return;
+    case Isa::kBaseline: break;
+  }
+#endif
+  act_and_mul_baseline<Act>(out, out_rows, in, in_rows, d, blk);
+}
+
+// Input elements a task reads at least: parallel_rows' grain (torch's for elementwise ops).
+constexpr int64_t kTaskInputElems = int64_t{1} << 15;
 
 template <typename Act>
 void act_and_mul_cpu(const char* op, const Tensor& result, const Tensor& input) {
@@ -99,9 +168,25 @@ void act_and_mul_cpu(const char* op, const Tensor& result, const Tensor& input) 
     using T = decltype(tag);
     T* out = static_cast<T*>(result.data_ptr());
     const T* in = static_cast<const T*>(input.data_ptr());
-    parallel_rows(p.rows, 2 * p.d, [&](int64_t b, int64_t e) {
-      act_and_mul_rows<Act>(out, out_rows, in, in_rows, p.d, b, e);
-    });
+    if (2 * p.d <= kTaskInputElems) {
+      parallel_rows(p.rows, 2 * p.d, [&](int64_t b, int64_t e) {
+        act_and_mul_run<Act>(out, out_rows, in, in_rows, p.d, Block{b, e, 0, p.d});
+      });
+      return;
+    }
+    // Rows longer than a task: each row in column blocks of about a task each, so that a
+    // few long rows still spread over the threads (parallel_rows gives a row to one).
+    const int64_t blocks = (2 * p.d + kTaskInputElems - 1) / kTaskInputElems;
+    const int64_t width = (p.d + blocks - 1) / blocks;
+    const auto run_blocks = [&](int64_t b, int64_t e) {
+      for (int64_t i = b; i < e; ++i) {
+        const int64_t r = i / blocks;
+        const int64_t c = (i % blocks) * width;
+        act_and_mul_run<Act>(out, out_rows, in, in_rows, p.d,
+                             Block{r, r + 1, c, std::min(c + width, p.d)});
+      }
+    };
+    torch::stable::parallel_for(0, p.rows * blocks, 1, run_blocks);
   });
 }
 
