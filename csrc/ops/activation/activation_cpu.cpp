@@ -18,118 +18,143 @@ namespace stablekernels::activation {
 namespace {
 
 // The CPU kernels work on chunks of a row converted to float32 and apply the activation
-// over the chunk in a loop the compiler vectorizes (SSE2 at least: 4 floats a step).
-// libm's expf / erff / tanhf are scalar calls, which kept these kernels at about 5 ns an
-// element, slower than torch's vectorized eager ops; the forms below are branch-free
+// over the chunk in a loop the compiler vectorizes. libm's expf / erff / tanhf are scalar
+// calls, which kept these kernels at about 5 ns an element, slower than torch's vectorized
+// eager ops; the fast forms of activation_math.h over the primitives below are branch-free
 // float32 arithmetic instead, within a few ulp of the exact functions (the tests' float32
 // tolerance is 1e-5).
 constexpr int64_t kChunk = 256;
 
-// e^x: Cody-Waite reduction by ln 2, Cephes' degree-6 polynomial (about 1 ulp), the
-// exponent built in the bits. Above 88 (e^88 = 1.65e38) gives inf, below -87 gives 0
-// (e^-87 = 1.6e-38, the edge of the normal range), NaN stays NaN.
-inline float exp_approx(float x) {
-  const float xc = std::min(std::max(x, -87.0f), 88.0f);
-  // round(xc / ln 2) by the 1.5 * 2^23 trick (exact for |t| < 2^22; no rounding call)
-  const float t = xc * 1.44269504088896341f;
-  const float n = (t + 12582912.0f) - 12582912.0f;
-  float r = xc - n * 0.693359375f;
-  r = r + n * 2.12194440e-4f;
-  float p = 1.9875691500e-4f;
-  p = p * r + 1.3981999507e-3f;
-  p = p * r + 8.3334519073e-3f;
-  p = p * r + 4.1665795894e-2f;
-  p = p * r + 1.6666665459e-1f;
-  p = p * r + 5.0000001201e-1f;
-  p = p * r * r + r + 1.0f;
-  const uint32_t bits = static_cast<uint32_t>(static_cast<int32_t>(n) + 127) << 23;
-  float scale;
-  std::memcpy(&scale, &bits, sizeof(scale));
-  float e = p * scale;
-  e = x > 88.0f ? std::numeric_limits<float>::infinity() : e;
-  e = x < -87.0f ? 0.0f : e;
-  return x != x ? x : e;
+// The primitives of the fast forms on the CPU. div and rcp are IEEE divisions (one
+// vdivps); fma is a multiply-add that the compiler fuses where the target has FMA.
+struct CpuPrims {
+  // 2^x: x = n + f with n = round(x), |f| <= 1/2 (f is exact), 2^f = e^(f ln 2) by Cephes'
+  // degree-6 polynomial of expf (about 1 ulp), 2^n built in the exponent bits. Above 127
+  // gives inf, below -126 gives 0 (the edge of the normal range), NaN stays NaN.
+  static float exp2(float x) {
+    const float xc = std::min(std::max(x, -126.0f), 127.0f);
+    // round(xc) by the 1.5 * 2^23 trick (exact for |xc| < 2^22; no rounding call)
+    const float n = (xc + 12582912.0f) - 12582912.0f;
+    const float r = (xc - n) * 0.693147180559945309f;
+    float p = 1.9875691500e-4f;
+    p = p * r + 1.3981999507e-3f;
+    p = p * r + 8.3334519073e-3f;
+    p = p * r + 4.1665795894e-2f;
+    p = p * r + 1.6666665459e-1f;
+    p = p * r + 5.0000001201e-1f;
+    p = p * r * r + r + 1.0f;
+    const uint32_t bits = static_cast<uint32_t>(static_cast<int32_t>(n) + 127) << 23;
+    float scale;
+    std::memcpy(&scale, &bits, sizeof(scale));
+    float e = p * scale;
+    e = x > 127.0f ? std::numeric_limits<float>::infinity() : e;
+    e = x < -126.0f ? 0.0f : e;
+    return x != x ? x : e;
+  }
+  static float div(float a, float b) { return a / b; }
+  static float rcp(float x) { return 1.0f / x; }
+  static float fma(float a, float b, float c) { return a * b + c; }
+};
+
+// y[0, n) = Act(x[0, n)) * g[0, n) for n <= kChunk elements of one row, in float32.
+// Always inlined, so that each instantiation of act_and_mul_rows below compiles it (and
+// the fast forms it calls) for that function's instruction set.
+template <typename Act, typename T>
+__attribute__((always_inline)) inline void act_and_mul_chunk(T* y, const T* x, const T* g,
+                                                             int64_t n) {
+  using A = FastAct<Act, CpuPrims>;
+  float a[kChunk];
+  float b[kChunk];
+  for (int64_t i = 0; i < n; ++i) {
+    a[i] = static_cast<float>(x[i]);
+    b[i] = static_cast<float>(g[i]);
+  }
+  for (int64_t i = 0; i < n; ++i) {
+    a[i] = A::apply(a[i]) * b[i];
+  }
+  for (int64_t i = 0; i < n; ++i) {
+    y[i] = static_cast<T>(a[i]);
+  }
 }
 
-// x * sigmoid(x) = x / (1 + e^-x): e^-x = inf for x < -88 gives -0, the limit.
-struct SiluCpu {
-  static float apply(float x) { return x / (1.0f + exp_approx(-x)); }
-};
-
-// 0.5 x (1 + tanh(u)) = x / (1 + e^(-2u)), u = sqrt(2 / pi) (x + 0.044715 x^3): no tanh,
-// and no cancellation in 1 + tanh(u) for negative u.
-struct GeluTanhCpu {
-  static float apply(float x) {
-    constexpr float kSqrt2OverPi = 0.79788456080286535588f;
-    const float u = kSqrt2OverPi * (x + 0.044715f * x * x * x);
-    return x / (1.0f + exp_approx(-2.0f * u));
-  }
-};
-
-// x * Phi(x) with Phi(x) = erfc(-x / sqrt 2) / 2 from the Chebyshev fit of erfc in Numerical
-// Recipes (relative error under 1.2e-7 for every argument): Phi(x) = y / 2 for x < 0 and
-// 1 - y / 2 otherwise, y = erfc(|x| / sqrt 2), so both tails keep their relative accuracy.
-struct GeluCpu {
-  static float apply(float x) {
-    constexpr float kInvSqrt2 = 0.70710678118654752440f;
-    const float z = std::abs(x) * kInvSqrt2;
-    const float t = 1.0f / (1.0f + 0.5f * z);
-    float q = 0.17087277f;
-    q = q * t - 0.82215223f;
-    q = q * t + 1.48851587f;
-    q = q * t - 1.13520398f;
-    q = q * t + 0.27886807f;
-    q = q * t - 0.18628806f;
-    q = q * t + 0.09678418f;
-    q = q * t + 0.37409196f;
-    q = q * t + 1.00002368f;
-    q = q * t - 1.26551223f;
-    const float y = t * exp_approx(q - z * z);
-    const float phi = x < 0.0f ? 0.5f * y : 1.0f - 0.5f * y;
-    return x * phi;
-  }
-};
-
-template <typename Act>
-struct CpuForm;
-template <>
-struct CpuForm<Silu> {
-  using type = SiluCpu;
-};
-template <>
-struct CpuForm<Gelu> {
-  using type = GeluCpu;
-};
-template <>
-struct CpuForm<GeluTanh> {
-  using type = GeluTanhCpu;
+// Columns [col_begin, col_end) of rows [row_begin, row_end).
+struct Block {
+  int64_t row_begin, row_end, col_begin, col_end;
 };
 
 template <typename Act, typename T>
-void act_and_mul_rows(T* out, const RowIndexer& out_rows, const T* in, const RowIndexer& in_rows,
-                      int64_t d, int64_t row_begin, int64_t row_end) {
-  using A = typename CpuForm<Act>::type;
-  float a[kChunk];
-  float b[kChunk];
-  for (int64_t r = row_begin; r < row_end; ++r) {
+__attribute__((always_inline)) inline void act_and_mul_block(T* out, const RowIndexer& out_rows,
+                                                             const T* in, const RowIndexer& in_rows,
+                                                             int64_t d, const Block& blk) {
+  for (int64_t r = blk.row_begin; r < blk.row_end; ++r) {
     const T* x = in + in_rows.offset(r);
     const T* g = x + d;
     T* y = out + out_rows.offset(r);
-    for (int64_t j0 = 0; j0 < d; j0 += kChunk) {
-      const int64_t n = std::min(kChunk, d - j0);
-      for (int64_t i = 0; i < n; ++i) {
-        a[i] = static_cast<float>(x[j0 + i]);
-        b[i] = static_cast<float>(g[j0 + i]);
-      }
-      for (int64_t i = 0; i < n; ++i) {
-        a[i] = A::apply(a[i]) * b[i];
-      }
-      for (int64_t i = 0; i < n; ++i) {
-        y[j0 + i] = static_cast<T>(a[i]);
-      }
+    for (int64_t j0 = blk.col_begin; j0 < blk.col_end; j0 += kChunk) {
+      act_and_mul_chunk<Act>(y + j0, x + j0, g + j0, std::min(kChunk, blk.col_end - j0));
     }
   }
 }
+
+// The x86-64 baseline (SSE2) does 4 floats a step, without FMA; torch's own kernels pick
+// AVX2 or AVX-512 at run time, which made float32 gelu_and_mul and decode-sized rows slower
+// than eager. So the loops are also compiled for x86-64-v3 (AVX2 + FMA, 8 floats a step)
+// and x86-64-v4 (AVX-512, 16), and the best one the CPU runs is taken; other architectures
+// build the baseline only.
+template <typename Act, typename T>
+void act_and_mul_baseline(T* out, const RowIndexer& out_rows, const T* in,
+                          const RowIndexer& in_rows, int64_t d, const Block& blk) {
+  act_and_mul_block<Act>(out, out_rows, in, in_rows, d, blk);
+}
+
+#if defined(__x86_64__)
+template <typename Act, typename T>
+__attribute__((target("avx2,fma"))) void act_and_mul_avx2(T* out, const RowIndexer& out_rows,
+                                                          const T* in, const RowIndexer& in_rows,
+                                                          int64_t d, const Block& blk) {
+  act_and_mul_block<Act>(out, out_rows, in, in_rows, d, blk);
+}
+
+template <typename Act, typename T>
+__attribute__((target("avx512f,avx512bw,avx512dq,avx512vl,avx2,fma"))) void act_and_mul_avx512(
+    T* out, const RowIndexer& out_rows, const T* in, const RowIndexer& in_rows, int64_t d,
+    const Block& blk) {
+  act_and_mul_block<Act>(out, out_rows, in, in_rows, d, blk);
+}
+
+enum class Isa { kBaseline, kAvx2, kAvx512 };
+
+// Asked of the CPU once.
+Isa cpu_isa() {
+  static const Isa isa = [] {
+    if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+        __builtin_cpu_supports("avx512dq") && __builtin_cpu_supports("avx512vl")) {
+      return Isa::kAvx512;
+    }
+    if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) {
+      return Isa::kAvx2;
+    }
+    return Isa::kBaseline;
+  }();
+  return isa;
+}
+#endif
+
+template <typename Act, typename T>
+void act_and_mul_run(T* out, const RowIndexer& out_rows, const T* in, const RowIndexer& in_rows,
+                     int64_t d, const Block& blk) {
+#if defined(__x86_64__)
+  switch (cpu_isa()) {
+    case Isa::kAvx512: act_and_mul_avx512<Act>(out, out_rows, in, in_rows, d, blk); return;
+    case Isa::kAvx2: act_and_mul_avx2<Act>(out, out_rows, in, in_rows, d, blk); return;
+    case Isa::kBaseline: break;
+  }
+#endif
+  act_and_mul_baseline<Act>(out, out_rows, in, in_rows, d, blk);
+}
+
+// Input elements a task reads at least: parallel_rows' grain (torch's for elementwise ops).
+constexpr int64_t kTaskInputElems = int64_t{1} << 15;
 
 template <typename Act>
 void act_and_mul_cpu(const char* op, const Tensor& result, const Tensor& input) {
@@ -143,9 +168,25 @@ void act_and_mul_cpu(const char* op, const Tensor& result, const Tensor& input) 
     using T = decltype(tag);
     T* out = static_cast<T*>(result.data_ptr());
     const T* in = static_cast<const T*>(input.data_ptr());
-    parallel_rows(p.rows, 2 * p.d, [&](int64_t b, int64_t e) {
-      act_and_mul_rows<Act>(out, out_rows, in, in_rows, p.d, b, e);
-    });
+    if (2 * p.d <= kTaskInputElems) {
+      parallel_rows(p.rows, 2 * p.d, [&](int64_t b, int64_t e) {
+        act_and_mul_run<Act>(out, out_rows, in, in_rows, p.d, Block{b, e, 0, p.d});
+      });
+      return;
+    }
+    // Rows longer than a task: each row in column blocks of about a task each, so that a
+    // few long rows still spread over the threads (parallel_rows gives a row to one).
+    const int64_t blocks = (2 * p.d + kTaskInputElems - 1) / kTaskInputElems;
+    const int64_t width = (p.d + blocks - 1) / blocks;
+    const auto run_blocks = [&](int64_t b, int64_t e) {
+      for (int64_t i = b; i < e; ++i) {
+        const int64_t r = i / blocks;
+        const int64_t c = (i % blocks) * width;
+        act_and_mul_run<Act>(out, out_rows, in, in_rows, p.d,
+                             Block{r, r + 1, c, std::min(c + width, p.d)});
+      }
+    };
+    torch::stable::parallel_for(0, p.rows * blocks, 1, run_blocks);
   });
 }
 

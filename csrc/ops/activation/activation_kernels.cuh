@@ -29,102 +29,35 @@ using stablekernels::cuda::Vec;
 // The exact forms (activation_math.h: expf, an IEEE division, erff, tanhf) cost 25-33
 // SASS instructions per element with bfloat16 (an IEEE division is a reciprocal, five
 // FMAs and a branch to a slow path around each element), which made the kernel partly
-// instruction-bound (~70% of the issue slots of an H200 at copy bandwidth). The forms
-// below use one MUFU.EX2 and one MUFU.RCP (2^x and 1/x, relative error ~2^-22 and 1 ulp)
-// and 8-20 instructions. They serve float16 and bfloat16 only, whose rounding (2^-11,
-// 2^-8) is far above their error; float32 keeps the exact forms. Offline emulation over
-// [-120, 120] and 4*randn (each MUFU off by up to 3 ulp): relative error <= 1.6e-6 where
-// |result| > 1e-3, absolute error <= 4e-7 below; rounded to float16 / bfloat16 the worst
-// error is 0.16 of the test tolerance (atol + rtol*|ref|). Large |x|: 2^x overflows to
-// inf and 1/inf = 0, so silu(-100) = -0 as the exact formula's tiny value; results below
-// 2^-126 flush to 0 (.ftz).
+// instruction-bound (~70% of the issue slots of an H200 at copy bandwidth). The fast
+// forms (activation_math.h, over GpuPrims) use one MUFU.EX2 and one MUFU.RCP (2^x and
+// 1/x, relative error ~2^-22 and 1 ulp) and 8-20 instructions. They serve float16 and
+// bfloat16 only, whose rounding (2^-11, 2^-8) is far above their error; float32 keeps
+// the exact forms. Offline emulation over [-120, 120] and 4*randn (each MUFU off by up
+// to 3 ulp): relative error <= 1.6e-6 where |result| > 1e-3, absolute error <= 4e-7
+// below; rounded to float16 / bfloat16 the worst error is 0.16 of the test tolerance
+// (atol + rtol*|ref|). Large |x|: 2^x overflows to inf and 1/inf = 0, so silu(-100) =
+// -0 as the exact formula's tiny value; results below 2^-126 flush to 0 (.ftz).
 
-__device__ __forceinline__ float ex2_approx(float x) {
-  float y;
-  asm("ex2.approx.ftz.f32 %0, %1;" : "=f"(y) : "f"(x));
-  return y;
-}
-
-__device__ __forceinline__ float rcp_approx(float x) {
-  float y;
-  asm("rcp.approx.ftz.f32 %0, %1;" : "=f"(y) : "f"(x));
-  return y;
-}
-
-constexpr float kLog2e = 1.44269504088896340736f;
-
-// x / (1 + e^-x)
-struct FastSilu {
-  static __device__ __forceinline__ float apply(float x) {
-    return x * rcp_approx(1.0f + ex2_approx(x * -kLog2e));
+// The primitives of the fast forms (activation_math.h) on the GPU.
+struct GpuPrims {
+  static __device__ __forceinline__ float exp2(float x) {
+    float y;
+    asm("ex2.approx.ftz.f32 %0, %1;" : "=f"(y) : "f"(x));
+    return y;
   }
-};
-
-// 0.5 x (1 + tanh(u)) = x / (1 + e^(-2u)), u = sqrt(2/pi) (x + 0.044715 x^3): the same
-// identity as silu, so no tanh and no cancellation where tanh(u) is near -1.
-struct FastGeluTanh {
-  static __device__ __forceinline__ float apply(float x) {
-    constexpr float kSqrt2OverPi = 0.79788456080286535588f;
-    constexpr float kCoeff = 0.044715f;
-    constexpr float kC0 = -2.0f * kSqrt2OverPi * kLog2e;
-    constexpr float kC1 = kC0 * kCoeff;
-    return x * rcp_approx(1.0f + ex2_approx(x * fmaf(kC1, x * x, kC0)));
+  static __device__ __forceinline__ float rcp(float x) {
+    float y;
+    asm("rcp.approx.ftz.f32 %0, %1;" : "=f"(y) : "f"(x));
+    return y;
   }
-};
-
-// x Phi(x), Phi(x) = erfc(-x / sqrt 2) / 2, with the erfc of Numerical Recipes (erfcc,
-// Chebyshev fit, relative error < 1.2e-7 for all z >= 0): erfc(z) = t exp(-z^2 + P(t)),
-// t = 1 / (1 + z/2). Computed for z = |x| / sqrt 2 as q = erfc(z) / 2, which is Phi(x)
-// for x <= 0 and 1 - Phi(x) for x > 0: the tail keeps its relative accuracy.
-struct FastGelu {
-  static __device__ __forceinline__ float apply(float x) {
-    constexpr float kHalfInvSqrt2 = 0.35355339059327376220f;
-    // P's coefficients times log2(e) (the exponent is taken in base 2); -1 in the
-    // constant term halves the result.
-    constexpr float c0 = -1.26551223f * kLog2e - 1.0f;
-    constexpr float c1 = 1.00002368f * kLog2e;
-    constexpr float c2 = 0.37409196f * kLog2e;
-    constexpr float c3 = 0.09678418f * kLog2e;
-    constexpr float c4 = -0.18628806f * kLog2e;
-    constexpr float c5 = 0.27886807f * kLog2e;
-    constexpr float c6 = -1.13520398f * kLog2e;
-    constexpr float c7 = 1.48851587f * kLog2e;
-    constexpr float c8 = -0.82215223f * kLog2e;
-    constexpr float c9 = 0.17087277f * kLog2e;
-    const float t = rcp_approx(fmaf(fabsf(x), kHalfInvSqrt2, 1.0f));
-    float p = fmaf(c9, t, c8);
-    p = fmaf(p, t, c7);
-    p = fmaf(p, t, c6);
-    p = fmaf(p, t, c5);
-    p = fmaf(p, t, c4);
-    p = fmaf(p, t, c3);
-    p = fmaf(p, t, c2);
-    p = fmaf(p, t, c1);
-    p = fmaf(p, t, c0);
-    // -z^2 log2(e) = -x^2 log2(e) / 2
-    const float q = t * ex2_approx(fmaf(x * x, -0.5f * kLog2e, p));
-    return x * (x > 0.0f ? 1.0f - q : q);
-  }
-};
-
-template <typename Act>
-struct FastForm;
-template <>
-struct FastForm<Silu> {
-  using type = FastSilu;
-};
-template <>
-struct FastForm<Gelu> {
-  using type = FastGelu;
-};
-template <>
-struct FastForm<GeluTanh> {
-  using type = FastGeluTanh;
+  static __device__ __forceinline__ float div(float a, float b) { return a * rcp(b); }
+  static __device__ __forceinline__ float fma(float a, float b, float c) { return fmaf(a, b, c); }
 };
 
 // The form the kernel computes for elements of T: fast for 16-bit types, exact for float.
 template <typename Act, typename T>
-using KernelAct = std::conditional_t<sizeof(T) == 2, typename FastForm<Act>::type, Act>;
+using KernelAct = std::conditional_t<sizeof(T) == 2, FastAct<Act, GpuPrims>, Act>;
 
 // ---- loads ---------------------------------------------------------------------------
 
