@@ -66,6 +66,21 @@ def test_hadacore_transform_row_counts(device: str, n: int, rows: int) -> None:
     _check(_make((rows, n), "contiguous", torch.bfloat16, device, seed=rows))
 
 
+@pytest.mark.cuda
+@pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float16])
+@pytest.mark.parametrize("n", [16384, 32768])
+@pytest.mark.parametrize("rows", [133, 265, 1000])
+@pytest.mark.parametrize("layout", ["contiguous", "wide_rows"])
+def test_hadacore_transform_rows_beyond_one_wave(
+    dtype: torch.dtype, n: int, rows: int, layout: str
+) -> None:
+    # bfloat16 rows from n = 16384 on go to blocks that loop over rows with the next one in
+    # flight, one block per resident slot (one or two per SM): row counts just past one and
+    # two waves of an H100/H200 and many rows a block, out of place and in place, dense and
+    # strided; float16 (one row a block) for comparison.
+    _check(_make((rows, n), layout, dtype, "cuda", seed=rows))
+
+
 @pytest.mark.parametrize("n", [1, 2, 4, 16, 64, 256, 1024])
 def test_reference_is_the_sylvester_matrix(n: int) -> None:
     # the reference's butterfly stages against the definition, x @ H_n / sqrt(n)
