@@ -13,7 +13,8 @@
     nox -s docs                  mkdocs build --strict into site/
     nox -s audit                 the wheel gate on dist/*.whl (or -- path/to/x.whl ...)
     nox -s farm_tests            tests of the farm's tooling (ci/tests/: the gate's checks, the matrix,
-                                 the release against a local index server)
+                                 the release against a local index server) and the FP8 fast-division
+                                 check
     nox -s release -- --repository-url URL   build -> gate -> torch matrix -> publish -> verify,
                                  every variant buildable here (docs/release.md; -- --dry-run)
     nox -s index_server -- --root DIR --user NAME   a local package index with upload auth
@@ -159,7 +160,8 @@ def index_server(session: nox.Session) -> None:
 @nox.session(python=PYTHON)
 def farm_tests(session: nox.Session) -> None:
     """Tests of the farm's tooling (ci/tests/): the wheel gate against the wheel in dist/
-    (built first if missing), the matrix tooling, the release against a local index."""
+    (built first if missing), the matrix tooling, the release against a local index; and the
+    exhaustive host check of the FP8 quantizers' fast division (g++, about a minute)."""
     session.install(
         *nox.project.dependency_groups(PYPROJECT, "audit", "release", "build"),
         "pytest>=8",

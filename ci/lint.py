@@ -50,7 +50,10 @@ def main(argv: list[str]) -> int:
     log(f"nvcc translation units: {len(torch_in_nvcc)} reach torch")
     if torch_in_nvcc:
         failed.append("torch-free nvcc translation units")
-    sources = sorted(p for p in (ROOT / "csrc").rglob("*") if p.suffix in CXX_SUFFIXES)
+    # csrc/ and the host programs of the farm's tests (ci/tests/, e.g. the fast-division check)
+    sources = sorted(
+        p for d in ("csrc", "ci/tests") for p in (ROOT / d).rglob("*") if p.suffix in CXX_SUFFIXES
+    )
     fmt = ["clang-format", *(["-i"] if args.fix else ["--dry-run", "-Werror"]), *sources]
     if run(fmt, cwd=ROOT, check=False).returncode:
         failed.append("clang-format")

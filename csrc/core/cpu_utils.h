@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: Apache-2.0
 #pragma once
-// CPU helpers: run a row kernel over rows with torch's intra-op thread pool.
+// CPU helpers: run a row kernel over rows (or pieces of rows) with torch's intra-op thread pool.
 
 #include <torch/csrc/stable/ops.h>
 
@@ -22,6 +22,26 @@ void parallel_rows(int64_t rows, int64_t row_elems, const F& f) {
     return;
   }
   torch::stable::parallel_for(0, rows, grain, f);
+}
+
+// Calls f(row, col_begin, col_end) in parallel over the pieces of [0, rows) x [0, cols): rows
+// longer than ~32k elements are cut into about equal pieces of at most that, so that a few long
+// rows (one sequence of a 128k vocab) still spread over the threads as torch's elementwise ops
+// do, while short rows go whole, several to a task as in parallel_rows.
+template <typename F>
+void parallel_row_pieces(int64_t rows, int64_t cols, const F& f) {
+  if (rows <= 0 || cols <= 0) {
+    return;
+  }
+  constexpr int64_t kPieceElems = int64_t{1} << 15;
+  const int64_t pieces = (cols + kPieceElems - 1) / kPieceElems;
+  const int64_t piece = (cols + pieces - 1) / pieces;
+  parallel_rows(rows * pieces, piece, [&](int64_t begin, int64_t end) {
+    for (int64_t i = begin; i < end; ++i) {
+      const int64_t col_begin = (i % pieces) * piece;
+      f(i / pieces, col_begin, std::min(col_begin + piece, cols));
+    }
+  });
 }
 
 }  // namespace stablekernels

@@ -51,11 +51,11 @@ constexpr int kOneBlockMaxItems = 8;
 //   q = RN(q0 - e * r)  (one FMUL, two FFMAs),
 // which gives the correctly rounded x' / s: checked bit for bit against the float division
 // for every bf16 and fp16 x (all mantissas against every scale mantissa, and every x
-// against scales over the whole range; quantization_fastdiv_check.cpp). c is a power of
-// two in (512 s, 1024 s]: a clamped |x| gives |q| > 448, which saturates like |x| / s does,
-// and inf or a huge x cannot overflow q0 (the FMA residual would turn that into NaN). The
-// residual is negated (s * q0 - x, not x - s * q0) so that -0 / s stays -0. float32 inputs
-// and other scales keep the division: those were not checked exhaustively.
+// against scales over the whole range; ci/tests/quantization_fastdiv_check.cpp, a farm test).
+// c is a power of two in (512 s, 1024 s]: a clamped |x| gives |q| > 448, which saturates like
+// |x| / s does, and inf or a huge x cannot overflow q0 (the FMA residual would turn that into
+// NaN). The residual is negated (s * q0 - x, not x - s * q0) so that -0 / s stays -0. float32
+// inputs and other scales keep the division: those were not checked exhaustively.
 struct Divider {
   float s;
   float r;

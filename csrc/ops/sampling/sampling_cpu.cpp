@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <cstdint>
+#include <cstring>
 #include <vector>
 
 #include "core/cpu_utils.h"
@@ -14,6 +15,69 @@
 
 namespace stablekernels::sampling {
 namespace {
+
+// The logits are walked as their storage bits U, converted to float32 and back by Bits<T>
+// exactly as T's own conversions do (bf16: shift in, round to nearest even with NaN -> 0x7FC0
+// out), so that the loop of penalize_span is plain integer and float arithmetic.
+template <typename T>
+struct Bits;
+template <>
+struct Bits<float> {
+  using U = uint32_t;
+  static float to_float(U b) {
+    float f;
+    std::memcpy(&f, &b, sizeof(f));
+    return f;
+  }
+  static U from_float(float f) {
+    U b;
+    std::memcpy(&b, &f, sizeof(b));
+    return b;
+  }
+};
+template <>
+struct Bits<torch::headeronly::BFloat16> {
+  using U = uint16_t;
+  static float to_float(U b) { return Bits<float>::to_float(static_cast<uint32_t>(b) << 16); }
+  static U from_float(float f) {
+    const uint32_t u = Bits<float>::from_float(f);
+    const auto rounded = static_cast<U>((u + 0x7FFFu + ((u >> 16) & 1u)) >> 16);
+    return f != f ? U{0x7FC0} : rounded;
+  }
+};
+template <>
+struct Bits<torch::headeronly::Half> {
+  using U = uint16_t;
+  static float to_float(U b) {
+    torch::headeronly::Half h;
+    h.x = b;
+    return static_cast<float>(h);
+  }
+  static U from_float(float f) { return torch::headeronly::Half(f).x; }
+};
+
+// penalize() on the elements [0, n) of a row whose prompt or output mask byte is set. The loop
+// is branch-free so that GCC vectorizes it (SSE2: 4 or 8 elements a step): both x / pen and
+// x * pen are computed and one selected (penalize's rule), and every element is stored, the
+// unmasked ones with the bits they were read with. The division stays a division: divps is
+// as exact as the scalar one, and SSE2 has no FMA for the reciprocal-and-correction form of
+// the CUDA kernel.
+template <typename T>
+void penalize_span(typename Bits<T>::U* x, const uint8_t* pm, const uint8_t* om, int64_t n,
+                   float pen) {
+  using U = typename Bits<T>::U;
+  for (int64_t j = 0; j < n; ++j) {
+    const U b = x[j];
+    const float v = Bits<T>::to_float(b);
+    const float divided = v / pen;
+    // x86 returns the first operand's NaN when both are NaN, and GCC orders the operands of
+    // the vector multiply as it likes: a NaN logit keeps its own payload (quieted by v + v)
+    // under a NaN penalty, as the scalar x * p did
+    const float multiplied = v != v ? v + v : v * pen;
+    const U penalized = Bits<T>::from_float(v > 0.0f ? divided : multiplied);
+    x[j] = (pm[j] | om[j]) != 0 ? penalized : b;
+  }
+}
 
 void apply_repetition_penalties_cpu(const Tensor& logits, const Tensor& prompt_mask,
                                     const Tensor& output_mask, const Tensor& repetition_penalties) {
@@ -27,25 +91,16 @@ void apply_repetition_penalties_cpu(const Tensor& logits, const Tensor& prompt_m
   const auto* output = static_cast<const uint8_t*>(output_mask.data_ptr());
   dispatch_float_types(logits.scalar_type(), op, "logits", [&](auto tag) {
     using T = decltype(tag);
-    T* base = static_cast<T*>(logits.data_ptr());
+    auto* base = static_cast<typename Bits<T>::U*>(logits.data_ptr());
     const void* pen_data = repetition_penalties.data_ptr();
     const auto penalty = [&](int64_t r) {
       const int64_t i = r * p.penalty_stride;
       return p.float_penalties ? static_cast<const float*>(pen_data)[i]
                                : static_cast<float>(static_cast<const T*>(pen_data)[i]);
     };
-    parallel_rows(p.rows, p.vocab, [&](int64_t begin, int64_t end) {
-      for (int64_t r = begin; r < end; ++r) {
-        const float pen = penalty(r);
-        T* x = base + r * p.logits_stride;
-        const uint8_t* pm = prompt + r * p.prompt_stride;
-        const uint8_t* om = output + r * p.output_stride;
-        for (int64_t j = 0; j < p.vocab; ++j) {
-          if ((pm[j] | om[j]) != 0) {
-            x[j] = static_cast<T>(penalize(static_cast<float>(x[j]), pen));
-          }
-        }
-      }
+    parallel_row_pieces(p.rows, p.vocab, [&](int64_t r, int64_t begin, int64_t end) {
+      penalize_span<T>(base + r * p.logits_stride + begin, prompt + r * p.prompt_stride + begin,
+                       output + r * p.output_stride + begin, end - begin, penalty(r));
     });
   });
 }
