@@ -74,10 +74,10 @@ def test_hadacore_transform_row_counts(device: str, n: int, rows: int) -> None:
 def test_hadacore_transform_rows_beyond_one_wave(
     dtype: torch.dtype, n: int, rows: int, layout: str
 ) -> None:
-    # bfloat16 rows from n = 16384 on go to blocks that loop over rows with the next one in
-    # flight, one block per resident slot (one or two per SM): row counts just past one and
-    # two waves of an H100/H200 and many rows a block, out of place and in place, dense and
-    # strided; float16 (one row a block) for comparison.
+    # bfloat16 rows of n = 32768 go to blocks that loop over rows with the next one in
+    # flight, one block per SM: row counts just past one and two waves of an H100/H200 and
+    # many rows a block, out of place and in place, dense and strided; n = 16384 and
+    # float16 (one row a block) beside.
     _check(_make((rows, n), layout, dtype, "cuda", seed=rows))
 
 

@@ -33,18 +33,19 @@ constexpr int kXposeMinLogN = 10;
 template <int LOG_N>
 constexpr int kXposeRowsPerBlock = (1 << (LOG_N - 5)) >= 128 ? 1 : 128 / (1 << (LOG_N - 5));
 
-// Rows loaded one ahead (hadamard_xpose_kernel): for bfloat16 rows from n = 2^14 on,
-// where a row's n float32 of shared memory and n / 32 threads of 64 registers leave room
-// for one row (n = 32768) or two (n = 16384) per SM, so that a block's load, exchanges
-// and store of a row ran one after the other with little memory traffic during the
-// exchanges (57% and 71% of copy bandwidth at 16384 rows on H200). There, a grid of
-// resident blocks loops over the rows and each thread issues the loads of its part of
-// the block's next row (16 registers of packed bfloat16) before the exchanges of the
-// current one. float32 rows would need 32 more registers; float16 rows fit on sm_90 but
-// ptxas spills there on sm_80 (8 bytes) and sm_100 (84 bytes at n = 32768), the float16
-// to float32 conversions needing more registers than bfloat16's shifts: both keep one
-// row at a time. The gain and the threshold are expected, to be measured.
-constexpr int kXposePrefetchMinLogN = 14;
+// Rows loaded one ahead (hadamard_xpose_kernel): bfloat16 rows of n = 32768, where a
+// row's n float32 of shared memory (128 KiB) and 1024 threads of 64 registers leave room
+// for one block per SM, so that its load, exchanges and store of a row ran one after the
+// other with little memory traffic during the exchanges. There a grid of resident blocks
+// loops over the rows and each thread issues the loads of its part of the block's next row
+// (16 registers of packed bfloat16) before the exchanges of the current one. H200, bf16,
+// us: 16384 x 32768 888.1 -> 724.9 (57% -> 70% of copy), 4096 x 32768 231.8 -> 193.3. At
+// n = 16384 (two blocks per SM already overlap each other) it measured no gain: 16384 x
+// 16384 356.1 -> 359.0, 4096 x 16384 95.6 -> 97.7, so from 2^15 only. float32 rows would
+// need 32 more registers; float16 rows fit on sm_90 but ptxas spills there on sm_80 (8
+// bytes) and sm_100 (84 bytes at n = 32768), the float16 to float32 conversions needing
+// more registers than bfloat16's shifts: both keep one row at a time.
+constexpr int kXposePrefetchMinLogN = 15;
 
 struct HadamardPolicy {
   // Blocks hold at least this many threads: several short rows per block.

@@ -164,10 +164,10 @@ __device__ __forceinline__ uint4 penalize_vec(uint4 v, MaskT m, float pen, float
 // exactly 1 is not written (the op would not change it).
 //
 // The penalty of a tile is a load of its own: the penalty of a block's next tile is loaded
-// while the block works on the current one. SPECULATIVE (grids where each block has one
-// tile): the logits and masks are loaded along with the penalty, not after it, and a row of
-// penalty 1 is read but not written; else (many tiles a block) a row of penalty 1 is not
-// read either.
+// while the block works on the current one. SPECULATIVE (decode: each block has one tile of
+// one vector a thread): the logits and masks are loaded along with the penalty, not after
+// it, and a row of penalty 1 is read but not written; else a row of penalty 1 is not read
+// either.
 template <typename T, int VEC, int UNROLL, bool SPECULATIVE, typename P>
 __global__ void __launch_bounds__(kPenaltyThreads, kPenaltyBlocksPerSm)
     repetition_penalty_kernel(T* __restrict__ logits, int64_t logits_stride,
