@@ -28,6 +28,7 @@ namespace stablekernels::hadamard::cuda {
 using stablekernels::cuda::from_float;
 using stablekernels::cuda::kVec16;
 using stablekernels::cuda::load_vec;
+using stablekernels::cuda::store_packed;
 using stablekernels::cuda::store_vec;
 using stablekernels::cuda::to_float;
 using stablekernels::cuda::unpack2;
@@ -161,12 +162,12 @@ __global__ void __launch_bounds__(kMaxBlockThreads)
   }
 }
 
-// Transform over the register bits below `COUNT_USED` of `COUNT` registers: registers
-// i and i + h with h < COUNT_USED.
-template <int COUNT, int COUNT_USED>
-__device__ __forceinline__ void low_register_stages(float (&v)[COUNT]) {
+// Transform over the register bits from FIRST up to (not including) END, both powers of
+// two: registers i and i + h with FIRST <= h < END.
+template <int COUNT, int FIRST, int END>
+__device__ __forceinline__ void register_stages_over(float (&v)[COUNT]) {
 #pragma unroll
-  for (int h = 1; h < COUNT_USED; h *= 2) {
+  for (int h = FIRST; h < END; h *= 2) {
 #pragma unroll
     for (int i = 0; i < COUNT; ++i) {
       if ((i & h) == 0) {
@@ -192,12 +193,88 @@ template <typename T, int LOG_N>
 constexpr bool kXposePrefetch = std::is_same_v<T, __nv_bfloat16> && LOG_N >= kXposePrefetchMinLogN;
 
 // Physical float index of entry (m, c) of a row viewed as a matrix of kXposeCols columns:
-// row-major with the 16-byte chunks of row m permuted by m mod 8 (an xor swizzle), so
-// that both the 16-byte accesses of 8 consecutive rows to one chunk and the 4-byte
-// accesses of a warp to one row (32 columns) hit 32 distinct banks.
+// row-major with the 16-byte chunks of row m permuted by the low three bits of m (bits
+// 0, 1, 2 of m xored into bits 3, 4, 2 of c), so that the 16-byte accesses of 8
+// consecutive rows to one chunk, the 4-byte accesses of a warp to one row (32 columns)
+// and the accesses of DirectStore (below) hit distinct banks.
 constexpr int kXposeCols = 32;
+__device__ __forceinline__ int xpose_swizzle(int m) {
+  return ((m & 4) | ((m & 1) << 3) | ((m & 2) << 3));
+}
 __device__ __forceinline__ int xpose_index(int m, int c) {
-  return m * kXposeCols + (c ^ ((m & 7) << 2));
+  return m * kXposeCols + (c ^ xpose_swizzle(m));
+}
+
+// Whether hadamard_xpose_kernel<T, LOG_N> stores from the registers of its last step
+// (hadamard_tuning.h).
+template <typename T, int LOG_N>
+constexpr bool kXposeDirect = LOG_N > kXposeMinLogN&& LOG_N <= kXposeDirectMaxLogN;
+
+// The last step of hadamard_xpose_kernel where kXposeDirect holds: the HB = LOG_N - 10 high
+// bits of m (the row matrix X's row index, element bits LOG_V + 5 and up) are transformed
+// in registers, and the results are stored from there, with no further trip through
+// shared memory. Register r = (f, h, j) of thread u of a row holds element
+//   j | uLo << SJ | h << (LOG_V + 5) | uHi << (LOG_V + 5 + HB) | f << (LOG_N - FILL),
+// uLo the low LOG_V + 5 - SJ bits of u and uHi the rest: the SJ low bits of r are the
+// lowest element bits (a store vector of 2^SJ consecutive elements), the next HB are the
+// bits transformed here, the FILL highest the top element bits, and the lanes of a warp
+// (the low bits of u) are the element bits just above a store vector, so that a warp
+// stores 32 consecutive vectors. The xor swizzle of xpose_index keeps the warp's reads
+// of shared memory on distinct banks (for the vectors of 16 and 8 bytes, in each quarter
+// or half warp).
+template <int LOG_V, int LOG_N>
+struct DirectStore {
+  static constexpr int kLogTpr = LOG_N - 5;
+  static constexpr int kHB = kLogTpr - 5;
+  static constexpr int kSJ = LOG_V < 5 - kHB ? LOG_V : 5 - kHB;
+  static constexpr int kFill = 5 - kSJ - kHB;
+  static constexpr int kULoBits = LOG_V + 5 - kSJ;
+  static constexpr int kUnit = kSJ >= 2 ? 4 : (1 << kSJ);  // floats per shared-memory read
+  static_assert(kHB >= 1 && kHB <= 5 && kFill >= 0 && kFill <= 5 - LOG_V, "n from 2048 to 32768");
+
+  // Thread u's shared-memory row (m's low 5 bits times 32), its column bits xored with the
+  // swizzle, and its first element.
+  int base, col, elem;
+  __device__ __forceinline__ explicit DirectStore(int u) {
+    const int ulo = u & ((1 << kULoBits) - 1);
+    const int uhi = u >> kULoBits;
+    const int ml = ulo >> (LOG_V - kSJ);
+    const int cu = ((ulo & ((1 << (LOG_V - kSJ)) - 1)) << kSJ) | (uhi << LOG_V);
+    base = ml * kXposeCols;
+    col = cu ^ xpose_swizzle(ml);
+    elem = (ulo << kSJ) | (uhi << (LOG_V + 5 + kHB));
+  }
+  // Register r's float in shared memory (r's part of the column is disjoint from u's).
+  __device__ __forceinline__ int index(int r) const {
+    const int j = r & ((1 << kSJ) - 1);
+    const int h = (r >> kSJ) & ((1 << kHB) - 1);
+    const int f = r >> (kSJ + kHB);
+    return base + h * 32 * kXposeCols + (col ^ (j | (f << (5 - kFill))));
+  }
+  // Register r's element of the row (r's low SJ bits clear).
+  __device__ __forceinline__ int element(int r) const {
+    const int h = (r >> kSJ) & ((1 << kHB) - 1);
+    const int f = r >> (kSJ + kHB);
+    return elem | (h << (LOG_V + 5)) | (f << (LOG_N - kFill));
+  }
+};
+
+// W = 1, 2 or 4 consecutive floats of shared memory (W-aligned) read as one access.
+template <int W>
+__device__ __forceinline__ void read_floats(float* dst, const float* src) {
+  if constexpr (W == 4) {
+    const float4 f = *reinterpret_cast<const float4*>(src);
+    dst[0] = f.x;
+    dst[1] = f.y;
+    dst[2] = f.z;
+    dst[3] = f.w;
+  } else if constexpr (W == 2) {
+    const float2 f = *reinterpret_cast<const float2*>(src);
+    dst[0] = f.x;
+    dst[1] = f.y;
+  } else {
+    dst[0] = *src;
+  }
 }
 
 // rows x [n] -> rows x [n] for n = 2^LOG_N >= 1024, rows 16-byte aligned. A row is a
@@ -211,7 +288,10 @@ __device__ __forceinline__ int xpose_index(int m, int c) {
 //   3. when TPR > 32, the H = TPR / 32 values of mh: thread (w, c) reads
 //      X[32 * mh + G * w + g][c], g < G = 32 / H, mh < H;
 // and each thread writes back what it read (the same addresses, so no barrier is
-// needed before), then reads row m of X again to scale, round and store it. Every
+// needed before), then reads row m of X again to scale, round and store it. Where
+// kXposeDirect holds, step 3 reads its values in the order of DirectStore instead and
+// stores them from its registers, which leaves out a write and a read of the whole row
+// in shared memory (a third of the shared-memory traffic) and a barrier. Every
 // element of a row is loaded before any is stored: `out` may equal `in`. Blocks hold
 // RPB rows (RPB * TPR threads, RPB * n floats of dynamic shared memory).
 //
@@ -236,6 +316,7 @@ __global__ void __launch_bounds__(
   constexpr int H = TPR / 32;  // 0 when TPR == 32: no third step
   constexpr int G = H > 0 ? 32 / H : 32;
   constexpr bool PREFETCH = kXposePrefetch<T, LOG_N>;
+  constexpr bool DIRECT = kXposeDirect<T, LOG_N>;
   static_assert(TPR >= 32 && TPR <= 1024, "n from 1024 to 32768");
   static_assert(!PREFETCH || V == 8, "rows loaded ahead are 16-bit");
   extern __shared__ float4 hadamard_smem[];
@@ -291,47 +372,71 @@ __global__ void __launch_bounds__(
         base[xpose_index(ml, c)] = v[ml];
       }
     }
-    // 3. The bits of m above the low 5.
-    if constexpr (H > 1) {
+    if constexpr (DIRECT) {
+      // 3. The bits of m above the low 5, in the layout of the stores (DirectStore).
       sync();
-      const int c = t % 32;
-      const int w = t / 32;
+      using D = DirectStore<ilog2(V), LOG_N>;
+      const D d(t);
 #pragma unroll
-      for (int g = 0; g < G; ++g) {
+      for (int r = 0; r < kXposeCols; r += D::kUnit) {
+        read_floats<D::kUnit>(v + r, s + d.index(r));
+      }
+      register_stages_over<kXposeCols, 1 << D::kSJ, 1 << (D::kSJ + D::kHB)>(v);
+      if (valid) {
+        T* y = out + out_rows.offset(row);
 #pragma unroll
-        for (int mh = 0; mh < H; ++mh) {
-          v[g * H + mh] = s[xpose_index(32 * mh + G * w + g, c)];
+        for (int r = 0; r < kXposeCols; r += 1 << D::kSJ) {
+          Vec<T, 1 << D::kSJ> o;
+#pragma unroll
+          for (int i = 0; i < (1 << D::kSJ); ++i) {
+            o.v[i] = from_float<T>(v[r + i] * scale);
+          }
+          store_packed<T, 1 << D::kSJ>(y + d.element(r), o);
         }
       }
-      low_register_stages<kXposeCols, H>(v);
+    } else {
+      // 3. The bits of m above the low 5.
+      if constexpr (H > 1) {
+        sync();
+        const int c = t % 32;
+        const int w = t / 32;
 #pragma unroll
-      for (int g = 0; g < G; ++g) {
+        for (int g = 0; g < G; ++g) {
 #pragma unroll
-        for (int mh = 0; mh < H; ++mh) {
-          s[xpose_index(32 * mh + G * w + g, c)] = v[g * H + mh];
-        }
-      }
-    }
-    sync();
-    if (valid) {
-      T* y = out + out_rows.offset(row);
-      // Row t of X has the shared-memory addresses of the first write above: left to the
-      // compiler, they stay in 8 registers through the exchanges, and with the next row
-      // in flight those are spilled. From a fresh thread index they are recomputed.
-      const int ts = PREFETCH ? thread_index_again() % TPR : t;
-#pragma unroll
-      for (int k = 0; k < K; ++k) {
-        Vec<T, V> o;
-#pragma unroll
-        for (int j = 0; j < V; j += 4) {
-          const float4 f = *reinterpret_cast<const float4*>(s + xpose_index(ts, k * V + j));
-          const float fv[4] = {f.x, f.y, f.z, f.w};
-#pragma unroll
-          for (int i = 0; i < 4; ++i) {
-            o.v[j + i] = from_float<T>(fv[i] * scale);
+          for (int mh = 0; mh < H; ++mh) {
+            v[g * H + mh] = s[xpose_index(32 * mh + G * w + g, c)];
           }
         }
-        store_vec<T, V>(y + (k * TPR + t) * V, o);
+        register_stages_over<kXposeCols, 1, H>(v);
+#pragma unroll
+        for (int g = 0; g < G; ++g) {
+#pragma unroll
+          for (int mh = 0; mh < H; ++mh) {
+            s[xpose_index(32 * mh + G * w + g, c)] = v[g * H + mh];
+          }
+        }
+      }
+      sync();
+      if (valid) {
+        T* y = out + out_rows.offset(row);
+        // Row t of X has the shared-memory addresses of the first write above: left to the
+        // compiler, they stay in 8 registers through the exchanges, and with the next row
+        // in flight those are spilled. From a fresh thread index they are recomputed.
+        const int ts = PREFETCH ? thread_index_again() % TPR : t;
+#pragma unroll
+        for (int k = 0; k < K; ++k) {
+          Vec<T, V> o;
+#pragma unroll
+          for (int j = 0; j < V; j += 4) {
+            const float4 f = *reinterpret_cast<const float4*>(s + xpose_index(ts, k * V + j));
+            const float fv[4] = {f.x, f.y, f.z, f.w};
+#pragma unroll
+            for (int i = 0; i < 4; ++i) {
+              o.v[j + i] = from_float<T>(fv[i] * scale);
+            }
+          }
+          store_vec<T, V>(y + (k * TPR + t) * V, o);
+        }
       }
     }
   }

@@ -47,6 +47,12 @@ constexpr int kXposeRowsPerBlock = (1 << (LOG_N - 5)) >= 128 ? 1 : 128 / (1 << (
 // more registers than bfloat16's shifts: both keep one row at a time.
 constexpr int kXposePrefetchMinLogN = 15;
 
+// The last exchange through shared memory (each thread reading back its part of the row
+// to store it as 16-byte vectors) is left out for n from 2048 up to 2^kXposeDirectMaxLogN:
+// the third step's threads hold their values in an order that they store directly (as
+// 4- to 16-byte vectors, a warp 32 consecutive ones; DirectStore in hadamard_kernels.cuh).
+constexpr int kXposeDirectMaxLogN = 14;
+
 struct HadamardPolicy {
   // Blocks hold at least this many threads: several short rows per block.
   int min_block_threads = 128;

@@ -35,14 +35,15 @@ FlatWalk flat_walk(const char* op, const Tensor* result, const Tensor& input, Qu
   return w;
 }
 
-// out <- fp8(input / *scale) with the scale already on the device.
+// out <- fp8(input / *scale) with the scale already on the device; `backward` as in
+// launch_quantize_tensor (right after the amax pass).
 void quantize_tensor(const char* op, cudaStream_t stream, int32_t device, const Tensor& result,
-                     const Tensor& input, QuantProblem p, const float* scale) {
+                     const Tensor& input, QuantProblem p, const float* scale, bool backward) {
   const FlatWalk w = flat_walk(op, &result, input, p);
   const int sms = sm_count(device, op);
   const DType dtype = float_dtype(input.scalar_type(), op, "input");
   check_launch(launch_quantize_tensor(dtype, stream, w, data_ptr<uint8_t>(result), input.data_ptr(),
-                                      scale, sms),
+                                      scale, sms, backward),
                op);
 }
 
@@ -54,7 +55,7 @@ void static_scaled_fp8_quant_cuda(const Tensor& result, const Tensor& input, con
   }
   CudaLaunchContext ctx(input, op);
   quantize_tensor(op, ctx.stream, input.get_device_index(), result, input, p,
-                  data_ptr<const float>(scale));
+                  data_ptr<const float>(scale), /*backward=*/false);
 }
 
 void dynamic_scaled_fp8_quant_cuda(const Tensor& result, const Tensor& input, const Tensor& scale) {
@@ -82,7 +83,8 @@ void dynamic_scaled_fp8_quant_cuda(const Tensor& result, const Tensor& input, co
   if (empty) {
     return;
   }
-  quantize_tensor(op, ctx.stream, input.get_device_index(), result, input, p, s);
+  quantize_tensor(op, ctx.stream, input.get_device_index(), result, input, p, s,
+                  /*backward=*/true);
 }
 
 void dynamic_per_token_scaled_fp8_quant_cuda(const Tensor& result, const Tensor& input,

@@ -55,15 +55,15 @@ unsigned flat_blocks(const FlatWalk& w, int64_t nvec, int sms) {
 
 template <typename CT, int VEC>
 void launch_quantize(cudaStream_t s, const FlatWalk& w, uint8_t* out, const CT* in,
-                     const float* scale, int sms) {
+                     const float* scale, int sms, bool backward) {
   const int64_t nvec = w.hidden / VEC;
   const unsigned blocks = flat_blocks(w, nvec, sms);
   if (w.rows == 1) {
-    cuda::quantize_kernel<CT, VEC, true>
-        <<<blocks, cuda::kFlatThreads, 0, s>>>(out, w.out_rows, in, w.in_rows, scale, w.rows, nvec);
+    cuda::quantize_kernel<CT, VEC, true><<<blocks, cuda::kFlatThreads, 0, s>>>(
+        out, w.out_rows, in, w.in_rows, scale, w.rows, nvec, backward);
   } else {
-    cuda::quantize_kernel<CT, VEC, false>
-        <<<blocks, cuda::kFlatThreads, 0, s>>>(out, w.out_rows, in, w.in_rows, scale, w.rows, nvec);
+    cuda::quantize_kernel<CT, VEC, false><<<blocks, cuda::kFlatThreads, 0, s>>>(
+        out, w.out_rows, in, w.in_rows, scale, w.rows, nvec, backward);
   }
 }
 
@@ -182,14 +182,16 @@ cudaError_t launch_dynamic_quant_one_block(DType dtype, cudaStream_t stream, con
 }
 
 cudaError_t launch_quantize_tensor(DType dtype, cudaStream_t stream, const FlatWalk& w,
-                                   uint8_t* out, const void* in_ptr, const float* scale, int sms) {
+                                   uint8_t* out, const void* in_ptr, const float* scale, int sms,
+                                   bool backward) {
   return stablekernels::cuda::dispatch_float(dtype, [&](auto tag) {
     using CT = typename decltype(tag)::type;
     const CT* in = static_cast<const CT*>(in_ptr);
     if (flat_vec<CT>(w, out, in) == 1) {
-      launch_quantize<CT, 1>(stream, w, out, in, scale, sms);
+      launch_quantize<CT, 1>(stream, w, out, in, scale, sms, backward);
     } else {
-      launch_quantize<CT, stablekernels::cuda::kVec16<CT>>(stream, w, out, in, scale, sms);
+      launch_quantize<CT, stablekernels::cuda::kVec16<CT>>(stream, w, out, in, scale, sms,
+                                                           backward);
     }
   });
 }

@@ -196,16 +196,22 @@ __device__ __forceinline__ float vec_amax(const Vec<T, VEC>& v, float m) {
   return m;
 }
 
-// The vectors base + u * step (u < kFlatUnroll) below nvec, loaded into v: kFlatUnroll
-// independent loads in flight per thread.
+// Vector i of a walk over nvec vectors, counted from the front or, when `backward`, from
+// the back.
+__device__ __forceinline__ int64_t walk_index(int64_t i, int64_t nvec, bool backward) {
+  return backward ? nvec - 1 - i : i;
+}
+
+// The vectors base + u * step (u < kFlatUnroll) below nvec (walk_index), loaded into v:
+// kFlatUnroll independent loads in flight per thread.
 template <typename T, int VEC>
 __device__ __forceinline__ void load_flat(const T* in, int64_t base, int64_t step, int64_t nvec,
-                                          Vec<T, VEC> (&v)[kFlatUnroll]) {
+                                          Vec<T, VEC> (&v)[kFlatUnroll], bool backward = false) {
 #pragma unroll
   for (int u = 0; u < kFlatUnroll; ++u) {
     const int64_t i = base + u * step;
     if (i < nvec) {
-      v[u] = load_vec<T, VEC>(in + i * VEC);
+      v[u] = load_vec<T, VEC>(in + walk_index(i, nvec, backward) * VEC);
     }
   }
 }
@@ -217,7 +223,7 @@ __device__ __forceinline__ void load_flat(const T* in, int64_t base, int64_t ste
 // per tile (RowIndexer::offset divides by each collapsed dim size).
 template <typename T, int VEC, bool DENSE, typename F>
 __device__ __forceinline__ void for_each_vec(const T* in, const RowIndexer& in_rows, int64_t rows,
-                                             int64_t nvec, F&& f) {
+                                             int64_t nvec, F&& f, bool backward = false) {
   if constexpr (DENSE) {
     const int64_t step = static_cast<int64_t>(gridDim.x) * blockDim.x;
     for (int64_t base = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; base < nvec;
@@ -235,7 +241,8 @@ __device__ __forceinline__ void for_each_vec(const T* in, const RowIndexer& in_r
   } else {
     const int64_t tiles_per_row = (nvec + blockDim.x - 1) / blockDim.x;
     const int64_t tiles = rows * tiles_per_row;
-    for (int64_t tile = blockIdx.x; tile < tiles; tile += gridDim.x) {
+    for (int64_t walked = blockIdx.x; walked < tiles; walked += gridDim.x) {
+      const int64_t tile = walk_index(walked, tiles, backward);
       const int64_t row = tile / tiles_per_row;
       const int64_t j = (tile - row * tiles_per_row) * blockDim.x + threadIdx.x;
       if (j < nvec) {
@@ -271,11 +278,13 @@ __global__ void __launch_bounds__(kFlatThreads)
 template <typename T, int VEC, bool FAST>
 __device__ __forceinline__ void quantize_walk(uint8_t* out, const RowIndexer& out_rows, const T* in,
                                               const RowIndexer& in_rows, const Divider& d,
-                                              int64_t rows, int64_t nvec) {
+                                              int64_t rows, int64_t nvec, bool backward) {
   for_each_vec<T, VEC, false>(
-      in, in_rows, rows, nvec, [&](int64_t row, int64_t j, const Vec<T, VEC>& v) {
+      in, in_rows, rows, nvec,
+      [&](int64_t row, int64_t j, const Vec<T, VEC>& v) {
         store_quantized<T, VEC, FAST>(out + out_rows.offset(row) + j * VEC, v, d);
-      });
+      },
+      backward);
 }
 
 // out <- fp8(in / *scale), element by element; the scale picks the division once per thread
@@ -285,27 +294,31 @@ __device__ __forceinline__ void quantize_walk(uint8_t* out, const RowIndexer& ou
 // scale, would otherwise wait behind it; in decode (one vector per thread) that doubled the
 // kernel's latency. The empty volatile asm keeps the Divider from being hoisted above the
 // loads (out of the loop).
+//
+// `backward`: the walk starts from the end of the input. After tensor_amax_kernel, whose
+// walk ends there, the first reads find what it read last still in L2.
 template <typename T, int VEC, bool DENSE>
 __global__ void __launch_bounds__(kFlatThreads)
     quantize_kernel(uint8_t* out, RowIndexer out_rows, const T* in, RowIndexer in_rows,
-                    const float* scale, int64_t rows, int64_t nvec) {
+                    const float* scale, int64_t rows, int64_t nvec, bool backward) {
   if constexpr (DENSE) {
     float sv = *scale;
     const int64_t step = static_cast<int64_t>(gridDim.x) * blockDim.x;
     for (int64_t base = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; base < nvec;
          base += step * kFlatUnroll) {
       Vec<T, VEC> v[kFlatUnroll];
-      load_flat<T, VEC>(in, base, step, nvec, v);
+      load_flat<T, VEC>(in, base, step, nvec, v, backward);
       asm volatile("" : "+f"(sv));
       const Divider d = make_divider<T>(sv);
 #pragma unroll
       for (int u = 0; u < kFlatUnroll; ++u) {
         const int64_t i = base + u * step;
         if (i < nvec) {
+          const int64_t at = walk_index(i, nvec, backward) * VEC;
           if (d.fast) {
-            store_quantized<T, VEC, true>(out + i * VEC, v[u], d);
+            store_quantized<T, VEC, true>(out + at, v[u], d);
           } else {
-            store_quantized<T, VEC, false>(out + i * VEC, v[u], d);
+            store_quantized<T, VEC, false>(out + at, v[u], d);
           }
         }
       }
@@ -313,9 +326,9 @@ __global__ void __launch_bounds__(kFlatThreads)
   } else {
     const Divider d = make_divider<T>(*scale);
     if (d.fast) {
-      quantize_walk<T, VEC, true>(out, out_rows, in, in_rows, d, rows, nvec);
+      quantize_walk<T, VEC, true>(out, out_rows, in, in_rows, d, rows, nvec, backward);
     } else {
-      quantize_walk<T, VEC, false>(out, out_rows, in, in_rows, d, rows, nvec);
+      quantize_walk<T, VEC, false>(out, out_rows, in, in_rows, d, rows, nvec, backward);
     }
   }
 }

@@ -23,9 +23,12 @@ struct FlatWalk {
 };
 
 // out <- fp8 e4m3 bits of in / *scale (scale on the device); `in` of `dtype` (float32,
-// float16, bfloat16); `sms`: the device's SM count. Returns cudaGetLastError().
+// float16, bfloat16); `sms`: the device's SM count; `backward`: walk the input from its
+// end (after launch_tensor_amax, whose walk ends there, so that the first reads find L2
+// holding what it read last). Returns cudaGetLastError().
 cudaError_t launch_quantize_tensor(DType dtype, cudaStream_t stream, const FlatWalk& w,
-                                   uint8_t* out, const void* in, const float* scale, int sms);
+                                   uint8_t* out, const void* in, const float* scale, int sms,
+                                   bool backward);
 
 // *scale <- max(*scale, max(amax(in) / 448, kMinScale)); the caller zeroes *scale first.
 // As above.
