@@ -56,6 +56,14 @@ HadamardLaunchStatus launch_fast(cudaStream_t stream, CT* out, const RowIndexer&
   return HadamardLaunchStatus{};
 }
 
+// The status of a failed occupancy query (its error is pending).
+HadamardLaunchStatus occupancy_failed() {
+  HadamardLaunchStatus failed;
+  failed.err = cudaGetLastError();
+  failed.call = "cudaOccupancyMaxActiveBlocksPerMultiprocessor";
+  return failed;
+}
+
 template <typename CT, int LOG_N>
 HadamardLaunchStatus launch_xpose(cudaStream_t stream, CT* out, const RowIndexer& orows,
                                   const CT* in, const RowIndexer& irows, int64_t rows, float scale,
@@ -63,10 +71,37 @@ HadamardLaunchStatus launch_xpose(cudaStream_t stream, CT* out, const RowIndexer
   constexpr int kRows = kXposeRowsPerBlock<LOG_N>;
   constexpr int kThreads = (1 << (LOG_N - 5)) * kRows;
   constexpr int64_t kSmem = int64_t{kRows} << LOG_N << 2;  // kRows rows of float32
-  constexpr auto kernel = &cuda::hadamard_xpose_kernel<CT, LOG_N>;
+  constexpr auto kernel = &cuda::hadamard_xpose_kernel<CT, LOG_N, false>;
   const HadamardLaunchStatus s = allow_shared_memory(kernel, kSmem, optin);
   if (!s.ok()) {
     return s;
+  }
+  const int64_t needed = (rows + kRows - 1) / kRows;
+  // Staged rows where the device's shared memory keeps as many blocks resident with the
+  // staging space as without it (the H100 and H200 do at n = 16384 and 32768, the A100
+  // not at 16384).
+  if constexpr (cuda::kXposeStaged<CT, LOG_N>) {
+    constexpr int64_t kStagedSmem = kSmem + (int64_t{kRows} << LOG_N) * int64_t{sizeof(CT)};
+    constexpr auto staged = &cuda::hadamard_xpose_kernel<CT, LOG_N, true>;
+    if (kStagedSmem <= optin) {
+      const HadamardLaunchStatus st = allow_shared_memory(staged, kStagedSmem, optin);
+      if (!st.ok()) {
+        return st;
+      }
+      const int64_t staged_blocks = stablekernels::cuda::resident_blocks<staged>(
+          kThreads, static_cast<size_t>(kStagedSmem), sms);
+      const int64_t plain_blocks =
+          stablekernels::cuda::resident_blocks<kernel>(kThreads, static_cast<size_t>(kSmem), sms);
+      if (staged_blocks == 0 || plain_blocks == 0) {
+        return occupancy_failed();
+      }
+      if (staged_blocks >= plain_blocks) {
+        const int64_t blocks = std::min(needed, staged_blocks);
+        staged<<<static_cast<unsigned>(blocks), kThreads, static_cast<size_t>(kStagedSmem),
+                 stream>>>(out, orows, in, irows, rows, scale);
+        return st;
+      }
+    }
   }
   // Blocks that load rows ahead loop over them: as many as are resident at once.
   int64_t max_blocks = kHadamardPolicy.max_blocks;
@@ -74,13 +109,10 @@ HadamardLaunchStatus launch_xpose(cudaStream_t stream, CT* out, const RowIndexer
     max_blocks =
         stablekernels::cuda::resident_blocks<kernel>(kThreads, static_cast<size_t>(kSmem), sms);
     if (max_blocks == 0) {
-      HadamardLaunchStatus failed;
-      failed.err = cudaGetLastError();
-      failed.call = "cudaOccupancyMaxActiveBlocksPerMultiprocessor";
-      return failed;
+      return occupancy_failed();
     }
   }
-  const int64_t blocks = std::min<int64_t>((rows + kRows - 1) / kRows, max_blocks);
+  const int64_t blocks = std::min<int64_t>(needed, max_blocks);
   kernel<<<static_cast<unsigned>(blocks), kThreads, static_cast<size_t>(kSmem), stream>>>(
       out, orows, in, irows, rows, scale);
   return s;

@@ -208,7 +208,39 @@ __device__ __forceinline__ int xpose_index(int m, int c) {
 // Whether hadamard_xpose_kernel<T, LOG_N> stores from the registers of its last step
 // (hadamard_tuning.h).
 template <typename T, int LOG_N>
-constexpr bool kXposeDirect = LOG_N > kXposeMinLogN&& LOG_N <= kXposeDirectMaxLogN;
+constexpr bool kXposeDirect = (LOG_N > kXposeMinLogN) && (LOG_N <= kXposeDirectMaxLogN);
+
+// Whether hadamard_xpose_kernel<T, LOG_N, true> exists (hadamard_tuning.h): 16-bit rows of
+// n >= 2^kXposeStageMinLogN.
+template <typename T, int LOG_N>
+constexpr bool kXposeStaged = (sizeof(T) == 2) && (LOG_N >= kXposeStageMinLogN);
+
+// 16 bytes from global to shared memory without registers (cp.async, sm_80 and newer),
+// cached in L2 only; and the wait for all of this thread's copies.
+__device__ __forceinline__ void copy_async16(void* smem, const void* gmem) {
+  const unsigned dst = static_cast<unsigned>(__cvta_generic_to_shared(smem));
+  asm volatile("cp.async.cg.shared.global [%0], [%1], 16;\n" ::"r"(dst), "l"(gmem) : "memory");
+}
+__device__ __forceinline__ void copy_async_commit() {
+  asm volatile("cp.async.commit_group;\n" ::: "memory");
+}
+__device__ __forceinline__ void copy_async_wait_all() {
+  asm volatile("cp.async.wait_group 0;\n" ::: "memory");
+}
+
+// Thread t's part of a row x (as load_row_packed reads it) copied to the same places of
+// `stage` (K * tpr 16-byte vectors) by cp.async; nothing when x is null.
+template <int K>
+__device__ __forceinline__ void stage_row(uint4* stage, const void* x, int tpr, int t) {
+  if (x != nullptr) {
+    const uint4* p = static_cast<const uint4*>(x);
+#pragma unroll
+    for (int k = 0; k < K; ++k) {
+      copy_async16(stage + k * tpr + t, p + k * tpr + t);
+    }
+  }
+  copy_async_commit();
+}
 
 // The last step of hadamard_xpose_kernel where kXposeDirect holds: the HB = LOG_N - 10 high
 // bits of m (the row matrix X's row index, element bits LOG_V + 5 and up) are transformed
@@ -302,10 +334,16 @@ __device__ __forceinline__ void read_floats(float* dst, const float* src) {
 // Each row is loaded and stored by one block only, and rows are distinct memory (in
 // place too), so loading row r + gridDim.x * RPB before storing row r keeps `out` ==
 // `in` valid.
-template <typename T, int LOG_N>
-__global__ void __launch_bounds__(
-    (1 << (LOG_N - 5)) * kXposeRowsPerBlock<LOG_N>,
-    kXposePrefetch<T, LOG_N> ? 1024 / ((1 << (LOG_N - 5)) * kXposeRowsPerBlock<LOG_N>) : 0)
+//
+// STAGED (16-bit rows, kXposeStaged): the same loop over rows with the next rows copied
+// by cp.async into shared memory after the float32 rows (RPB * n * 2 more bytes), each
+// thread reading back only what it copied itself, so that no registers are held while the
+// loads are in flight. The same ordering argument keeps in-place calls valid.
+template <typename T, int LOG_N, bool STAGED>
+__global__ void __launch_bounds__((1 << (LOG_N - 5)) * kXposeRowsPerBlock<LOG_N>,
+                                  (kXposePrefetch<T, LOG_N> || STAGED)
+                                      ? 1024 / ((1 << (LOG_N - 5)) * kXposeRowsPerBlock<LOG_N>)
+                                      : 0)
     hadamard_xpose_kernel(T* out, RowIndexer out_rows, const T* in, RowIndexer in_rows,
                           int64_t rows, float scale) {
   constexpr int N = 1 << LOG_N;
@@ -315,8 +353,9 @@ __global__ void __launch_bounds__(
   constexpr int RPB = kXposeRowsPerBlock<LOG_N>;
   constexpr int H = TPR / 32;  // 0 when TPR == 32: no third step
   constexpr int G = H > 0 ? 32 / H : 32;
-  constexpr bool PREFETCH = kXposePrefetch<T, LOG_N>;
+  constexpr bool PREFETCH = !STAGED && kXposePrefetch<T, LOG_N>;
   constexpr bool DIRECT = kXposeDirect<T, LOG_N>;
+  static_assert(!STAGED || V == 8, "staged rows are 16-bit");
   static_assert(TPR >= 32 && TPR <= 1024, "n from 1024 to 32768");
   static_assert(!PREFETCH || V == 8, "rows loaded ahead are 16-bit");
   extern __shared__ float4 hadamard_smem[];
@@ -332,7 +371,13 @@ __global__ void __launch_bounds__(
   };
   const int64_t step = static_cast<int64_t>(gridDim.x) * RPB;
   uint4 ahead[PREFETCH ? K : 1];  // PREFETCH: the thread's part of the block's next row
-  if constexpr (PREFETCH) {
+  // STAGED: the block's next rows, as they are in memory, after the float32 rows.
+  uint4* stage = reinterpret_cast<uint4*>(reinterpret_cast<float*>(hadamard_smem) + RPB * N) +
+                 row_in_block * (N / 8);
+  if constexpr (STAGED) {
+    const int64_t row = static_cast<int64_t>(blockIdx.x) * RPB + row_in_block;
+    stage_row<K>(stage, row < rows ? in + in_rows.offset(row) : nullptr, TPR, t);
+  } else if constexpr (PREFETCH) {
     const int64_t row = static_cast<int64_t>(blockIdx.x) * RPB + row_in_block;
     load_row_packed<K>(ahead, row < rows ? in + in_rows.offset(row) : nullptr, TPR, t);
   }
@@ -340,7 +385,19 @@ __global__ void __launch_bounds__(
     const int64_t row = first + row_in_block;
     const bool valid = row < rows;
     float v[kXposeCols];
-    if constexpr (PREFETCH) {
+    if constexpr (STAGED) {
+      // This thread's own copies: no barrier. Its reads of them are consumed (unpacked)
+      // before the next row's copies to the same places are issued.
+      copy_async_wait_all();
+      uint4 w[K];
+#pragma unroll
+      for (int k = 0; k < K; ++k) {
+        w[k] = stage[k * TPR + t];
+      }
+      unpack_row<T, K>(v, w);
+      const int64_t next = row + step;
+      stage_row<K>(stage, next < rows ? in + in_rows.offset(next) : nullptr, TPR, t);
+    } else if constexpr (PREFETCH) {
       unpack_row<T, K>(v, ahead);
       const int64_t next = row + step;
       load_row_packed<K>(ahead, next < rows ? in + in_rows.offset(next) : nullptr, TPR, t);

@@ -53,6 +53,18 @@ constexpr int kXposePrefetchMinLogN = 15;
 // 4- to 16-byte vectors, a warp 32 consecutive ones; DirectStore in hadamard_kernels.cuh).
 constexpr int kXposeDirectMaxLogN = 14;
 
+// Rows staged in shared memory (hadamard_xpose_kernel<T, LOG_N, true>): for 16-bit rows of
+// n >= 2^kXposeStageMinLogN, a grid of resident blocks loops over the rows, and each thread
+// copies its part of the block's next row into shared memory by cp.async (no registers
+// held) before the exchanges of the current one. Taken where the staging space leaves as
+// many blocks resident as without it (the launch asks the occupancy of both; the A100's
+// shared memory does not at n = 16384 and 32768). H200, bf16, us, before -> staged: 16384 x
+// 8192 158.5 -> 151.6, 4096 x 8192 43.7 -> 41.1, 16384 x 16384 334 -> 325, 16384 x 32768
+// 722.7 -> 717.8 (the registers of kXposePrefetch freed, but still stored through shared
+// memory: DirectStore there measured 742); at n = 4096 mixed (16384 rows 76.2 -> 78.2,
+// 4096 rows 23.9 -> 22.4), so from 2^13.
+constexpr int kXposeStageMinLogN = 13;
+
 struct HadamardPolicy {
   // Blocks hold at least this many threads: several short rows per block.
   int min_block_threads = 128;
