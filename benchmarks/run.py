@@ -165,6 +165,7 @@ def run(args: argparse.Namespace, stem: str) -> dict:
     }
     names = args.ops.split(",") if args.ops else sorted(REGISTRY)
     for name in names:
+        matched = 0
         spec = REGISTRY[name]
         cases = spec.bench_quick if args.quick else spec.bench
         if spec.native is None or not cases:
@@ -176,6 +177,7 @@ def run(args: argparse.Namespace, stem: str) -> dict:
             for case in cases:
                 if args.match and args.match not in case.label:
                     continue
+                matched += 1
                 nbytes = case.nbytes(dtype)
                 n_sets = 1 if device != "cuda" else max(2, min(8, int(256e6 // max(nbytes, 1)) + 1))
                 sets = [case.make_args(torch.device(device), dtype) for _ in range(n_sets)]
@@ -207,6 +209,8 @@ def run(args: argparse.Namespace, stem: str) -> dict:
                 print(line, flush=True)
                 rows.append(row)
                 del sets
+        if not matched:
+            print(f"{name:<20} (no shape matches --match {args.match!r})", flush=True)
         save(result, args.out, stem)
     if device == "cpu":
         result["host_overhead"] = host_overhead(2000 if args.quick else 20000)
@@ -257,6 +261,12 @@ def main(argv: list[str]) -> int:
     p.add_argument("--warmup", type=int, default=5)
     p.add_argument("--out", type=Path, default=ROOT / "reports")
     args = p.parse_args(argv)
+    unknown = [n for n in args.ops.split(",") if args.ops and n not in REGISTRY]
+    if unknown:
+        p.error(f"--ops: unknown op(s) {', '.join(unknown)}; expected names from {', '.join(sorted(REGISTRY))}")
+    bad = [d for d in args.dtypes.split(",") if d not in DTYPES]
+    if bad:
+        p.error(f"--dtypes: unknown {', '.join(bad)}; expected a comma-separated list of {', '.join(DTYPES)}")
     if not args.reps:
         args.reps = 5 if args.quick else (50 if args.device == "cuda" else 20)
     stem = f"bench-{args.device}{'-quick' if args.quick else ''}"
