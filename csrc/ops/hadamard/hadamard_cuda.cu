@@ -79,7 +79,7 @@ HadamardLaunchStatus launch_xpose(cudaStream_t stream, CT* out, const RowIndexer
   const int64_t needed = (rows + kRows - 1) / kRows;
   // Staged rows where the device's shared memory keeps as many blocks resident with the
   // staging space as without it (the H100 and H200 do at n = 16384 and 32768, the A100
-  // not at 16384).
+  // not: there rows go one at a time).
   if constexpr (cuda::kXposeStaged<CT, LOG_N>) {
     constexpr int64_t kStagedSmem = kSmem + (int64_t{kRows} << LOG_N) * int64_t{sizeof(CT)};
     constexpr auto staged = &cuda::hadamard_xpose_kernel<CT, LOG_N, true>;
@@ -103,16 +103,7 @@ HadamardLaunchStatus launch_xpose(cudaStream_t stream, CT* out, const RowIndexer
       }
     }
   }
-  // Blocks that load rows ahead loop over them: as many as are resident at once.
-  int64_t max_blocks = kHadamardPolicy.max_blocks;
-  if constexpr (cuda::kXposePrefetch<CT, LOG_N>) {
-    max_blocks =
-        stablekernels::cuda::resident_blocks<kernel>(kThreads, static_cast<size_t>(kSmem), sms);
-    if (max_blocks == 0) {
-      return occupancy_failed();
-    }
-  }
-  const int64_t blocks = std::min<int64_t>(needed, max_blocks);
+  const int64_t blocks = std::min<int64_t>(needed, kHadamardPolicy.max_blocks);
   kernel<<<static_cast<unsigned>(blocks), kThreads, static_cast<size_t>(kSmem), stream>>>(
       out, orows, in, irows, rows, scale);
   return s;

@@ -67,18 +67,8 @@ __device__ __forceinline__ void load_row_slice(float (&v)[K * V], const T* x, in
   }
 }
 
-// Thread t's part of a row x of 16-bit elements, as load_row_slice reads it, left packed: the
-// K 16-byte vectors (zeros when x is null), to be unpacked after the next barriers.
-template <int K>
-__device__ __forceinline__ void load_row_packed(uint4 (&w)[K], const void* x, int tpr, int t) {
-  const uint4* p = static_cast<const uint4*>(x);
-#pragma unroll
-  for (int k = 0; k < K; ++k) {
-    w[k] = p != nullptr ? p[k * tpr + t] : make_uint4(0u, 0u, 0u, 0u);
-  }
-}
-
-// What load_row_slice gives for the vectors of load_row_packed (8 elements of T a vector).
+// What load_row_slice gives for the K 16-byte vectors of thread t's part of a row of 16-bit
+// elements (8 a vector), as stage_row copies them.
 template <typename T, int K>
 __device__ __forceinline__ void unpack_row(float (&v)[K * 8], const uint4 (&w)[K]) {
 #pragma unroll
@@ -180,18 +170,6 @@ __device__ __forceinline__ void register_stages_over(float (&v)[COUNT]) {
   }
 }
 
-// threadIdx.x, read in an asm that the compiler cannot merge with other reads of it, so
-// that values derived from it are computed again instead of kept in registers.
-__device__ __forceinline__ int thread_index_again() {
-  int i;
-  asm volatile("mov.u32 %0, %%tid.x;" : "=r"(i));
-  return i;
-}
-
-// Whether hadamard_xpose_kernel<T, LOG_N> loads rows one ahead (hadamard_tuning.h).
-template <typename T, int LOG_N>
-constexpr bool kXposePrefetch = std::is_same_v<T, __nv_bfloat16> && LOG_N >= kXposePrefetchMinLogN;
-
 // Physical float index of entry (m, c) of a row viewed as a matrix of kXposeCols columns:
 // row-major with the 16-byte chunks of row m permuted by the low three bits of m (bits
 // 0, 1, 2 of m xored into bits 3, 4, 2 of c), so that the 16-byte accesses of 8
@@ -228,7 +206,8 @@ __device__ __forceinline__ void copy_async_wait_all() {
   asm volatile("cp.async.wait_group 0;\n" ::: "memory");
 }
 
-// Thread t's part of a row x (as load_row_packed reads it) copied to the same places of
+// Thread t's part of a row x of 16-bit elements (its 16-byte vectors k * tpr + t, k < K, as
+// load_row_slice reads them) copied to the same places of
 // `stage` (K * tpr 16-byte vectors) by cp.async; nothing when x is null.
 template <int K>
 __device__ __forceinline__ void stage_row(uint4* stage, const void* x, int tpr, int t) {
@@ -327,23 +306,18 @@ __device__ __forceinline__ void read_floats(float* dst, const float* src) {
 // element of a row is loaded before any is stored: `out` may equal `in`. Blocks hold
 // RPB rows (RPB * TPR threads, RPB * n floats of dynamic shared memory).
 //
-// Where kXposePrefetch holds, the grid is the resident blocks and a thread loads its
-// part of the block's next rows before the exchanges of the current ones: the loads are
-// in flight during the exchanges and stores, in 16 registers (packed) that fit the 64 a
-// thread has with two blocks of 512 threads or one of 1024 per SM (the launch bounds).
-// Each row is loaded and stored by one block only, and rows are distinct memory (in
-// place too), so loading row r + gridDim.x * RPB before storing row r keeps `out` ==
-// `in` valid.
-//
-// STAGED (16-bit rows, kXposeStaged): the same loop over rows with the next rows copied
-// by cp.async into shared memory after the float32 rows (RPB * n * 2 more bytes), each
-// thread reading back only what it copied itself, so that no registers are held while the
-// loads are in flight. The same ordering argument keeps in-place calls valid.
+// STAGED (16-bit rows, kXposeStaged): the grid is the resident blocks, which loop over the
+// rows, and each thread copies its part of the block's next rows by cp.async into shared
+// memory after the float32 rows (RPB * n * 2 more bytes) before the exchanges of the
+// current ones, reading back only what it copied itself: the loads are in flight during
+// the exchanges and stores with no registers held (64 a thread: two blocks of 512 threads
+// or one of 1024 per SM, the launch bounds). Each row is loaded and stored by one block
+// only, and rows are distinct memory (in place too), so loading row r + gridDim.x * RPB
+// before storing row r keeps `out` == `in` valid.
 template <typename T, int LOG_N, bool STAGED>
 __global__ void __launch_bounds__((1 << (LOG_N - 5)) * kXposeRowsPerBlock<LOG_N>,
-                                  (kXposePrefetch<T, LOG_N> || STAGED)
-                                      ? 1024 / ((1 << (LOG_N - 5)) * kXposeRowsPerBlock<LOG_N>)
-                                      : 0)
+                                  STAGED ? 1024 / ((1 << (LOG_N - 5)) * kXposeRowsPerBlock<LOG_N>)
+                                         : 0)
     hadamard_xpose_kernel(T* out, RowIndexer out_rows, const T* in, RowIndexer in_rows,
                           int64_t rows, float scale) {
   constexpr int N = 1 << LOG_N;
@@ -353,11 +327,9 @@ __global__ void __launch_bounds__((1 << (LOG_N - 5)) * kXposeRowsPerBlock<LOG_N>
   constexpr int RPB = kXposeRowsPerBlock<LOG_N>;
   constexpr int H = TPR / 32;  // 0 when TPR == 32: no third step
   constexpr int G = H > 0 ? 32 / H : 32;
-  constexpr bool PREFETCH = !STAGED && kXposePrefetch<T, LOG_N>;
   constexpr bool DIRECT = kXposeDirect<T, LOG_N>;
   static_assert(!STAGED || V == 8, "staged rows are 16-bit");
   static_assert(TPR >= 32 && TPR <= 1024, "n from 1024 to 32768");
-  static_assert(!PREFETCH || V == 8, "rows loaded ahead are 16-bit");
   extern __shared__ float4 hadamard_smem[];
   const int t = threadIdx.x % TPR;
   const int row_in_block = threadIdx.x / TPR;
@@ -370,16 +342,12 @@ __global__ void __launch_bounds__((1 << (LOG_N - 5)) * kXposeRowsPerBlock<LOG_N>
     }
   };
   const int64_t step = static_cast<int64_t>(gridDim.x) * RPB;
-  uint4 ahead[PREFETCH ? K : 1];  // PREFETCH: the thread's part of the block's next row
   // STAGED: the block's next rows, as they are in memory, after the float32 rows.
   uint4* stage = reinterpret_cast<uint4*>(reinterpret_cast<float*>(hadamard_smem) + RPB * N) +
                  row_in_block * (N / 8);
   if constexpr (STAGED) {
     const int64_t row = static_cast<int64_t>(blockIdx.x) * RPB + row_in_block;
     stage_row<K>(stage, row < rows ? in + in_rows.offset(row) : nullptr, TPR, t);
-  } else if constexpr (PREFETCH) {
-    const int64_t row = static_cast<int64_t>(blockIdx.x) * RPB + row_in_block;
-    load_row_packed<K>(ahead, row < rows ? in + in_rows.offset(row) : nullptr, TPR, t);
   }
   for (int64_t first = static_cast<int64_t>(blockIdx.x) * RPB; first < rows; first += step) {
     const int64_t row = first + row_in_block;
@@ -397,10 +365,6 @@ __global__ void __launch_bounds__((1 << (LOG_N - 5)) * kXposeRowsPerBlock<LOG_N>
       unpack_row<T, K>(v, w);
       const int64_t next = row + step;
       stage_row<K>(stage, next < rows ? in + in_rows.offset(next) : nullptr, TPR, t);
-    } else if constexpr (PREFETCH) {
-      unpack_row<T, K>(v, ahead);
-      const int64_t next = row + step;
-      load_row_packed<K>(ahead, next < rows ? in + in_rows.offset(next) : nullptr, TPR, t);
     } else {
       load_row_slice<T, V, K>(v, valid ? in + in_rows.offset(row) : nullptr, TPR, t);
     }
@@ -476,16 +440,12 @@ __global__ void __launch_bounds__((1 << (LOG_N - 5)) * kXposeRowsPerBlock<LOG_N>
       sync();
       if (valid) {
         T* y = out + out_rows.offset(row);
-        // Row t of X has the shared-memory addresses of the first write above: left to the
-        // compiler, they stay in 8 registers through the exchanges, and with the next row
-        // in flight those are spilled. From a fresh thread index they are recomputed.
-        const int ts = PREFETCH ? thread_index_again() % TPR : t;
 #pragma unroll
         for (int k = 0; k < K; ++k) {
           Vec<T, V> o;
 #pragma unroll
           for (int j = 0; j < V; j += 4) {
-            const float4 f = *reinterpret_cast<const float4*>(s + xpose_index(ts, k * V + j));
+            const float4 f = *reinterpret_cast<const float4*>(s + xpose_index(t, k * V + j));
             const float fv[4] = {f.x, f.y, f.z, f.w};
 #pragma unroll
             for (int i = 0; i < 4; ++i) {

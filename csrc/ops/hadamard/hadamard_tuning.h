@@ -33,20 +33,6 @@ constexpr int kXposeMinLogN = 10;
 template <int LOG_N>
 constexpr int kXposeRowsPerBlock = (1 << (LOG_N - 5)) >= 128 ? 1 : 128 / (1 << (LOG_N - 5));
 
-// Rows loaded one ahead (hadamard_xpose_kernel): bfloat16 rows of n = 32768, where a
-// row's n float32 of shared memory (128 KiB) and 1024 threads of 64 registers leave room
-// for one block per SM, so that its load, exchanges and store of a row ran one after the
-// other with little memory traffic during the exchanges. There a grid of resident blocks
-// loops over the rows and each thread issues the loads of its part of the block's next row
-// (16 registers of packed bfloat16) before the exchanges of the current one. H200, bf16,
-// us: 16384 x 32768 888.1 -> 724.9 (57% -> 70% of copy), 4096 x 32768 231.8 -> 193.3. At
-// n = 16384 (two blocks per SM already overlap each other) it measured no gain: 16384 x
-// 16384 356.1 -> 359.0, 4096 x 16384 95.6 -> 97.7, so from 2^15 only. float32 rows would
-// need 32 more registers; float16 rows fit on sm_90 but ptxas spills there on sm_80 (8
-// bytes) and sm_100 (84 bytes at n = 32768), the float16 to float32 conversions needing
-// more registers than bfloat16's shifts: both keep one row at a time.
-constexpr int kXposePrefetchMinLogN = 15;
-
 // The last exchange through shared memory (each thread reading back its part of the row
 // to store it as 16-byte vectors) is left out for n from 2048 up to 2^kXposeDirectMaxLogN:
 // the third step's threads hold their values in an order that they store directly (as
@@ -58,11 +44,12 @@ constexpr int kXposeDirectMaxLogN = 14;
 // copies its part of the block's next row into shared memory by cp.async (no registers
 // held) before the exchanges of the current one. Taken where the staging space leaves as
 // many blocks resident as without it (the launch asks the occupancy of both; the A100's
-// shared memory does not at n = 16384 and 32768). H200, bf16, us, before -> staged: 16384 x
-// 8192 158.5 -> 151.6, 4096 x 8192 43.7 -> 41.1, 16384 x 16384 334 -> 325, 16384 x 32768
-// 722.7 -> 717.8 (the registers of kXposePrefetch freed, but still stored through shared
-// memory: DirectStore there measured 742); at n = 4096 mixed (16384 rows 76.2 -> 78.2,
-// 4096 rows 23.9 -> 22.4), so from 2^13.
+// shared memory does not at n = 16384 and 32768: there rows go one at a time). H200, bf16,
+// us, before -> staged: 16384 x 8192 158.5 -> 151.6, 4096 x 8192 43.7 -> 41.1, 16384 x
+// 16384 334 -> 325, 16384 x 32768 722.7 -> 717.8 (against the next row's loads into 16
+// registers, which this replaced; one row at a time measured 888; DirectStore at 32768,
+// 2-byte stores, 742); at n = 4096 mixed (16384 rows 76.2 -> 78.2, 4096 rows 23.9 ->
+// 22.4), so from 2^13.
 constexpr int kXposeStageMinLogN = 13;
 
 struct HadamardPolicy {
