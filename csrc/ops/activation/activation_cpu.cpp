@@ -6,8 +6,10 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
+#include <cstdlib>
 #include <cstring>
 #include <limits>
+#include <string>
 
 #include "core/cpu_utils.h"
 #include "core/dispatch.h"
@@ -122,33 +124,57 @@ __attribute__((target("avx512f,avx512bw,avx512dq,avx512vl,avx2,fma"))) void act_
   act_and_mul_block<Act>(out, out_rows, in, in_rows, d, blk);
 }
 
+#endif
+
 enum class Isa { kBaseline, kAvx2, kAvx512 };
 
-// Asked of the CPU once.
-Isa cpu_isa() {
-  static const Isa isa = [] {
+// STABLEKERNELS_CPU_CAPABILITY caps the pick, as ATEN_CPU_CAPABILITY does torch's: "default"
+// (the baseline), "avx2" or "avx512" (the default: no cap); an ISA the CPU lacks is never
+// taken. It lets the tests run every build on one machine. Read on the first call of an op
+// (an unknown value fails that call, and the next reads it again).
+Isa capability_cap(const char* op) {
+  const char* v = std::getenv("STABLEKERNELS_CPU_CAPABILITY");
+  const std::string s = v == nullptr ? "" : v;
+  if (s.empty() || s == "avx512") {
+    return Isa::kAvx512;
+  }
+  if (s == "avx2") {
+    return Isa::kAvx2;
+  }
+  STABLEKERNELS_CHECK(s == "default", op, "STABLEKERNELS_CPU_CAPABILITY='", s,
+                      "': expected default, avx2 or avx512 (or unset)");
+  return Isa::kBaseline;
+}
+
+// Asked of the CPU and the environment once.
+Isa cpu_isa(const char* op) {
+  static const Isa isa = [op] {
+    const Isa cap = capability_cap(op);
+    Isa best = Isa::kBaseline;
+#if defined(__x86_64__)
     if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
         __builtin_cpu_supports("avx512dq") && __builtin_cpu_supports("avx512vl")) {
-      return Isa::kAvx512;
+      best = Isa::kAvx512;
+    } else if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) {
+      best = Isa::kAvx2;
     }
-    if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) {
-      return Isa::kAvx2;
-    }
-    return Isa::kBaseline;
+#endif
+    return std::min(best, cap);
   }();
   return isa;
 }
-#endif
 
 template <typename Act, typename T>
-void act_and_mul_run(T* out, const RowIndexer& out_rows, const T* in, const RowIndexer& in_rows,
-                     int64_t d, const Block& blk) {
+void act_and_mul_run(Isa isa, T* out, const RowIndexer& out_rows, const T* in,
+                     const RowIndexer& in_rows, int64_t d, const Block& blk) {
 #if defined(__x86_64__)
-  switch (cpu_isa()) {
+  switch (isa) {
     case Isa::kAvx512: act_and_mul_avx512<Act>(out, out_rows, in, in_rows, d, blk); return;
     case Isa::kAvx2: act_and_mul_avx2<Act>(out, out_rows, in, in_rows, d, blk); return;
     case Isa::kBaseline: break;
   }
+#else
+  (void)isa;
 #endif
   act_and_mul_baseline<Act>(out, out_rows, in, in_rows, d, blk);
 }
@@ -164,13 +190,14 @@ void act_and_mul_cpu(const char* op, const Tensor& result, const Tensor& input) 
   }
   const RowIndexer out_rows = row_indexer(op, {result, "result"});
   const RowIndexer in_rows = row_indexer(op, {input, "input"});
+  const Isa isa = cpu_isa(op);
   dispatch_float_types(input.scalar_type(), op, "input", [&](auto tag) {
     using T = decltype(tag);
     T* out = static_cast<T*>(result.data_ptr());
     const T* in = static_cast<const T*>(input.data_ptr());
     if (2 * p.d <= kTaskInputElems) {
       parallel_rows(p.rows, 2 * p.d, [&](int64_t b, int64_t e) {
-        act_and_mul_run<Act>(out, out_rows, in, in_rows, p.d, Block{b, e, 0, p.d});
+        act_and_mul_run<Act>(isa, out, out_rows, in, in_rows, p.d, Block{b, e, 0, p.d});
       });
       return;
     }
@@ -182,7 +209,7 @@ void act_and_mul_cpu(const char* op, const Tensor& result, const Tensor& input) 
       for (int64_t i = b; i < e; ++i) {
         const int64_t r = i / blocks;
         const int64_t c = (i % blocks) * width;
-        act_and_mul_run<Act>(out, out_rows, in, in_rows, p.d,
+        act_and_mul_run<Act>(isa, out, out_rows, in, in_rows, p.d,
                              Block{r, r + 1, c, std::min(c + width, p.d)});
       }
     };

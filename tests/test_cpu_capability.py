@@ -1,0 +1,113 @@
+# SPDX-License-Identifier: Apache-2.0
+"""STABLEKERNELS_CPU_CAPABILITY: the CPU *_and_mul kernels are compiled for the x86-64
+baseline, AVX2 + FMA and AVX-512, and the best one the CPU runs is taken. The variable caps
+that pick, so each build is run here, in a fresh process per value (the pick is made once a
+process), and checked against float64."""
+
+from __future__ import annotations
+
+import os
+import platform
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+OPS = ("silu_and_mul", "gelu_and_mul", "gelu_tanh_and_mul")
+DTYPES = ("float32", "bfloat16")
+
+# Computes the ops (argv[2:], "op:dtype") on fixed inputs and saves the outputs (argv[1]).
+CHILD = """
+import sys, torch, stablekernels
+from stablekernels.ops import REGISTRY
+g = torch.Generator().manual_seed(0)
+x = 6 * torch.randn(37, 2 * 3000, generator=g, dtype=torch.float64)
+out = {"input": x}
+for name in sys.argv[2:]:
+    op, dt = name.split(":")
+    out[op, dt] = REGISTRY[op].wrapper(x.to(getattr(torch, dt)))
+torch.save(out, sys.argv[1])
+"""
+
+LEVELS = {"DEFAULT": 0, "AVX2": 1, "AVX512": 2}
+
+
+def _cpu_level() -> int:
+    if platform.machine() not in ("x86_64", "AMD64"):
+        return 0
+    return LEVELS.get(torch.backends.cpu.get_cpu_capability(), 0)
+
+
+def _run(tmp_path: Path, value: str | None) -> subprocess.CompletedProcess[str]:
+    env = dict(os.environ)
+    env.pop("STABLEKERNELS_CPU_CAPABILITY", None)
+    env.pop("ATEN_CPU_CAPABILITY", None)
+    if value is not None:
+        env["STABLEKERNELS_CPU_CAPABILITY"] = value
+    dest = tmp_path / f"out-{value}.pt"
+    return subprocess.run(
+        [sys.executable, "-c", CHILD, str(dest), *(f"{op}:{dt}" for op in OPS for dt in DTYPES)],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+
+
+@pytest.fixture(scope="module")
+def outputs(tmp_path_factory: pytest.TempPathFactory) -> dict[str | None, dict]:
+    tmp = tmp_path_factory.mktemp("capability")
+    results = {}
+    for value in (None, "default", "avx2", "avx512"):
+        proc = _run(tmp, value)
+        assert proc.returncode == 0, f"STABLEKERNELS_CPU_CAPABILITY={value}: {proc.stderr[-2000:]}"
+        results[value] = torch.load(tmp / f"out-{value}.pt")
+    return results
+
+
+def _reference(op: str, x: torch.Tensor) -> torch.Tensor:
+    a, b = x.chunk(2, dim=-1)
+    if op == "silu_and_mul":
+        act = torch.nn.functional.silu(a)
+    elif op == "gelu_and_mul":
+        act = torch.nn.functional.gelu(a)
+    else:
+        act = torch.nn.functional.gelu(a, approximate="tanh")
+    return act * b
+
+
+@pytest.mark.parametrize("value", [None, "default", "avx2", "avx512"])
+@pytest.mark.parametrize("op", OPS)
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_every_build_matches_float64(outputs: dict, value: str | None, op: str, dtype: str) -> None:
+    x = outputs[value]["input"]
+    got = outputs[value][op, dtype]
+    want = _reference(op, x.to(getattr(torch, dtype)).to(torch.float64))
+    tol = {"float32": (1e-5, 1e-5), "bfloat16": (1.6e-2, 1e-2)}[dtype]
+    torch.testing.assert_close(got.to(torch.float64), want, rtol=tol[0], atol=tol[1])
+
+
+def test_the_variable_changes_the_build(outputs: dict) -> None:
+    # The baseline has no FMA; AVX2 + FMA rounds some float32 products-and-sums once where
+    # the baseline rounds twice, so over 111000 elements their results differ somewhere.
+    if _cpu_level() < LEVELS["AVX2"]:
+        pytest.skip("this CPU has no AVX2 + FMA: every value takes the baseline")
+    base = outputs["default"]["gelu_tanh_and_mul", "float32"]
+    avx2 = outputs["avx2"]["gelu_tanh_and_mul", "float32"]
+    assert not torch.equal(base, avx2), (
+        "default and avx2 gave bit-identical float32: the cap had no effect"
+    )
+    best = "avx512" if _cpu_level() >= LEVELS["AVX512"] else "avx2"
+    for op in OPS:
+        for dtype in DTYPES:
+            assert torch.equal(outputs[None][op, dtype], outputs[best][op, dtype]), (
+                f"{op} {dtype}: unset must pick {best}"
+            )
+
+
+def test_unknown_value_is_an_error(tmp_path: Path) -> None:
+    proc = _run(tmp_path, "sse9")
+    assert proc.returncode != 0
+    assert "STABLEKERNELS_CPU_CAPABILITY='sse9': expected default, avx2 or avx512" in proc.stderr
