@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from stablekernels.ops import REGISTRY
 
 OPS = ("silu_and_mul", "gelu_and_mul", "gelu_tanh_and_mul")
 DTYPES = ("float32", "bfloat16")
@@ -67,26 +68,15 @@ def outputs(tmp_path_factory: pytest.TempPathFactory) -> dict[str | None, dict]:
     return results
 
 
-def _reference(op: str, x: torch.Tensor) -> torch.Tensor:
-    a, b = x.chunk(2, dim=-1)
-    if op == "silu_and_mul":
-        act = torch.nn.functional.silu(a)
-    elif op == "gelu_and_mul":
-        act = torch.nn.functional.gelu(a)
-    else:
-        act = torch.nn.functional.gelu(a, approximate="tanh")
-    return act * b
-
-
 @pytest.mark.parametrize("value", [None, "default", "avx2", "avx512"])
 @pytest.mark.parametrize("op", OPS)
 @pytest.mark.parametrize("dtype", DTYPES)
 def test_every_build_matches_float64(outputs: dict, value: str | None, op: str, dtype: str) -> None:
-    x = outputs[value]["input"]
+    # the registry's float64 reference and tolerance, as tests/ops/test_activation.py uses them
+    spec = REGISTRY[op]
+    x = outputs[value]["input"].to(getattr(torch, dtype))
     got = outputs[value][op, dtype]
-    want = _reference(op, x.to(getattr(torch, dtype)).to(torch.float64))
-    tol = {"float32": (1e-5, 1e-5), "bfloat16": (1.6e-2, 1e-2)}[dtype]
-    torch.testing.assert_close(got.to(torch.float64), want, rtol=tol[0], atol=tol[1])
+    torch.testing.assert_close(got, spec.reference(x), **spec.tol(x.dtype))
 
 
 def test_the_variable_changes_the_build(outputs: dict) -> None:

@@ -68,16 +68,16 @@ def test_hadacore_transform_row_counts(device: str, n: int, rows: int) -> None:
 
 @pytest.mark.cuda
 @pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float16])
-@pytest.mark.parametrize("n", [16384, 32768])
+@pytest.mark.parametrize("n", [8192, 16384, 32768])
 @pytest.mark.parametrize("rows", [133, 265, 1000])
 @pytest.mark.parametrize("layout", ["contiguous", "wide_rows"])
 def test_hadacore_transform_rows_beyond_one_wave(
     dtype: torch.dtype, n: int, rows: int, layout: str
 ) -> None:
-    # bfloat16 rows of n = 32768 go to blocks that loop over rows with the next one in
-    # flight, one block per SM: row counts just past one and two waves of an H100/H200 and
-    # many rows a block, out of place and in place, dense and strided; n = 16384 and
-    # float16 (one row a block) beside.
+    # 16-bit rows from n = 8192 go, where the GPU's shared memory allows (H100/H200), to a
+    # grid of resident blocks that loop over rows with the next one staged by cp.async (1, 2
+    # and 4 blocks per SM at n = 32768, 16384, 8192): row counts past one and two waves and
+    # many rows a block, out of place and in place, dense and strided.
     _check(_make((rows, n), layout, dtype, "cuda", seed=rows))
 
 

@@ -179,9 +179,6 @@ void act_and_mul_run(Isa isa, T* out, const RowIndexer& out_rows, const T* in,
   act_and_mul_baseline<Act>(out, out_rows, in, in_rows, d, blk);
 }
 
-// Input elements a task reads at least: parallel_rows' grain (torch's for elementwise ops).
-constexpr int64_t kTaskInputElems = int64_t{1} << 15;
-
 template <typename Act>
 void act_and_mul_cpu(const char* op, const Tensor& result, const Tensor& input) {
   const ActProblem p = check_act_and_mul(op, result, input);
@@ -195,25 +192,10 @@ void act_and_mul_cpu(const char* op, const Tensor& result, const Tensor& input) 
     using T = decltype(tag);
     T* out = static_cast<T*>(result.data_ptr());
     const T* in = static_cast<const T*>(input.data_ptr());
-    if (2 * p.d <= kTaskInputElems) {
-      parallel_rows(p.rows, 2 * p.d, [&](int64_t b, int64_t e) {
-        act_and_mul_run<Act>(isa, out, out_rows, in, in_rows, p.d, Block{b, e, 0, p.d});
-      });
-      return;
-    }
-    // Rows longer than a task: each row in column blocks of about a task each, so that a
-    // few long rows still spread over the threads (parallel_rows gives a row to one).
-    const int64_t blocks = (2 * p.d + kTaskInputElems - 1) / kTaskInputElems;
-    const int64_t width = (p.d + blocks - 1) / blocks;
-    const auto run_blocks = [&](int64_t b, int64_t e) {
-      for (int64_t i = b; i < e; ++i) {
-        const int64_t r = i / blocks;
-        const int64_t c = (i % blocks) * width;
-        act_and_mul_run<Act>(isa, out, out_rows, in, in_rows, p.d,
-                             Block{r, r + 1, c, std::min(c + width, p.d)});
-      }
-    };
-    torch::stable::parallel_for(0, p.rows * blocks, 1, run_blocks);
+    // a column of the result reads two input elements; long rows go in pieces over the threads
+    parallel_row_pieces(p.rows, p.d, 2, [&](int64_t r, int64_t begin, int64_t end) {
+      act_and_mul_run<Act>(isa, out, out_rows, in, in_rows, p.d, Block{r, r + 1, begin, end});
+    });
   });
 }
 

@@ -183,9 +183,9 @@ __device__ __forceinline__ int xpose_index(int m, int c) {
   return m * kXposeCols + (c ^ xpose_swizzle(m));
 }
 
-// Whether hadamard_xpose_kernel<T, LOG_N> stores from the registers of its last step
+// Whether hadamard_xpose_kernel<T, LOG_N, STAGED> stores from the registers of its last step
 // (hadamard_tuning.h).
-template <typename T, int LOG_N>
+template <int LOG_N>
 constexpr bool kXposeDirect = (LOG_N > kXposeMinLogN) && (LOG_N <= kXposeDirectMaxLogN);
 
 // Whether hadamard_xpose_kernel<T, LOG_N, true> exists (hadamard_tuning.h): 16-bit rows of
@@ -327,7 +327,7 @@ __global__ void __launch_bounds__((1 << (LOG_N - 5)) * kXposeRowsPerBlock<LOG_N>
   constexpr int RPB = kXposeRowsPerBlock<LOG_N>;
   constexpr int H = TPR / 32;  // 0 when TPR == 32: no third step
   constexpr int G = H > 0 ? 32 / H : 32;
-  constexpr bool DIRECT = kXposeDirect<T, LOG_N>;
+  constexpr bool DIRECT = kXposeDirect<LOG_N>;
   static_assert(!STAGED || V == 8, "staged rows are 16-bit");
   static_assert(TPR >= 32 && TPR <= 1024, "n from 1024 to 32768");
   extern __shared__ float4 hadamard_smem[];

@@ -98,7 +98,7 @@ void apply_repetition_penalties_cpu(const Tensor& logits, const Tensor& prompt_m
       return p.float_penalties ? static_cast<const float*>(pen_data)[i]
                                : static_cast<float>(static_cast<const T*>(pen_data)[i]);
     };
-    parallel_row_pieces(p.rows, p.vocab, [&](int64_t r, int64_t begin, int64_t end) {
+    parallel_row_pieces(p.rows, p.vocab, 1, [&](int64_t r, int64_t begin, int64_t end) {
       penalize_span<T>(base + r * p.logits_stride + begin, prompt + r * p.prompt_stride + begin,
                        output + r * p.output_stride + begin, end - begin, penalty(r));
     });
