@@ -5,6 +5,8 @@ CUDA, copy_blocks over layers, CUDA streams and graphs, torch.compile, bad input
 
 from __future__ import annotations
 
+import re
+
 import pytest
 import stablekernels
 import torch
@@ -222,23 +224,96 @@ def test_reshape_and_cache_flash_cpu_checks_slots_before_writing() -> None:
     assert kc.abs().sum() == 0 and vc.abs().sum() == 0  # nothing written
 
 
-@pytest.mark.cuda
-def test_reshape_and_cache_flash_cuda_reports_bad_slots_after_the_kernel() -> None:
+def pending_cache_error() -> str | None:
+    """What the next cache op on the GPU raises of a bad entry an earlier call left: after a
+    synchronization, a harmless copy_blocks (a CPU mapping, block 0 onto itself) is run."""
+    torch.cuda.synchronize()
+    t = torch.zeros(1, 4, device="cuda")
+    try:
+        COPY([t], [t.clone()], torch.tensor([[0, 0]]))
+    except RuntimeError as e:
+        return str(e)
+    return None
+
+
+@pytest.fixture(autouse=True)
+def _no_pending_bad_entry():
+    """Every test leaves no bad entry behind for the next one to raise."""
+    yield
+    if torch.cuda.is_available():
+        assert pending_cache_error() is None
+
+
+SYNC_CHECKS = "STABLEKERNELS_SYNC_CHECKS"
+# Slots 100 (token 1) and 9 (token 3) are both beyond the 8 slots: either is reported.
+BAD_SLOTS = [3, 100, 1, 9, -1]
+BAD_SLOT = r"slot (100 for token 1|9 for token 3)"
+
+
+def _bad_slot_call():
     key = torch.randn(5, 2, 8, device="cuda")
     kc = torch.zeros(2, 4, 2, 8, device="cuda")
     vc = torch.zeros_like(kc)
-    slots = torch.tensor([3, 100, 1, 9, -1], device="cuda")
-    with pytest.raises(
-        RuntimeError,
-        match=r"'slot_mapping' holds slot 100 for token 1, beyond the "
-        r"cache of 8 slots",
-    ):
-        RESHAPE(key, key, kc, vc, slots, "auto", *scales("cuda"))
+    slots = torch.tensor(BAD_SLOTS, device="cuda")
+    return key, kc, vc, lambda: RESHAPE(key, key, kc, vc, slots, "auto", *scales("cuda"))
+
+
+def _valid_tokens_written(key, kc) -> None:
     # the valid tokens were written, the bad ones skipped (no access past the cache)
     flat = kc.view(8, 2, 8)
     torch.testing.assert_close(flat[3], key[0], atol=0, rtol=0)
     torch.testing.assert_close(flat[1], key[2], atol=0, rtol=0)
     assert flat[[0, 2, 4, 5, 6, 7]].abs().sum() == 0
+
+
+@pytest.mark.cuda
+def test_reshape_and_cache_flash_cuda_reports_a_bad_slot_at_the_next_call(monkeypatch) -> None:
+    monkeypatch.delenv(SYNC_CHECKS, raising=False)
+    key, kc, vc, bad = _bad_slot_call()
+    bad()  # returns: the kernel checks the slots, the host does not wait for it
+    torch.cuda.synchronize()
+    _valid_tokens_written(key, kc)
+    good = torch.tensor([0, -1, -1, -1, -1], device="cuda")
+    before = kc.clone()
+    with pytest.raises(
+        RuntimeError,
+        match=r"stablekernels\.reshape_and_cache_flash: 'slot_mapping' held "
+        + BAD_SLOT
+        + r" in an earlier call on cuda:0, beyond the cache of 8 slots .*"
+        r"STABLEKERNELS_SYNC_CHECKS=1",
+    ):
+        RESHAPE(key, key, kc, vc, good, "auto", *scales("cuda"))
+    assert torch.equal(kc, before)  # the reporting call raised before its kernel
+    RESHAPE(key, key, kc, vc, good, "auto", *scales("cuda"))  # reported once
+    torch.cuda.synchronize()
+    torch.testing.assert_close(kc.view(8, 2, 8)[0], key[0], atol=0, rtol=0)
+
+
+@pytest.mark.cuda
+def test_reshape_and_cache_flash_cuda_sync_checks_raise_in_the_call(monkeypatch) -> None:
+    monkeypatch.setenv(SYNC_CHECKS, "1")
+    key, kc, _, bad = _bad_slot_call()
+    with pytest.raises(
+        RuntimeError, match=r"'slot_mapping' holds " + BAD_SLOT + r", beyond the cache of 8 slots"
+    ):
+        bad()
+    _valid_tokens_written(key, kc)
+    monkeypatch.setenv(SYNC_CHECKS, "0")
+    bad()  # the same call, not waited for: raised by the next one
+    assert "in an earlier call on cuda:0" in (pending_cache_error() or "")
+
+
+@pytest.mark.cuda
+def test_sync_checks_variable_is_checked(monkeypatch) -> None:
+    monkeypatch.setenv(SYNC_CHECKS, "yes")
+    key, kc, vc, _ = _bad_slot_call()
+    good = torch.tensor([0], device="cuda")
+    with pytest.raises(
+        RuntimeError,
+        match=r"reshape_and_cache_flash: STABLEKERNELS_SYNC_CHECKS='yes': expected 0 or 1 "
+        r"\(or unset\)",
+    ):
+        RESHAPE(key, key, kc, vc, good, "auto", *scales("cuda"))
 
 
 @pytest.mark.cuda
@@ -256,12 +331,12 @@ def test_reshape_and_cache_flash_current_stream_and_graph() -> None:
     torch.cuda.current_stream().wait_stream(stream)
     same_bits(kc, expected[0])
     same_bits(vc, expected[1])
-    # captured into a CUDA graph: no host sync (the slot check is left out), replays write
+    # captured into a CUDA graph (no host sync, no report while capturing), replays write
     kc.zero_()
     vc.zero_()
     ks, vs = scales("cuda")
     bad_slots = slots.clone()
-    bad_slots[0] = 10_000  # skipped by the kernel; not reported while capturing
+    bad_slots[0] = 10_000  # skipped by the kernel; recorded by the replay
     graph = torch.cuda.CUDAGraph()
     side = torch.cuda.Stream()
     side.wait_stream(torch.cuda.current_stream())
@@ -283,6 +358,12 @@ def test_reshape_and_cache_flash_current_stream_and_graph() -> None:
         RESHAPE(key, value, kc, vc, bad_slots, "auto", ks, vs)
     graph2.replay()
     torch.cuda.synchronize()
+    # the replay's bad slot: raised by the next call outside a capture, not by a capture
+    graph3 = torch.cuda.CUDAGraph()
+    with torch.cuda.graph(graph3):
+        RESHAPE(key, value, kc, vc, slots, "auto", ks, vs)
+    assert "held slot 10000 for token 0 in an earlier call" in (pending_cache_error() or "")
+    graph3.replay()
 
 
 @pytest.mark.parametrize("device", DEVICES)
@@ -394,16 +475,26 @@ def test_copy_blocks_empty(device) -> None:
 
 
 @pytest.mark.cuda
-def test_copy_blocks_device_mapping_out_of_range_is_reported_and_skipped() -> None:
+@pytest.mark.parametrize("sync", [False, True], ids=["deferred", "sync"])
+def test_copy_blocks_device_mapping_out_of_range_is_reported_and_skipped(monkeypatch, sync) -> None:
+    monkeypatch.setenv(SYNC_CHECKS, "1" if sync else "0")
     keys, values = make_layers(2, 4, (8,), (8,), torch.float32, "cuda", seed=25)
     before = [t.clone() for t in keys + values]
     mapping = torch.tensor([[0, 1], [7, 2]], device="cuda")
-    with pytest.raises(
-        RuntimeError,
-        match=r"'block_mapping' row 1 names source block 7, out of "
-        r"range for 'key_caches' of 4 blocks",
-    ):
+    if sync:
+        with pytest.raises(
+            RuntimeError,
+            match=r"'block_mapping' row 1 names source block 7, out of "
+            r"range for 'key_caches' of 4 blocks",
+        ):
+            COPY(keys, values, mapping)
+    else:
         COPY(keys, values, mapping)
+        assert re.search(
+            r"stablekernels\.copy_blocks: 'block_mapping' row 1 named source block 7 in an "
+            r"earlier call on cuda:0, out of range for 'key_caches' of 4 blocks",
+            pending_cache_error() or "",
+        )
     # row 0 was copied; block 2 untouched
     for t, b in zip(keys + values, before, strict=True):
         torch.testing.assert_close(t[1], b[0], atol=0, rtol=0)
@@ -438,10 +529,20 @@ def _bad_cases(device):
         r(kv_cache_dtype="fp8_e5m2"),
         (r"'kv_cache_dtype' must be \"auto\", \"fp8\" or \"fp8_e4m3\", got \"fp8_e5m2\""),
     )
+    bad_slot = r(slot_mapping=torch.tensor([0, 8, 1, 2], device=device))
+
+    def bad_slot_twice():  # on the GPU the first call records it, the next one raises it
+        bad_slot()
+        torch.cuda.synchronize()
+        bad_slot()
+
     yield (
         "slot out of range",
-        r(slot_mapping=torch.tensor([0, 8, 1, 2], device=device)),
-        (r"'slot_mapping' holds slot 8 for token 1, beyond the cache of 8 slots"),
+        bad_slot if device == "cpu" else bad_slot_twice,
+        (
+            r"'slot_mapping' h(olds|eld) slot 8 for token 1(, | in an earlier call on cuda:0, )"
+            r"beyond the cache of 8 slots"
+        ),
     )
     yield "slot int32", r(slot_mapping=s.int()), r"'slot_mapping' must have dtype int64, got int32"
     yield "slot 2d", r(slot_mapping=s.view(2, 2)), r"'slot_mapping' must have 1 dimension"

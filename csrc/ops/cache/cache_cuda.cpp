@@ -1,13 +1,15 @@
 // SPDX-License-Identifier: Apache-2.0
 // CUDA ops of the cache family, torch-facing glue (host compiler): checks, tensors ->
 // pointers, dtype -> DType, stream and arch guard, the device buffers, the plain CUDA
-// runtime work (block copies, the bad-entry word and reading it back), registration. The
+// runtime work (block copies, the bad-entry records and their reports), registration. The
 // kernel launches are in the torch-free cache_cuda.cu (cache_launch.h).
 
 #include <torch/csrc/stable/library.h>
 #include <torch/csrc/stable/ops.h>
 
-#include <optional>
+#include <cstdlib>
+#include <cstring>
+#include <mutex>
 #include <string>
 #include <vector>
 
@@ -24,40 +26,139 @@ bool is_capturing(cudaStream_t stream, const char* op) {
   return status != cudaStreamCaptureStatusNone;
 }
 
-// A device word the kernels lower to the first bad index they meet (none: kNoBadEntry). Not
-// used while the stream is being captured into a CUDA graph: reading it back needs a sync.
-struct BadEntryFlag {
-  Tensor buffer;
-  unsigned long long* ptr = nullptr;
-
-  BadEntryFlag(const Tensor& like, cudaStream_t stream, const char* op)
-      : buffer(torch::stable::new_empty(like, {1}, ScalarType::Long)) {
-    if (is_capturing(stream, op)) {
-      return;
-    }
-    ptr = static_cast<unsigned long long*>(buffer.data_ptr());
-    STABLEKERNELS_CUDA_CHECK(cudaMemsetAsync(ptr, 0xff, sizeof(*ptr), stream), op);
-  }
-
-  // Waits for the stream; the first bad index, or kNoBadEntry (also when not checked).
-  unsigned long long read(cudaStream_t stream, const char* op) const {
-    unsigned long long host = kNoBadEntry;
-    if (ptr != nullptr) {
-      STABLEKERNELS_CUDA_CHECK(
-          cudaMemcpyAsync(&host, ptr, sizeof(host), cudaMemcpyDeviceToHost, stream), op);
-      STABLEKERNELS_CUDA_CHECK(cudaStreamSynchronize(stream), op);
-    }
-    return host;
-  }
-};
-
-int64_t read_device_int64(const int64_t* p, cudaStream_t stream, const char* op) {
-  int64_t host = 0;
-  STABLEKERNELS_CUDA_CHECK(cudaMemcpyAsync(&host, p, sizeof(host), cudaMemcpyDeviceToHost, stream),
-                           op);
-  STABLEKERNELS_CUDA_CHECK(cudaStreamSynchronize(stream), op);
-  return host;
+// Bad indices held in device tensors (slot_mapping; a CUDA block_mapping) are checked by the
+// kernels, which skip them (no access out of bounds) and write one to a BadEntryRecord in
+// pinned host memory. Waiting for the kernel to read that back would make every call a
+// stream synchronization (about 20 us a call, and the host no longer runs ahead of the
+// GPU), so by default the host looks at the records at the start of each call of the
+// family's CUDA ops, without waiting, and raises what an earlier call left there.
+// STABLEKERNELS_SYNC_CHECKS=1 makes each call wait for its kernel and raise its own bad
+// entry, as CUDA_LAUNCH_BLOCKING=1 does for CUDA's errors. Nothing is waited for or
+// reported while the stream is being captured into a CUDA graph; what the replays record is
+// reported by the next call outside a capture.
+bool sync_checks(const char* op) {
+  const char* v = std::getenv("STABLEKERNELS_SYNC_CHECKS");
+  const std::string s = v == nullptr ? "" : v;
+  STABLEKERNELS_CHECK(s.empty() || s == "0" || s == "1", op, "STABLEKERNELS_SYNC_CHECKS='", s,
+                      "': expected 0 or 1 (or unset)");
+  return s == "1";
 }
+
+// The records, kBadEntryKinds per device, allocated (zeroed) on the first call and kept for
+// the life of the process. Mapped and portable: kernels of every device write them through
+// the same address (unified addressing).
+BadEntryRecord* bad_entry_records(const char* op) {
+  static std::mutex mutex;
+  static BadEntryRecord* records = nullptr;
+  const std::lock_guard<std::mutex> lock(mutex);
+  if (records == nullptr) {
+    int devices = 0;
+    STABLEKERNELS_CUDA_CHECK(cudaGetDeviceCount(&devices), op);
+    const size_t bytes = sizeof(BadEntryRecord) * kBadEntryKinds * static_cast<size_t>(devices);
+    // An allocation is not a stream operation; a first call inside a capture may make it.
+    cudaStreamCaptureMode mode = cudaStreamCaptureModeRelaxed;
+    STABLEKERNELS_CUDA_CHECK(cudaThreadExchangeStreamCaptureMode(&mode), op);
+    void* host = nullptr;
+    const cudaError_t alloc =
+        cudaHostAlloc(&host, bytes, cudaHostAllocMapped | cudaHostAllocPortable);
+    STABLEKERNELS_CUDA_CHECK(cudaThreadExchangeStreamCaptureMode(&mode), op);
+    STABLEKERNELS_CUDA_CHECK(alloc, op);
+    std::memset(host, 0, bytes);
+    records = static_cast<BadEntryRecord*>(host);
+  }
+  return records;
+}
+
+BadEntryRecord* bad_entry_record(int device, BadEntryKind kind, const char* op) {
+  return bad_entry_records(op) + device * kBadEntryKinds + kind;
+}
+
+[[noreturn]] void fail_recorded(const BadEntryRecord& r, BadEntryKind kind, bool this_call,
+                                int device) {
+  if (kind == kBadSlot) {
+    constexpr const char* op = "reshape_and_cache_flash";
+    if (this_call) {
+      fail_slot(op, r.index, r.a, r.limit);
+    }
+    fail(op, "'slot_mapping' held slot ", r.a, " for token ", r.index,
+         " in an earlier call on cuda:", device, ", beyond the cache of ", r.limit,
+         " slots (num_blocks * block_size); that token was skipped. Slots are checked on the GPU "
+         "and a bad one is raised by the next call of a cache op on the device (set "
+         "STABLEKERNELS_SYNC_CHECKS=1 to have each call wait for its own check)");
+  }
+  constexpr const char* op = "copy_blocks";
+  const bool src_bad = r.a < 0 || r.a >= r.limit;
+  if (this_call) {
+    fail_block(op, r.index, src_bad ? 0 : 1, src_bad ? r.a : r.b, "key_caches", r.limit);
+  }
+  fail(op, "'block_mapping' row ", r.index, " named ", (src_bad ? "source" : "destination"),
+       " block ", src_bad ? r.a : r.b, " in an earlier call on cuda:", device,
+       ", out of range for 'key_caches' of ", r.limit, " blocks (valid: 0 to ", r.limit - 1,
+       "); that row was skipped. A CUDA block_mapping is checked on the GPU and a bad row is "
+       "raised by the next call of a cache op on the device (set STABLEKERNELS_SYNC_CHECKS=1 to "
+       "have each call wait for its own check)");
+}
+
+// Raises a bad entry recorded on `device` and frees its record (the claim is reset on
+// `stream`). `own`: the kind this call's kernel may have recorded, after a synchronization
+// (reported as this call's error); kBadEntryKinds for none.
+void report_bad_entries(int device, cudaStream_t stream, BadEntryKind own, const char* op) {
+  static std::mutex mutex;
+  for (int k = 0; k < kBadEntryKinds; ++k) {
+    const auto kind = static_cast<BadEntryKind>(k);
+    BadEntryRecord* rec = bad_entry_record(device, kind, op);
+    if (__atomic_load_n(&rec->set, __ATOMIC_ACQUIRE) == 0) {
+      continue;
+    }
+    BadEntryRecord copy{};
+    {
+      const std::lock_guard<std::mutex> lock(mutex);
+      if (__atomic_load_n(&rec->set, __ATOMIC_ACQUIRE) == 0) {
+        continue;  // another thread reported it
+      }
+      copy = *rec;
+      __atomic_store_n(&rec->set, 0, __ATOMIC_RELEASE);
+      STABLEKERNELS_CUDA_CHECK(launch_reset_bad_entry_claim(k, stream), op);
+    }
+    fail_recorded(copy, kind, kind == own, device);
+  }
+}
+
+// Around a kernel that may record bad entries of `kind`: reports earlier ones before it, and
+// with STABLEKERNELS_SYNC_CHECKS=1 waits for it and reports its own after it.
+class BadEntryCheck {
+ public:
+  BadEntryCheck(const CudaLaunchContext& ctx, int device, BadEntryKind kind, const char* op)
+      : stream_(ctx.stream),
+        device_(device),
+        kind_(kind),
+        op_(op),
+        sync_(sync_checks(op)),
+        capturing_(is_capturing(ctx.stream, op)),
+        record_(bad_entry_record(device, kind, op)) {
+    if (!capturing_) {
+      report_bad_entries(device_, stream_, kBadEntryKinds, op_);
+    }
+  }
+
+  BadEntryRecord* record() const { return record_; }
+
+  void after_launch() const {
+    if (sync_ && !capturing_) {
+      STABLEKERNELS_CUDA_CHECK(cudaStreamSynchronize(stream_), op_);
+      report_bad_entries(device_, stream_, kind_, op_);
+    }
+  }
+
+ private:
+  cudaStream_t stream_;
+  int device_;
+  BadEntryKind kind_;
+  const char* op_;
+  bool sync_;
+  bool capturing_;
+  BadEntryRecord* record_;
+};
 
 void reshape_and_cache_flash_cuda(const Tensor& key, const Tensor& value, const Tensor& key_cache,
                                   const Tensor& value_cache, const Tensor& slot_mapping,
@@ -70,7 +171,7 @@ void reshape_and_cache_flash_cuda(const Tensor& key, const Tensor& value, const 
     return;
   }
   CudaLaunchContext ctx(key, op);
-  const BadEntryFlag bad(slot_mapping, ctx.stream, op);
+  const BadEntryCheck check(ctx, key.get_device_index(), kBadSlot, op);
   const bool fp8 = s.kv_cache_dtype == KvCacheDtype::kFp8E4m3;
   const auto* slots = data_ptr<const int64_t>(slot_mapping);
   const float* ks = data_ptr<const float>(k_scale);
@@ -78,15 +179,11 @@ void reshape_and_cache_flash_cuda(const Tensor& key, const Tensor& value, const 
   void* kc = key_cache.data_ptr();
   void* vc = value_cache.data_ptr();
   const DType dtype = float_dtype(key.scalar_type(), op, "key");
-  check_launch(launch_reshape_and_cache_flash(dtype, fp8, ctx.stream, s, key.data_ptr(),
-                                              value.data_ptr(), kc, vc, slots, ks, vs, bad.ptr),
-               op);
-  const unsigned long long t = bad.read(ctx.stream, op);
-  if (t != kNoBadEntry) {
-    const auto token = static_cast<int64_t>(t);
-    fail_slot(op, token, read_device_int64(slots + token * s.slot_mapping_stride, ctx.stream, op),
-              s.num_slots);
-  }
+  check_launch(
+      launch_reshape_and_cache_flash(dtype, fp8, ctx.stream, s, key.data_ptr(), value.data_ptr(),
+                                     kc, vc, slots, ks, vs, check.record()),
+      op);
+  check.after_launch();
 }
 
 void swap_blocks_cuda(const Tensor& src, const Tensor& dst, const Tensor& block_mapping) {
@@ -162,6 +259,8 @@ void copy_blocks_cuda(const std::vector<Tensor>& key_caches,
     words.insert(words.end(), m.begin(), m.end());
   }
   CudaLaunchContext ctx(key_caches[0], op);
+  // A device block_mapping is checked by the kernel (a CPU one was checked above).
+  const BadEntryCheck check(ctx, key_caches[0].get_device_index(), kBadBlock, op);
   const Tensor buffer = torch::stable::new_empty(
       key_caches[0], {static_cast<int64_t>(words.size())}, ScalarType::Long);
   auto* dev_words = static_cast<int64_t*>(buffer.data_ptr());
@@ -173,24 +272,12 @@ void copy_blocks_cuda(const std::vector<Tensor>& key_caches,
       host_mapping ? dev_words + 2 * layers : static_cast<const int64_t*>(block_mapping.data_ptr());
   const int64_t s0 = host_mapping ? 2 : stride_or_zero(block_mapping, 0);
   const int64_t s1 = host_mapping ? 1 : stride_or_zero(block_mapping, 1);
-  // A device block_mapping is checked by the kernel (a CPU one was checked above).
-  std::optional<BadEntryFlag> bad;
+  check_launch(
+      launch_copy_blocks(unit, ctx.stream, dev_words, layers, mapping, s0, s1, pairs, num_blocks,
+                         kbytes, vbytes, host_mapping ? nullptr : check.record()),
+      op);
   if (!host_mapping) {
-    bad.emplace(key_caches[0], ctx.stream, op);
-  }
-  unsigned long long* bad_ptr = bad ? bad->ptr : nullptr;
-  check_launch(launch_copy_blocks(unit, ctx.stream, dev_words, layers, mapping, s0, s1, pairs,
-                                  num_blocks, kbytes, vbytes, bad_ptr),
-               op);
-  if (bad_ptr != nullptr) {
-    const unsigned long long row = bad->read(ctx.stream, op);
-    if (row != kNoBadEntry) {
-      const auto i = static_cast<int64_t>(row);
-      const int64_t src = read_device_int64(mapping + i * s0, ctx.stream, op);
-      const int64_t dst = read_device_int64(mapping + i * s0 + s1, ctx.stream, op);
-      const bool src_bad = src < 0 || src >= num_blocks;
-      fail_block(op, i, src_bad ? 0 : 1, src_bad ? src : dst, "key_caches", num_blocks);
-    }
+    check.after_launch();
   }
 }
 

@@ -15,12 +15,10 @@
 namespace stablekernels::cache {
 namespace {
 
-static_assert(kNoBadEntry == cuda::kNoBadEntry, "cache_launch.h and cache_kernels.cuh disagree");
-
 template <typename CT, int N, bool kFp8>
 void launch_reshape(cudaStream_t stream, const ReshapeAndCacheShape& s, const CT* k, const CT* v,
                     void* kc, void* vc, const int64_t* slots, const float* ks, const float* vs,
-                    unsigned long long* bad) {
+                    BadEntryRecord* bad) {
   const int threads = threads_for(s.num_heads * (s.head_size / N));
   const auto blocks = static_cast<unsigned>(std::min(s.num_tokens, kCachePolicy.max_blocks));
   cuda::reshape_and_cache_flash_kernel<CT, N, kFp8>
@@ -30,7 +28,7 @@ void launch_reshape(cudaStream_t stream, const ReshapeAndCacheShape& s, const CT
 template <typename CT, bool kFp8>
 void launch_reshape_width(int64_t n, cudaStream_t stream, const ReshapeAndCacheShape& s,
                           const CT* k, const CT* v, void* kc, void* vc, const int64_t* slots,
-                          const float* ks, const float* vs, unsigned long long* bad) {
+                          const float* ks, const float* vs, BadEntryRecord* bad) {
   constexpr int kWide = stablekernels::cuda::kVec16<CT>;
   if (n == kWide) {
     launch_reshape<CT, kWide, kFp8>(stream, s, k, v, kc, vc, slots, ks, vs, bad);
@@ -44,7 +42,7 @@ void launch_reshape_width(int64_t n, cudaStream_t stream, const ReshapeAndCacheS
 template <typename V>
 void launch_copy(cudaStream_t stream, const int64_t* ptrs, int64_t layers, const int64_t* mapping,
                  int64_t s0, int64_t s1, int64_t pairs, int64_t num_blocks, int64_t kbytes,
-                 int64_t vbytes, unsigned long long* bad) {
+                 int64_t vbytes, BadEntryRecord* bad) {
   const int64_t ku = kbytes / static_cast<int64_t>(sizeof(V));
   const int64_t vu = vbytes / static_cast<int64_t>(sizeof(V));
   const dim3 grid(static_cast<unsigned>(std::min(pairs, kCachePolicy.max_blocks)),
@@ -59,7 +57,7 @@ cudaError_t launch_reshape_and_cache_flash(DType dtype, bool fp8, cudaStream_t s
                                            const ReshapeAndCacheShape& s, const void* key,
                                            const void* value, void* kc, void* vc,
                                            const int64_t* slots, const float* ks, const float* vs,
-                                           unsigned long long* bad) {
+                                           BadEntryRecord* bad) {
   return stablekernels::cuda::dispatch_float(dtype, [&](auto tag) {
     using CT = typename decltype(tag)::type;
     const CT* k = static_cast<const CT*>(key);
@@ -81,6 +79,11 @@ cudaError_t launch_reshape_and_cache_flash(DType dtype, bool fp8, cudaStream_t s
   });
 }
 
+cudaError_t launch_reset_bad_entry_claim(int kind, cudaStream_t stream) {
+  cuda::reset_bad_entry_claim<<<1, 1, 0, stream>>>(kind);
+  return cudaGetLastError();
+}
+
 int64_t copy_unit(int64_t kbytes, int64_t vbytes, const std::vector<int64_t>& ptrs) {
   for (const int64_t w : {16, 8, 4, 2}) {
     bool ok = kbytes % w == 0 && vbytes % w == 0;
@@ -97,7 +100,7 @@ int64_t copy_unit(int64_t kbytes, int64_t vbytes, const std::vector<int64_t>& pt
 cudaError_t launch_copy_blocks(int64_t unit, cudaStream_t stream, const int64_t* ptrs,
                                int64_t layers, const int64_t* mapping, int64_t s0, int64_t s1,
                                int64_t pairs, int64_t num_blocks, int64_t kbytes, int64_t vbytes,
-                               unsigned long long* bad) {
+                               BadEntryRecord* bad) {
   switch (unit) {
     case 16:
       launch_copy<uint4>(stream, ptrs, layers, mapping, s0, s1, pairs, num_blocks, kbytes, vbytes,

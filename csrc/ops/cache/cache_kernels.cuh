@@ -16,7 +16,31 @@ using stablekernels::cuda::store_vec;
 using stablekernels::cuda::to_float;
 using stablekernels::cuda::Vec;
 
-constexpr unsigned long long kNoBadEntry = ~0ull;
+// Per device (a module global has one instance per context): whether a thread has claimed
+// the record of each BadEntryKind. Cleared by reset_bad_entry_claim once the host has read
+// the record. Only cache_cuda.cu includes this header.
+__device__ unsigned int bad_entry_claim[kBadEntryKinds];
+
+// Writes a bad entry into *rec (pinned host memory) if no thread of this device holds the
+// claim of `kind`: the fields, a system-scope fence, then `set`, so that a host that sees
+// `set` sees the fields. Later bad entries are skipped without a record until the reset.
+__device__ __noinline__ void record_bad_entry(BadEntryRecord* rec, int kind, int64_t index,
+                                              int64_t a, int64_t b, int64_t limit) {
+  if (atomicCAS(&bad_entry_claim[kind], 0u, 1u) != 0u) {
+    return;
+  }
+  volatile BadEntryRecord* r = rec;
+  r->index = index;
+  r->a = a;
+  r->b = b;
+  r->limit = limit;
+  __threadfence_system();
+  r->set = 1;
+}
+
+__global__ void reset_bad_entry_claim(int kind) {
+  bad_entry_claim[kind] = 0u;
+}
 
 // N elements of `src` into the cache: copied (auto), or as fp8 e4m3 bits of x / scale
 // (float32 math, saturating to +-448; NaN stays NaN).
@@ -37,14 +61,14 @@ __device__ __forceinline__ void cache_chunk(const T* src, void* dst, int64_t dst
 }
 
 // grid.x walks the tokens, the threads of a block the (head, N-element chunk) pairs of a token.
-// A slot < 0 skips the token. A slot >= num_slots is skipped too, and the lowest such token is
-// recorded in *bad (when not null) for the host to report.
+// A slot < 0 skips the token. A slot >= num_slots is skipped too, and recorded in *bad (when
+// not null) for the host to report.
 template <typename T, int N, bool kFp8>
 __global__ void __launch_bounds__(256)
     reshape_and_cache_flash_kernel(const T* key, const T* value, void* key_cache, void* value_cache,
                                    const int64_t* slots, ReshapeAndCacheShape s,
                                    const float* k_scale, const float* v_scale,
-                                   unsigned long long* bad) {
+                                   BadEntryRecord* bad) {
   const int64_t chunks = s.head_size / N;
   const int64_t per_token = s.num_heads * chunks;
   float ks = 1.0f;
@@ -60,7 +84,7 @@ __global__ void __launch_bounds__(256)
     }
     if (slot >= s.num_slots) {
       if (bad != nullptr && threadIdx.x == 0) {
-        atomicMin(bad, static_cast<unsigned long long>(t));
+        record_bad_entry(bad, kBadSlot, t, slot, 0, s.num_slots);
       }
       continue;
     }
@@ -79,14 +103,13 @@ __global__ void __launch_bounds__(256)
 // All layers in one launch: grid.y is the layer, grid.x walks the pairs of the mapping, the
 // threads of a block the V-sized units of a key block and then of a value block. layer_ptrs
 // holds the key cache addresses of the layers, then the value cache ones. A pair naming a
-// block outside [0, num_blocks) is skipped, and the lowest such row recorded in *bad (when
-// not null).
+// block outside [0, num_blocks) is skipped, and recorded in *bad (when not null).
 template <typename V>
 __global__ void __launch_bounds__(256)
     copy_blocks_kernel(const int64_t* layer_ptrs, int64_t num_layers, const int64_t* mapping,
                        int64_t map_stride0, int64_t map_stride1, int64_t num_pairs,
                        int64_t num_blocks, int64_t key_units, int64_t value_units,
-                       unsigned long long* bad) {
+                       BadEntryRecord* bad) {
   const int64_t layer = blockIdx.y;
   V* k = reinterpret_cast<V*>(layer_ptrs[layer]);
   V* v = reinterpret_cast<V*>(layer_ptrs[num_layers + layer]);
@@ -95,7 +118,7 @@ __global__ void __launch_bounds__(256)
     const int64_t dst = mapping[p * map_stride0 + map_stride1];
     if (src < 0 || src >= num_blocks || dst < 0 || dst >= num_blocks) {
       if (bad != nullptr && threadIdx.x == 0 && layer == 0) {
-        atomicMin(bad, static_cast<unsigned long long>(p));
+        record_bad_entry(bad, kBadBlock, p, src, dst, num_blocks);
       }
       continue;
     }

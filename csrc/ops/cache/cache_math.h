@@ -42,6 +42,22 @@ struct ReshapeAndCacheShape {
   KvCacheDtype kv_cache_dtype = KvCacheDtype::kAuto;
 };
 
+// What a CUDA kernel of the family writes of a bad index it meets (a slot beyond the cache,
+// a block out of range), into pinned host memory that the host reads without waiting for
+// the GPU (cache_cuda.cpp). The first kernel thread of a device to meet one of a kind
+// claims the record: it writes the fields, fences, then `set`; the record stays until the
+// host has reported it.
+enum BadEntryKind : int { kBadSlot = 0, kBadBlock = 1, kBadEntryKinds = 2 };
+
+struct BadEntryRecord {
+  int64_t index;  // the token (kBadSlot) or the block_mapping row (kBadBlock)
+  int64_t a;      // the slot, or the source block
+  int64_t b;      // the destination block (kBadBlock)
+  int64_t limit;  // num_slots, or num_blocks
+  int32_t set;    // written last; 0 while the record is free
+  int32_t reserved;
+};
+
 // Element offset of (slot, head) in a cache: slot = block * block_size + offset.
 STABLEKERNELS_HOST_DEVICE int64_t cache_offset(const CacheStrides& c, int64_t block_size,
                                                int64_t slot, int64_t head) {

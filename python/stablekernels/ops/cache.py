@@ -38,7 +38,10 @@ def reshape_and_cache_flash(
         value_cache[s // block_size, s % block_size] = value[t]
 
     A negative slot skips the token. A slot ``>= num_blocks * block_size`` raises a
-    ``RuntimeError``; on a CUDA device this check waits for the kernel (see the docs page).
+    ``RuntimeError``: on the CPU before anything is written; on a CUDA GPU the kernel skips
+    it and the next call of a cache op on that GPU raises it, as the host does not wait for
+    the kernel (``STABLEKERNELS_SYNC_CHECKS=1``: the call itself waits and raises; see the
+    docs page).
     With ``kv_cache_dtype`` ``"fp8"`` or ``"fp8_e4m3"`` the caches receive float8 e4m3
     values of ``key / k_scale`` and ``value / v_scale``, computed in float32 and
     saturated to +-448.
@@ -99,7 +102,9 @@ def copy_blocks(
         value_caches: as many tensors as ``key_caches``, all of one shape, dtype and device
             (that of the key caches), contiguous, with ``num_blocks`` blocks. Written in place.
         block_mapping: ``[n, 2]`` int64 (source block, destination block) rows, on the CPU
-            or on the caches' device.
+            (checked before anything is copied) or on the caches' device (a row out of range
+            is skipped by the kernel and raised by the next cache op on that GPU, or by this
+            call with ``STABLEKERNELS_SYNC_CHECKS=1``).
     """
     torch.ops.stablekernels.copy_blocks.default(key_caches, value_caches, block_mapping)
 
