@@ -553,6 +553,14 @@ def _bad_cases(device):
     )
     yield "key int", r(key=k.int()), r"'key' must have dtype float32, float16 or bfloat16"
     yield "key 2d", r(key=k.view(4, 16)), r"'key' must have 3 dimensions"
+    # 2^16 heads of 2^15: a token of 2^31 elements (expanded views, nothing allocated)
+    huge = torch.zeros(1, 1, 1 << 15, device=device).expand(1, 1 << 16, 1 << 15)
+    huge_cache = torch.zeros(1, 1, 1, 1 << 15, device=device).expand(1, 1, 1 << 16, 1 << 15)
+    yield (
+        "key 2^31 per token",
+        r(key=huge, value=huge, key_cache=huge_cache, value_cache=huge_cache, slot_mapping=s[:1]),
+        r"'key' must have fewer than 2\^31 elements per token, got 65536 heads of 32768",
+    )
     yield "value shape", r(value=k[:, :1]), r"'value' must have shape \[4, 2, 8\]"
     yield (
         "value dtype",

@@ -10,6 +10,7 @@
 
 #include <cstdint>
 #include <cstring>
+#include <type_traits>
 
 namespace stablekernels::cuda {
 
@@ -52,6 +53,44 @@ __device__ __forceinline__ Vec<T, VEC> load_vec(const T* p) {
 template <typename T, int VEC>
 __device__ __forceinline__ void store_vec(T* p, const Vec<T, VEC>& v) {
   *reinterpret_cast<Vec<T, VEC>*>(p) = v;
+}
+
+// The bits of one vector, as the registers of a single load (uint4 for 16 bytes, uint2
+// for 8, uint32_t for 4; other widths the plain struct).
+template <typename T, int N>
+using packed_t = std::conditional_t<
+    sizeof(T) * N == 16, uint4,
+    std::conditional_t<sizeof(T) * N == 8, uint2,
+                       std::conditional_t<sizeof(T) * N == 4, uint32_t, Vec<T, N>>>>;
+
+// Loads a vector as one access of its full width, issued where it is written (asm
+// volatile: the compiler neither sinks it behind a later branch nor reorders it with the
+// other loads). Kept as the packed words until used: a Vec<bf16, 8> assigned under a
+// condition was kept as eight 16-bit values, unpacked (PRMT) right after the load, which
+// made the thread wait for the data before it issued its next loads.
+template <typename T, int N>
+__device__ __forceinline__ packed_t<T, N> load_packed(const T* p) {
+  using P = packed_t<T, N>;
+  P u;
+  if constexpr (std::is_same_v<P, uint4>) {
+    asm volatile("ld.global.nc.v4.b32 {%0, %1, %2, %3}, [%4];"
+                 : "=r"(u.x), "=r"(u.y), "=r"(u.z), "=r"(u.w)
+                 : "l"(p));
+  } else if constexpr (std::is_same_v<P, uint2>) {
+    asm volatile("ld.global.nc.v2.b32 {%0, %1}, [%2];" : "=r"(u.x), "=r"(u.y) : "l"(p));
+  } else if constexpr (std::is_same_v<P, uint32_t>) {
+    asm volatile("ld.global.nc.b32 %0, [%1];" : "=r"(u) : "l"(p));
+  } else {
+    u = load_vec<T, N>(p);
+  }
+  return u;
+}
+
+template <typename T, int N>
+__device__ __forceinline__ Vec<T, N> unpack(const packed_t<T, N>& u) {
+  Vec<T, N> v;
+  memcpy(&v, &u, sizeof(v));
+  return v;
 }
 
 // Elements per 16-byte access.

@@ -89,6 +89,9 @@ inline ReshapeAndCacheShape check_reshape_and_cache_flash(
   check_scale(op, {k_scale, "k_scale"}, k);
   check_scale(op, {v_scale, "v_scale"}, k);
 
+  STABLEKERNELS_CHECK(key.size(1) * key.size(2) < (int64_t{1} << 31), op,
+                      "'key' must have fewer than 2^31 elements per token, got ", key.size(1),
+                      " heads of ", key.size(2));
   s.block_size = key_cache.size(1);
   s.num_slots = key_cache.size(0) * key_cache.size(1);
   s.slot_mapping_stride = stride_or_zero(slot_mapping, 0);

@@ -11,9 +11,10 @@
 
 namespace stablekernels::cache::cuda {
 
-using stablekernels::cuda::load_vec;
+using stablekernels::cuda::load_packed;
 using stablekernels::cuda::store_vec;
 using stablekernels::cuda::to_float;
+using stablekernels::cuda::unpack;
 using stablekernels::cuda::Vec;
 
 // Per device (a module global has one instance per context): whether a thread has claimed
@@ -42,11 +43,11 @@ __global__ void reset_bad_entry_claim(int kind) {
   bad_entry_claim[kind] = 0u;
 }
 
-// N elements of `src` into the cache: copied (auto), or as fp8 e4m3 bits of x / scale
-// (float32 math, saturating to +-448; NaN stays NaN).
+// N elements into the cache: copied (auto), or as fp8 e4m3 bits of x / scale (float32 math,
+// saturating to +-448; NaN stays NaN).
 template <typename T, int N, bool kFp8>
-__device__ __forceinline__ void cache_chunk(const T* src, void* dst, int64_t dst_off, float scale) {
-  const Vec<T, N> x = load_vec<T, N>(src);
+__device__ __forceinline__ void store_chunk(const Vec<T, N>& x, void* dst, int64_t dst_off,
+                                            float scale) {
   if constexpr (kFp8) {
     Vec<uint8_t, N> y;
 #pragma unroll
@@ -63,14 +64,21 @@ __device__ __forceinline__ void cache_chunk(const T* src, void* dst, int64_t dst
 // grid.x walks the tokens, the threads of a block the (head, N-element chunk) pairs of a token.
 // A slot < 0 skips the token. A slot >= num_slots is skipped too, and recorded in *bad (when
 // not null) for the host to report.
+//
+// A thread issues its key and value loads together with the slot load (load_packed: not
+// moved behind the slot test): they do not depend on it (the rows below num_tokens are
+// always readable), and waiting for the slot first made every block pay two memory round
+// trips one after the other. The (head, chunk) pair
+// and the slot's block are found by 32-bit divisions (per_token < 2^31, checked by the
+// host; slots by s.block_div when num_slots < 2^31), not 64-bit ones.
 template <typename T, int N, bool kFp8>
 __global__ void __launch_bounds__(256)
     reshape_and_cache_flash_kernel(const T* key, const T* value, void* key_cache, void* value_cache,
                                    const int64_t* slots, ReshapeAndCacheShape s,
                                    const float* k_scale, const float* v_scale,
                                    BadEntryRecord* bad) {
-  const int64_t chunks = s.head_size / N;
-  const int64_t per_token = s.num_heads * chunks;
+  const int chunks = static_cast<int>(s.head_size / N);
+  const int per_token = static_cast<int>(s.num_heads) * chunks;
   float ks = 1.0f;
   float vs = 1.0f;
   if constexpr (kFp8) {
@@ -79,23 +87,40 @@ __global__ void __launch_bounds__(256)
   }
   for (int64_t t = blockIdx.x; t < s.num_tokens; t += gridDim.x) {
     const int64_t slot = slots[t * s.slot_mapping_stride];
-    if (slot < 0) {
-      continue;
-    }
-    if (slot >= s.num_slots) {
-      if (bad != nullptr && threadIdx.x == 0) {
-        record_bad_entry(bad, kBadSlot, t, slot, 0, s.num_slots);
+    const T* k_row = key + t * s.key.token_stride;
+    const T* v_row = value + t * s.value.token_stride;
+    for (int i = threadIdx.x; i < per_token; i += blockDim.x) {
+      const int h = i / chunks;
+      const int d = (i - h * chunks) * N;
+      const auto k = load_packed<T, N>(k_row + h * s.key.head_stride + d);
+      const auto v = load_packed<T, N>(v_row + h * s.value.head_stride + d);
+      if (slot < 0 || slot >= s.num_slots) {
+        break;  // the same for the whole block
       }
-      continue;
-    }
-    for (int64_t i = threadIdx.x; i < per_token; i += blockDim.x) {
-      const int64_t h = i / chunks;
-      const int64_t d = (i - h * chunks) * N;
-      cache_chunk<T, N, kFp8>(key + t * s.key.token_stride + h * s.key.head_stride + d, key_cache,
-                              cache_offset(s.key_cache, s.block_size, slot, h) + d, ks);
-      cache_chunk<T, N, kFp8>(value + t * s.value.token_stride + h * s.value.head_stride + d,
-                              value_cache, cache_offset(s.value_cache, s.block_size, slot, h) + d,
+      int64_t block;
+      int64_t in_block;
+      if (s.slots_31) {
+        const auto slot32 = static_cast<uint32_t>(slot);
+        const uint32_t q = s.block_div.div(slot32);
+        block = q;
+        in_block = slot32 - q * static_cast<uint32_t>(s.block_size);
+      } else {
+        block = slot / s.block_size;
+        in_block = slot - block * s.block_size;
+      }
+      store_chunk<T, N, kFp8>(unpack<T, N>(k), key_cache,
+                              block * s.key_cache.block_stride +
+                                  in_block * s.key_cache.slot_stride + h * s.key_cache.head_stride +
+                                  d,
+                              ks);
+      store_chunk<T, N, kFp8>(unpack<T, N>(v), value_cache,
+                              block * s.value_cache.block_stride +
+                                  in_block * s.value_cache.slot_stride +
+                                  h * s.value_cache.head_stride + d,
                               vs);
+    }
+    if (slot >= s.num_slots && bad != nullptr && threadIdx.x == 0) {
+      record_bad_entry(bad, kBadSlot, t, slot, 0, s.num_slots);
     }
   }
 }

@@ -40,6 +40,9 @@ struct ReshapeAndCacheShape {
   CacheStrides key_cache;
   CacheStrides value_cache;
   KvCacheDtype kv_cache_dtype = KvCacheDtype::kAuto;
+  // Set by the CUDA launcher when num_slots < 2^31: slot / block_size by block_div.
+  bool slots_31 = false;
+  FastDivU31 block_div;
 };
 
 // What a CUDA kernel of the family writes of a bad index it meets (a slot beyond the cache,
