@@ -94,6 +94,10 @@ inline ReshapeAndCacheShape check_reshape_and_cache_flash(
                       " heads of ", key.size(2));
   s.block_size = key_cache.size(1);
   s.num_slots = key_cache.size(0) * key_cache.size(1);
+  s.slots_31 = s.num_slots > 0 && s.num_slots < (int64_t{1} << 31);
+  if (s.slots_31) {
+    s.block_div = FastDivU31(static_cast<uint32_t>(s.block_size));
+  }
   s.slot_mapping_stride = stride_or_zero(slot_mapping, 0);
   s.key = {stride_or_zero(key, 0), stride_or_zero(key, 1)};
   s.value = {stride_or_zero(value, 0), stride_or_zero(value, 1)};

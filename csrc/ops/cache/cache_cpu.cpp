@@ -26,9 +26,10 @@ void cache_tokens(const ReshapeAndCacheShape& s, const TokenLayout& in_layout,
     if (slot < 0) {
       continue;
     }
+    const SlotPosition pos = slot_position(s, slot);
     for (int64_t h = 0; h < s.num_heads; ++h) {
       const T* x = src + t * in_layout.token_stride + h * in_layout.head_stride;
-      const int64_t off = cache_offset(cache, s.block_size, slot, h);
+      const int64_t off = cache_offset(cache, pos, h);
       if constexpr (kFp8) {
         uint8_t* y = static_cast<uint8_t*>(dst) + off;
         for (int64_t d = 0; d < s.head_size; ++d) {

@@ -7,6 +7,7 @@
 #include <torch/csrc/stable/library.h>
 #include <torch/csrc/stable/ops.h>
 
+#include <atomic>
 #include <cstdlib>
 #include <cstring>
 #include <mutex>
@@ -48,6 +49,10 @@ bool sync_checks(const char* op) {
 // the life of the process. Mapped and portable: kernels of every device write them through
 // the same address (unified addressing).
 BadEntryRecord* bad_entry_records(const char* op) {
+  static std::atomic<BadEntryRecord*> ready{nullptr};
+  if (BadEntryRecord* r = ready.load(std::memory_order_acquire)) {
+    return r;  // every call after the first: no lock
+  }
   static std::mutex mutex;
   static BadEntryRecord* records = nullptr;
   const std::lock_guard<std::mutex> lock(mutex);
@@ -65,6 +70,7 @@ BadEntryRecord* bad_entry_records(const char* op) {
     STABLEKERNELS_CUDA_CHECK(alloc, op);
     std::memset(host, 0, bytes);
     records = static_cast<BadEntryRecord*>(host);
+    ready.store(records, std::memory_order_release);
   }
   return records;
 }

@@ -16,14 +16,9 @@ namespace stablekernels::cache {
 namespace {
 
 template <typename CT, int N, bool kFp8>
-void launch_reshape(cudaStream_t stream, const ReshapeAndCacheShape& shape, const CT* k,
-                    const CT* v, void* kc, void* vc, const int64_t* slots, const float* ks,
-                    const float* vs, BadEntryRecord* bad) {
-  ReshapeAndCacheShape s = shape;
-  s.slots_31 = s.num_slots > 0 && s.num_slots < (int64_t{1} << 31);
-  if (s.slots_31) {
-    s.block_div = FastDivU31(static_cast<uint32_t>(s.block_size));
-  }
+void launch_reshape(cudaStream_t stream, const ReshapeAndCacheShape& s, const CT* k, const CT* v,
+                    void* kc, void* vc, const int64_t* slots, const float* ks, const float* vs,
+                    BadEntryRecord* bad) {
   const int threads = threads_for(s.num_heads * (s.head_size / N));
   const auto blocks = static_cast<unsigned>(std::min(s.num_tokens, kCachePolicy.max_blocks));
   cuda::reshape_and_cache_flash_kernel<CT, N, kFp8>

@@ -40,7 +40,7 @@ struct ReshapeAndCacheShape {
   CacheStrides key_cache;
   CacheStrides value_cache;
   KvCacheDtype kv_cache_dtype = KvCacheDtype::kAuto;
-  // Set by the CUDA launcher when num_slots < 2^31: slot / block_size by block_div.
+  // num_slots < 2^31: slot_position divides by block_div (FastDivU31), not in 64 bits.
   bool slots_31 = false;
   FastDivU31 block_div;
 };
@@ -61,12 +61,26 @@ struct BadEntryRecord {
   int32_t reserved;
 };
 
-// Element offset of (slot, head) in a cache: slot = block * block_size + offset.
-STABLEKERNELS_HOST_DEVICE int64_t cache_offset(const CacheStrides& c, int64_t block_size,
-                                               int64_t slot, int64_t head) {
-  const int64_t block = slot / block_size;
-  const int64_t in_block = slot - block * block_size;
-  return block * c.block_stride + in_block * c.slot_stride + head * c.head_stride;
+// Where a slot in [0, num_slots) lies: block slot / block_size, and the offset in that block.
+struct SlotPosition {
+  int64_t block;
+  int64_t in_block;
+};
+
+STABLEKERNELS_HOST_DEVICE SlotPosition slot_position(const ReshapeAndCacheShape& s, int64_t slot) {
+  if (s.slots_31) {
+    const auto n = static_cast<uint32_t>(slot);
+    const uint32_t q = s.block_div.div(n);
+    return {q, n - q * static_cast<uint32_t>(s.block_size)};
+  }
+  const int64_t block = slot / s.block_size;
+  return {block, slot - block * s.block_size};
+}
+
+// Element offset of a slot's head in a cache.
+STABLEKERNELS_HOST_DEVICE int64_t cache_offset(const CacheStrides& c, SlotPosition p,
+                                               int64_t head) {
+  return p.block * c.block_stride + p.in_block * c.slot_stride + head * c.head_stride;
 }
 
 // x / scale clamped to [-kFp8Max, kFp8Max]; NaN stays NaN (no fminf/fmaxf, which drop it).
