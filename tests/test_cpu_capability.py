@@ -6,6 +6,7 @@ process), and checked against float64."""
 
 from __future__ import annotations
 
+import math
 import os
 import platform
 import subprocess
@@ -29,6 +30,11 @@ out = {"input": x}
 for name in sys.argv[2:]:
     op, dt = name.split(":")
     out[op, dt] = REGISTRY[op].wrapper(x.to(getattr(torch, dt)))
+# float32 gelu, gate 1, over a fine grid of [-20, 20] (both tails) and special values
+inf = float("inf")
+special = [0.0, -0.0, 1e-30, -1e-30, 13.25, -13.25, 1e4, -1e4, 1e30, -1e30, inf, -inf]
+s = torch.cat([torch.linspace(-20, 20, 2**20 + 1), torch.tensor(special + [float("nan")])])
+out["gelu_sweep"] = s, REGISTRY["gelu_and_mul"].wrapper(torch.cat([s, torch.ones_like(s)])[None])[0]
 torch.save(out, sys.argv[1])
 """
 
@@ -77,6 +83,34 @@ def test_every_build_matches_float64(outputs: dict, value: str | None, op: str, 
     x = outputs[value]["input"].to(getattr(torch, dtype))
     got = outputs[value][op, dtype]
     torch.testing.assert_close(got, spec.reference(x), **spec.tol(x.dtype))
+
+
+@pytest.mark.parametrize("value", [None, "default", "avx2", "avx512"])
+def test_gelu_float32_tails(outputs: dict, value: str | None) -> None:
+    # Tighter than the registry's atol = rtol = 1e-5, which hides the tails: wherever gelu(x)
+    # is a normal float (x > -13.1), a relative error of at most 1e-6 + 1e-7 x^2 (the rounding
+    # of x^2 in e^(-x^2 / 2) grows with it; measured: 6e-6 at x = -11 with FMA, 8e-6 without,
+    # 4e-7 for |x| < 1), and below 2^-126 an absolute error under 2^-126. The reference is
+    # x erfc(-x / sqrt 2) / 2 (x (1 + erf(x / sqrt 2)) / 2 loses the negative tail to
+    # cancellation, in float64 too).
+    x, got = outputs[value]["gelu_sweep"]
+    finite = x.isfinite()
+    xd = x[finite].double()
+    ref = 0.5 * xd * torch.special.erfc(-xd / math.sqrt(2))
+    err = (got[finite].double() - ref).abs()
+    normal = ref.abs() >= 2.0**-126
+    rel = err[normal] / ref[normal].abs()
+    bound = 1e-6 + 1e-7 * xd[normal] ** 2
+    worst = int((rel / bound).argmax())
+    assert (rel <= bound).all(), (
+        f"relative error {rel[worst].item():.3g} at x = {xd[normal][worst].item()!r} "
+        f"(bound {bound[worst].item():.3g})"
+    )
+    assert (err[~normal] < 2.0**-126).all()
+    # the limits: relu(x) for |x| >= 1e4 (-inf gives 0), NaN stays NaN
+    big = x.abs() >= 1e4
+    assert torch.equal(got[big], x[big].clamp(min=0)), (x[big], got[big])
+    assert got[x.isnan()].isnan().all()
 
 
 def test_the_variable_changes_the_build(outputs: dict) -> None:

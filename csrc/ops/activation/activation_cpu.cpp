@@ -10,6 +10,7 @@
 #include <cstring>
 #include <limits>
 #include <string>
+#include <type_traits>
 
 #include "core/cpu_utils.h"
 #include "core/dispatch.h"
@@ -19,16 +20,20 @@
 namespace stablekernels::activation {
 namespace {
 
-// The CPU kernels work on chunks of a row converted to float32 and apply the activation
-// over the chunk in a loop the compiler vectorizes. libm's expf / erff / tanhf are scalar
-// calls, which kept these kernels at about 5 ns an element, slower than torch's vectorized
-// eager ops; the fast forms of activation_math.h over the primitives below are branch-free
-// float32 arithmetic instead, within a few ulp of the exact functions (the tests' float32
-// tolerance is 1e-5).
+// The CPU kernels apply the activation to a row in float32, in a loop the compiler
+// vectorizes: float32 rows straight from and to memory, 16-bit rows in chunks converted to
+// float32 on the stack first. libm's expf / erff / tanhf are scalar calls, which kept these
+// kernels at about 5 ns an element, slower than torch's vectorized eager ops; the activations
+// are branch-free float32 arithmetic instead (vectorized only where a comparison may not trap:
+// family.cmake compiles this file with -fno-trapping-math): silu and gelu_tanh are the fast
+// forms of activation_math.h over CpuPrims below, gelu is GeluCpu. Their relative error is
+// about 1e-6 at most for |x| < 4 and larger in the negative tails, where the results are small
+// (the tests' float32 tolerance is atol = rtol = 1e-5).
 constexpr int64_t kChunk = 256;
 
-// The primitives of the fast forms on the CPU. div and rcp are IEEE divisions (one
-// vdivps); fma is a multiply-add that the compiler fuses where the target has FMA.
+// The primitives of the fast forms (silu and gelu_tanh here) on the CPU. div and rcp are IEEE
+// divisions (one vdivps); fma is a multiply-add that the compiler fuses where the target has
+// FMA.
 struct CpuPrims {
   // 2^x: x = n + f with n = round(x), |f| <= 1/2 (f is exact), 2^f = e^(f ln 2) by Cephes'
   // degree-6 polynomial of expf (about 1 ulp), 2^n built in the exponent bits. Above 127
@@ -58,24 +63,123 @@ struct CpuPrims {
   static float fma(float a, float b, float c) { return a * b + c; }
 };
 
-// y[0, n) = Act(x[0, n)) * g[0, n) for n <= kChunk elements of one row, in float32.
-// Always inlined, so that each instantiation of act_and_mul_rows below compiles it (and
-// the fast forms it calls) for that function's instruction set.
+// The bits of a float32 and back (memcpy: no aliasing questions, and no code once compiled).
+__attribute__((always_inline)) inline uint32_t float_bits(float x) {
+  uint32_t u;
+  std::memcpy(&u, &x, sizeof(u));
+  return u;
+}
+
+__attribute__((always_inline)) inline float bits_float(uint32_t u) {
+  float x;
+  std::memcpy(&x, &u, sizeof(x));
+  return x;
+}
+
+// torch.nn.functional.gelu(x, approximate="none") for the CPU kernels, in float32:
+//   gelu(x) = x Phi(x) = relu(x) - |x| q,   q = erfc(|x| / sqrt 2) / 2 = t e^(-x^2 / 2) R(t),
+// t = 1 / (1 + p |x|), p = 0.35, R a degree-8 polynomial fitted to erfc(z) e^(z^2) / (2t) over
+// |x| in [0, 13.25] (weighted least squares, Lawson's iteration: relative error 3.2e-8). q is
+// Phi(x) for x <= 0 and 1 - Phi(x) for x > 0, so both tails keep their relative accuracy.
+//
+// Not Gelu::fast (kept for the CUDA kernels): its erfc(z) = t 2^(-z^2 log2 e + P(t)), with
+// a 10-term P, is one chain of about 30 dependent operations (the division, P by Horner's
+// rule, then the exponential), too long for the out-of-order core to overlap enough elements:
+// 0.9-1.0 ns an element on one Zen 5 core with AVX-512 (torch's eager gelu: 0.25-0.3, its erf
+// an Abramowitz-Stegun fit whose exponential does not wait for its polynomial). Here
+// e^(-x^2 / 2) does not depend on t and runs beside the division and R(t) (Estrin's scheme),
+// and the exponential only sees arguments in [-126.7, 0], so it needs no overflow, NaN or
+// range selects: 0.3 ns an element. The relative error is at most 5e-7 for |x| < 2 and grows
+// in the negative tail with the rounding of x^2 (as with Gelu::fast): 6e-6 at x = -11, 8e-6
+// without FMA (tests/test_cpu_capability.py bounds it by 1e-6 + 1e-7 x^2).
+//
+// |x| and its clamp to 13.25 are integer operations on the bits (a NaN becomes 13.25 there,
+// and relu passes the NaN on). Beyond 13.25, |x| q is below 2^-126 and taken as 0: gelu(x) =
+// relu(x), so inf gives inf and -inf gives 0.
+struct GeluCpu {
+  __attribute__((always_inline)) static float apply(float x) {
+    constexpr float kP = 0.35f;
+    constexpr float c0 = 1.396216899e-01f;
+    constexpr float c1 = 1.398571283e-01f;
+    constexpr float c2 = 1.198660657e-01f;
+    constexpr float c3 = 1.053807437e-01f;
+    constexpr float c4 = -2.281720936e-02f;
+    constexpr float c5 = 1.587594002e-01f;
+    constexpr float c6 = -2.553591728e-01f;
+    constexpr float c7 = 1.438032836e-01f;
+    constexpr float c8 = -2.911195904e-02f;
+    constexpr uint32_t kMaxAbs = 0x41540000u;  // 13.25f
+    const uint32_t abs_bits = float_bits(x) & 0x7FFFFFFFu;
+    const float xa = bits_float(abs_bits < kMaxAbs ? abs_bits : kMaxAbs);
+    const float t = 1.0f / (xa * kP + 1.0f);
+    const float t2 = t * t;
+    const float t4 = t2 * t2;
+    const float r01 = c1 * t + c0;
+    const float r23 = c3 * t + c2;
+    const float r45 = c5 * t + c4;
+    const float r67 = c7 * t + c6;
+    const float r = (r23 * t2 + r01) + ((c8 * t4 + (r67 * t2 + r45)) * t4);
+    // e^(-x^2 / 2) = 2^a, a = -x^2 log2(e) / 2 in [-126.7, 0]: a = n + f with n = round(a) by
+    // the 1.5 * 2^23 trick (m = 1.5 * 2^23 + n exactly, so the low bits of m are n's) and
+    // |f| <= 1/2; 2^f by a degree-5 minimax polynomial (relative error 7.5e-8), 2^n by shifting
+    // n into the exponent bits (n = -127 gives 0).
+    const float a = xa * (xa * (-0.5f * kLog2e));
+    const float m = a + 12582912.0f;
+    const float f = a - (m - 12582912.0f);
+    float e = 1.327646547e-03f;
+    e = e * f + 9.675540961e-03f;
+    e = e * f + 5.550713465e-02f;
+    e = e * f + 2.402212024e-01f;
+    e = e * f + 6.931469440e-01f;
+    e = e * f + 1.000000119e+00f;
+    e *= bits_float((float_bits(m) << 23) + (127u << 23));
+    const float q = (t * e) * r;
+    const float relu = x <= 0.0f ? 0.0f : x;
+    return relu - xa * q;
+  }
+};
+
+// The float32 form the CPU kernels compute for Act.
+template <typename Act>
+struct CpuAct {
+  using type = FastAct<Act, CpuPrims>;
+};
+template <>
+struct CpuAct<Gelu> {
+  using type = GeluCpu;
+};
+
+// y[0, n) = Act(x[0, n)) * g[0, n) for n elements of one row, in float32: float32 rows in
+// one loop, 16-bit rows in chunks of kChunk converted to float32 first (one loop each way).
+// Always inlined, so that each of act_and_mul_baseline / _avx2 / _avx512 below compiles it
+// (and the forms it calls) for its own instruction set.
 template <typename Act, typename T>
-__attribute__((always_inline)) inline void act_and_mul_chunk(T* y, const T* x, const T* g,
-                                                             int64_t n) {
-  using A = FastAct<Act, CpuPrims>;
-  float a[kChunk];
-  float b[kChunk];
-  for (int64_t i = 0; i < n; ++i) {
-    a[i] = static_cast<float>(x[i]);
-    b[i] = static_cast<float>(g[i]);
-  }
-  for (int64_t i = 0; i < n; ++i) {
-    a[i] = A::apply(a[i]) * b[i];
-  }
-  for (int64_t i = 0; i < n; ++i) {
-    y[i] = static_cast<T>(a[i]);
+__attribute__((always_inline)) inline void act_and_mul_row(T* y, const T* x, const T* g,
+                                                           int64_t n) {
+  using A = typename CpuAct<Act>::type;
+  if constexpr (std::is_same_v<T, float>) {
+    // Staged through the stack like the 16-bit rows, float32 gelu took 0.45-0.54 ns an
+    // element instead of 0.27-0.32 (one Zen 5 core, AVX-512). (One loop for the 16-bit rows,
+    // converting in place, measured mixed: bfloat16 a little faster, float16 slower.)
+    for (int64_t i = 0; i < n; ++i) {
+      y[i] = A::apply(x[i]) * g[i];
+    }
+  } else {
+    float a[kChunk];
+    float b[kChunk];
+    for (int64_t j0 = 0; j0 < n; j0 += kChunk) {
+      const int64_t m = std::min(kChunk, n - j0);
+      for (int64_t i = 0; i < m; ++i) {
+        a[i] = static_cast<float>(x[j0 + i]);
+        b[i] = static_cast<float>(g[j0 + i]);
+      }
+      for (int64_t i = 0; i < m; ++i) {
+        a[i] = A::apply(a[i]) * b[i];
+      }
+      for (int64_t i = 0; i < m; ++i) {
+        y[j0 + i] = static_cast<T>(a[i]);
+      }
+    }
   }
 }
 
@@ -92,9 +196,8 @@ __attribute__((always_inline)) inline void act_and_mul_block(T* out, const RowIn
     const T* x = in + in_rows.offset(r);
     const T* g = x + d;
     T* y = out + out_rows.offset(r);
-    for (int64_t j0 = blk.col_begin; j0 < blk.col_end; j0 += kChunk) {
-      act_and_mul_chunk<Act>(y + j0, x + j0, g + j0, std::min(kChunk, blk.col_end - j0));
-    }
+    act_and_mul_row<Act>(y + blk.col_begin, x + blk.col_begin, g + blk.col_begin,
+                         blk.col_end - blk.col_begin);
   }
 }
 

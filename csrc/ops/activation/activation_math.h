@@ -6,7 +6,8 @@
 //  - apply: the exact one (expf, an IEEE division, erff, tanhf), which the CUDA kernels use
 //    for float32;
 //  - fast<P>: branch-free float32 arithmetic over a primitive set P, which the CPU kernels
-//    use for every dtype and the CUDA kernels for float16 / bfloat16. Only the primitives
+//    use for every dtype (except Gelu: activation_cpu.cpp has a faster form of its own) and
+//    the CUDA kernels for float16 / bfloat16. Only the primitives
 //    differ between the two: a polynomial 2^x and IEEE division on the CPU (vectorizable),
 //    ex2.approx / rcp.approx on the GPU (one MUFU each). P provides
 //      static float exp2(float x);                 // 2^x, inf above the float range, 0 below
