@@ -68,7 +68,7 @@ __device__ __forceinline__ Vec<T, N> merge_vec(const MergeWeights& w, const Vec<
 // the lse values), so every thread paid two memory round trips one after the other and
 // only half of its time had data loads in flight. The weights are then computed while
 // the data loads are outstanding.
-template <typename T, int N, int RPT>
+template <typename T, int N, int RPT, int APT>
 __global__ void __launch_bounds__(kTileMaxThreads)
     merge_attn_states_kernel(T* output, float* output_lse, const T* prefix,
                              const float* __restrict__ prefix_lse, const T* suffix,
@@ -86,12 +86,13 @@ __global__ void __launch_bounds__(kTileMaxThreads)
     T* out[RPT];
     const T* pre[RPT];
     const T* suf[RPT];
-    P pv[RPT];
-    P sv[RPT];
+    P pv[RPT][APT];
+    P sv[RPT][APT];
     // Which of the RPT rows exist. Not `out[u] != nullptr`: an empty output (head_size 0)
     // may have a null base, and its lse must still be written.
     bool live[RPT];
-    // Every load of the first access (and the lse values) first, nothing waiting on them.
+    // Every load of the first APT accesses (and the lse values) first, nothing waiting on
+    // them.
 #pragma unroll
     for (int u = 0; u < RPT; ++u) {
       const int64_t r = r0 + static_cast<int64_t>(u) * blockDim.y;
@@ -106,11 +107,15 @@ __global__ void __launch_bounds__(kTileMaxThreads)
         out[u] = output + t * s.output.token_stride + h * s.output.head_stride;
         pre[u] = prefix + t * s.prefix.token_stride + h * s.prefix.head_stride;
         suf[u] = suffix + t * s.suffix.token_stride + h * s.suffix.head_stride;
-        if (j0 < chunks) {
-          // Read whatever the weights (merge_vec leaves out a side of weight 0, so what an
-          // empty side holds never reaches the output).
-          pv[u] = load_packed<T, N>(pre[u] + j0 * N);
-          sv[u] = load_packed<T, N>(suf[u] + j0 * N);
+#pragma unroll
+        for (int a = 0; a < APT; ++a) {
+          const int64_t j = j0 + a * static_cast<int64_t>(blockDim.x);
+          if (j < chunks) {
+            // Read whatever the weights (merge_vec leaves out a side of weight 0, so what
+            // an empty side holds never reaches the output).
+            pv[u][a] = load_packed<T, N>(pre[u] + j * N);
+            sv[u][a] = load_packed<T, N>(suf[u] + j * N);
+          }
         }
       }
     }
@@ -125,29 +130,31 @@ __global__ void __launch_bounds__(kTileMaxThreads)
         }
       }
     }
-    if (j0 < chunks) {
 #pragma unroll
-      for (int u = 0; u < RPT; ++u) {
-        if (live[u]) {
-          store_packed<T, N>(out[u] + j0 * N,
-                             merge_vec<T, N>(w[u], unpack<T, N>(pv[u]), unpack<T, N>(sv[u])));
+    for (int u = 0; u < RPT; ++u) {
+#pragma unroll
+      for (int a = 0; a < APT; ++a) {
+        const int64_t j = j0 + a * static_cast<int64_t>(blockDim.x);
+        if (live[u] && j < chunks) {
+          store_packed<T, N>(out[u] + j * N, merge_vec<T, N>(w[u], unpack<T, N>(pv[u][a]),
+                                                             unpack<T, N>(sv[u][a])));
         }
       }
     }
-    // Rows of more accesses than the block is wide (head_size > 128 * N, or few rows).
-    for (int64_t j = j0 + blockDim.x; j < chunks; j += blockDim.x) {
+    // Rows of more accesses than the block covers (head_size > 128 * APT * N, or few rows).
+    for (int64_t j = j0 + APT * static_cast<int64_t>(blockDim.x); j < chunks; j += blockDim.x) {
 #pragma unroll
       for (int u = 0; u < RPT; ++u) {
         if (live[u]) {
-          pv[u] = load_packed<T, N>(pre[u] + j * N);
-          sv[u] = load_packed<T, N>(suf[u] + j * N);
+          pv[u][0] = load_packed<T, N>(pre[u] + j * N);
+          sv[u][0] = load_packed<T, N>(suf[u] + j * N);
         }
       }
 #pragma unroll
       for (int u = 0; u < RPT; ++u) {
         if (live[u]) {
-          store_packed<T, N>(out[u] + j * N,
-                             merge_vec<T, N>(w[u], unpack<T, N>(pv[u]), unpack<T, N>(sv[u])));
+          store_packed<T, N>(out[u] + j * N, merge_vec<T, N>(w[u], unpack<T, N>(pv[u][0]),
+                                                             unpack<T, N>(sv[u][0])));
         }
       }
     }
