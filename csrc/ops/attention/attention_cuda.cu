@@ -19,7 +19,7 @@ void launch(cudaStream_t stream, const MergeShape& s, T* out, float* out_lse, co
   const dim3 block(static_cast<unsigned>(l.tile.threads_x),
                    static_cast<unsigned>(l.tile.threads_y));
   cuda::merge_attn_states_kernel<T, N, kMergePolicy.rows_per_thread,
-                                  kMergePolicy.accesses_per_thread>
+                                 kMergePolicy.accesses_per_thread>
       <<<static_cast<unsigned>(l.blocks), block, 0, stream>>>(out, out_lse, prefix, prefix_lse,
                                                               suffix, suffix_lse, s);
 }

@@ -136,8 +136,8 @@ __global__ void __launch_bounds__(kTileMaxThreads)
       for (int a = 0; a < APT; ++a) {
         const int64_t j = j0 + a * static_cast<int64_t>(blockDim.x);
         if (live[u] && j < chunks) {
-          store_packed<T, N>(out[u] + j * N, merge_vec<T, N>(w[u], unpack<T, N>(pv[u][a]),
-                                                             unpack<T, N>(sv[u][a])));
+          store_packed<T, N>(out[u] + j * N,
+                             merge_vec<T, N>(w[u], unpack<T, N>(pv[u][a]), unpack<T, N>(sv[u][a])));
         }
       }
     }
@@ -153,8 +153,8 @@ __global__ void __launch_bounds__(kTileMaxThreads)
 #pragma unroll
       for (int u = 0; u < RPT; ++u) {
         if (live[u]) {
-          store_packed<T, N>(out[u] + j * N, merge_vec<T, N>(w[u], unpack<T, N>(pv[u][0]),
-                                                             unpack<T, N>(sv[u][0])));
+          store_packed<T, N>(out[u] + j * N,
+                             merge_vec<T, N>(w[u], unpack<T, N>(pv[u][0]), unpack<T, N>(sv[u][0])));
         }
       }
     }
