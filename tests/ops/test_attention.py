@@ -26,6 +26,9 @@ SHAPES = [
     (5, 3, 18),
     (5, 3, 7),
     (33, 32, 128),
+    # More accesses than a CUDA block covers (two a thread, 256 threads) where the access
+    # is one element (the misaligned layout): the kernel's loop over further accesses.
+    (2, 2, 1100),
 ]
 # How the [num_tokens, num_heads, head_size] tensors sit in memory (last dim contiguous).
 LAYOUTS = [
