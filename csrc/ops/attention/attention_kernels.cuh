@@ -141,7 +141,8 @@ __global__ void __launch_bounds__(kTileMaxThreads)
         }
       }
     }
-    // Rows of more accesses than the block covers (head_size > 128 * APT * N, or few rows).
+    // Rows of more accesses than the block covers (more than APT x its width: with the
+    // policy's 2 x 256, head_size > 512 N).
     for (int64_t j = j0 + APT * static_cast<int64_t>(blockDim.x); j < chunks; j += blockDim.x) {
 #pragma unroll
       for (int u = 0; u < RPT; ++u) {
