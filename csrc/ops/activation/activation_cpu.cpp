@@ -31,6 +31,19 @@ namespace {
 // (the tests' float32 tolerance is atol = rtol = 1e-5).
 constexpr int64_t kChunk = 256;
 
+// The bits of a float32 and back (memcpy: no aliasing questions, and no code once compiled).
+__attribute__((always_inline)) inline uint32_t float_bits(float x) {
+  uint32_t u;
+  std::memcpy(&u, &x, sizeof(u));
+  return u;
+}
+
+__attribute__((always_inline)) inline float bits_float(uint32_t u) {
+  float x;
+  std::memcpy(&x, &u, sizeof(x));
+  return x;
+}
+
 // The primitives of the fast forms (silu and gelu_tanh here) on the CPU. div and rcp are IEEE
 // divisions (one vdivps); fma is a multiply-add that the compiler fuses where the target has
 // FMA.
@@ -50,10 +63,7 @@ struct CpuPrims {
     p = p * r + 1.6666665459e-1f;
     p = p * r + 5.0000001201e-1f;
     p = p * r * r + r + 1.0f;
-    const uint32_t bits = static_cast<uint32_t>(static_cast<int32_t>(n) + 127) << 23;
-    float scale;
-    std::memcpy(&scale, &bits, sizeof(scale));
-    float e = p * scale;
+    float e = p * bits_float(static_cast<uint32_t>(static_cast<int32_t>(n) + 127) << 23);
     e = x > 127.0f ? std::numeric_limits<float>::infinity() : e;
     e = x < -126.0f ? 0.0f : e;
     return x != x ? x : e;
@@ -62,19 +72,6 @@ struct CpuPrims {
   static float rcp(float x) { return 1.0f / x; }
   static float fma(float a, float b, float c) { return a * b + c; }
 };
-
-// The bits of a float32 and back (memcpy: no aliasing questions, and no code once compiled).
-__attribute__((always_inline)) inline uint32_t float_bits(float x) {
-  uint32_t u;
-  std::memcpy(&u, &x, sizeof(u));
-  return u;
-}
-
-__attribute__((always_inline)) inline float bits_float(uint32_t u) {
-  float x;
-  std::memcpy(&x, &u, sizeof(x));
-  return x;
-}
 
 // torch.nn.functional.gelu(x, approximate="none") for the CPU kernels, in float32:
 //   gelu(x) = x Phi(x) = relu(x) - |x| q,   q = erfc(|x| / sqrt 2) / 2 = t e^(-x^2 / 2) R(t),
