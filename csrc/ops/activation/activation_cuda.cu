@@ -14,12 +14,17 @@
 namespace stablekernels::activation {
 namespace {
 
-// Launch policy, as data. Measured on an H200 (bf16, 16384 x 2*8192): 128 threads
-// x 2 vectors per thread moved 93% of copy bandwidth for silu_and_mul, against
-// 82-89% for 256 threads or 1 or 4 vectors. Decode-sized inputs (<= decode_rows rows)
-// take 1 vector per thread, twice the blocks: silu_and_mul 1 x 8192 under CUDA graphs
-// 2.52-2.96 us (two runs) against 3.21 us with 2 (32 x 8192: 2.93-3.19 against 3.49 us);
-// 64-thread blocks measured no better. Rows at one stride (any contiguous input) take
+// Launch policy, as data. Measured on an H200 (bf16, 16384 x 2*8192): 128 threads x 2
+// vectors per thread moved 93% of copy bandwidth for silu_and_mul, against 82-89% for
+// 256 threads or 1 or 4 vectors. Decode-sized inputs (<= decode_rows rows) take 1 vector
+// per thread, twice the blocks: silu_and_mul 1 x 8192 under CUDA graphs 2.52-2.96 us
+// (two runs) against 3.21 us with 2 (32 x 8192: 2.93-3.19 against 3.49 us); 64-thread
+// blocks measured no better. And 8-byte vectors instead of 16 there: a small launch
+// waits for its threads' critical paths, which half the elements a thread shortens.
+// H200, bf16, us per call in a CUDA graph of 32 calls, 16-byte / 8-byte / 4-byte vectors
+// (torch.compile): 1 x 8192 silu 1.35 / 1.31 / 1.32 (1.22), gelu 1.44 / 1.33 / 1.34
+// (1.24), gelu_tanh 1.36 / 1.31 / 1.32 (1.23); 32 x 14336 gelu 2.00 / 1.96 / 2.32
+// (2.02), silu 1.81 / 1.80 / 2.27 (1.76). Rows at one stride (any contiguous input) take
 // act_and_mul_strided_kernel, whose grid puts a row's chunks on x (consecutive blocks on
 // consecutive memory); other row layouts act_and_mul_kernel (rows on x, a RowIndexer).
 struct ActPolicy {
@@ -59,10 +64,18 @@ void launch_strided(cudaStream_t s, int threads, CT* out, int64_t ostride, const
 template <typename Act, typename CT, int VEC>
 void launch(cudaStream_t s, CT* out, const RowIndexer& orows, const CT* in, const RowIndexer& irows,
             int64_t rows, int64_t d) {
+  const bool decode = rows <= kActPolicy.decode_rows;
+  // Decode rows of 16-byte vectors go 8 bytes a thread (twice the threads, half the
+  // instructions a thread): kActPolicy.
+  if constexpr (VEC > 1 && VEC * sizeof(CT) == 16) {
+    if (decode) {
+      launch<Act, CT, VEC / 2>(s, out, orows, in, irows, rows, d);
+      return;
+    }
+  }
   const int64_t nvec = d / VEC;
   const int threads = static_cast<int>(
       std::min<int64_t>(kActPolicy.threads, std::max<int64_t>(32, (nvec + 31) / 32 * 32)));
-  const bool decode = rows <= kActPolicy.decode_rows;
   if (orows.ndim == 1 && irows.ndim == 1 && nvec < kActPolicy.max_strided_vecs) {
     if (decode) {
       launch_strided<Act, CT, VEC, 1>(s, threads, out, orows.strides[0], in, irows.strides[0], rows,

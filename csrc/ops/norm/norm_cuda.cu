@@ -51,11 +51,12 @@ Launch plan(int64_t rows, int64_t hidden, int max_items, std::initializer_list<c
 }
 
 // Few rows (decode): one block per row of as many threads as the row needs at one
-// vector a thread, up to 1024 (more vectors a thread beyond), for the decode kernels.
-// Returns false where a row needs more than max_items vectors a thread.
+// vector a thread, up to kNormPolicy.decode_threads (more vectors a thread beyond, in
+// blocks of up to 1024), for the decode kernels. Returns false where a row needs more than
+// max_items vectors a thread.
 bool plan_decode(Launch& l, int64_t rows, int64_t nvec, int max_items) {
   int items = 1;
-  while (items < max_items && nvec > int64_t{1024} * items) {
+  while (items < max_items && nvec > int64_t{kNormPolicy.decode_threads} * items) {
     items *= 2;
   }
   if (nvec > int64_t{1024} * items) {

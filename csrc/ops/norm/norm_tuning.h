@@ -48,6 +48,13 @@ struct NormPolicy {
   // 256-thread register kernel; the persistent kernel with the weight after the reduction:
   // 1 x 4096 3.05 us, 1 x 8192 3.29 us, torch.compile 2.46 / 2.81 us.)
   long long rms_norm_decode_rows = 64;
+  // Threads of a decode block at one vector a thread; longer rows take two (or more)
+  // vectors a thread. Rows of 8192 bf16: 512 x 2 instead of 1024 x 1 (half the warps in
+  // the block reduction). H200, bf16, us per call in a CUDA graph of 32 calls (1024 /
+  // 512 / 256 threads, torch.compile): rms_norm 1 x 8192 2.18 / 2.06 / 2.16 (2.22), 32 x
+  // 8192 2.41 / 2.31 / 2.37 (2.45); fused_add_rms_norm 1 x 8192 2.65 / 2.51 / 2.50 (2.21),
+  // 32 x 8192 2.80 / 2.73 / 2.74 (3.00); 4096 and 16384 level.
+  int decode_threads = 512;
   // fused_add_rms_norm: register kernels with ITEMS (vectors per thread) growing in powers
   // of two until a row fits in cuda::kRegisterKernelThreads threads, up to the limit below;
   // longer rows use the generic two-pass kernel.

@@ -333,6 +333,28 @@ __global__ void __launch_bounds__(kFlatThreads)
   }
 }
 
+// quantize_kernel's dense walk for decode-sized inputs (nvec < 2^31 vectors of VEC
+// elements, one a thread): no loop, 32-bit indices, the two loads issued together. Its
+// per-thread path is what a small launch waits for: the grid-stride kernel (16-byte vectors,
+// kFlatUnroll loads a thread with their bounds checks) issued 4x torch.compile's
+// instructions a warp (ncu, 1 x 4096 bf16).
+template <typename T, int VEC>
+__global__ void __launch_bounds__(kFlatThreads)
+    quantize_decode_kernel(uint8_t* __restrict__ out, const T* __restrict__ in,
+                           const float* __restrict__ scale, int nvec) {
+  const int j = static_cast<int>(blockIdx.x * blockDim.x + threadIdx.x);
+  if (j >= nvec) {
+    return;
+  }
+  const Vec<T, VEC> v = load_vec<T, VEC>(in + j * VEC);
+  const Divider d = make_divider<T>(*scale);
+  if (d.fast) {
+    store_quantized<T, VEC, true>(out + j * VEC, v, d);
+  } else {
+    store_quantized<T, VEC, false>(out + j * VEC, v, d);
+  }
+}
+
 // The scale of a row with absolute maximum m (scale_ub: NaN when absent; fminf ignores it).
 __device__ __forceinline__ float row_scale(float m, float ub) {
   return scale_from_amax(fminf(m, ub));
