@@ -11,7 +11,19 @@ from stablekernels.ops import REGISTRY
 OPS = ["silu_and_mul", "gelu_and_mul", "gelu_tanh_and_mul"]
 DTYPES = [torch.float32, torch.float16, torch.bfloat16]
 # input [..., 2d]: d tiny, odd, not a multiple of 8, typical, large
-SHAPES = [(1, 2), (7, 2 * 111), (2, 3, 2 * 1000), (5, 2 * 4096), (3, 5, 2 * 4099), (2, 2 * 20000)]
+# Rows up to 64 take the CUDA decode launch (8-byte vectors), more rows the other one
+# (16-byte vectors, two a thread): (64, ...) and (65, ...) sit either side of the limit.
+SHAPES = [
+    (1, 2),
+    (7, 2 * 111),
+    (2, 3, 2 * 1000),
+    (5, 2 * 4096),
+    (3, 5, 2 * 4099),
+    (2, 2 * 20000),
+    (64, 2 * 1000),
+    (65, 2 * 1000),
+    (2, 40, 2 * 4096),
+]
 
 
 @pytest.mark.parametrize("device", DEVICES)

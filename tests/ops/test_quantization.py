@@ -72,6 +72,21 @@ def test_static(device: str, dtype: torch.dtype, shape: tuple[int, ...], layout:
 
 @pytest.mark.parametrize("device", DEVICES)
 @pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("shape", [(128, 8192), (129, 8192)], ids=str)
+def test_static_either_side_of_the_decode_launch(
+    device: str, dtype: torch.dtype, shape: tuple[int, ...]
+) -> None:
+    # CUDA: dense inputs of up to 2^20 elements take the one-vector-a-thread kernel, larger
+    # ones the grid-stride kernel; both give the reference's bits.
+    x = make_input(shape, "contiguous", dtype, device, seed=9, scale=30.0)
+    scale = torch.tensor([0.0173], device=device)
+    assert_bits_equal(
+        stablekernels.static_scaled_fp8_quant(x, scale), static_scaled_fp8_quant_ref(x, scale)
+    )
+
+
+@pytest.mark.parametrize("device", DEVICES)
+@pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("shape", SHAPES, ids=str)
 @pytest.mark.parametrize("layout", LAYOUTS)
 def test_dynamic(device: str, dtype: torch.dtype, shape: tuple[int, ...], layout: str) -> None:

@@ -143,7 +143,10 @@ def test_repetition_penalties_empty_and_dense_masks(device) -> None:
 
 @pytest.mark.cuda
 @pytest.mark.parametrize("dtype", DTYPES)
-@pytest.mark.parametrize("shape", [(1, 128256), (33, 32000), (3, 50257), (256, 4097)], ids=str)
+# (64, 4096): the last row count of the decode kernel; (65, 4096): aligned rows of the tile kernel.
+@pytest.mark.parametrize(
+    "shape", [(1, 128256), (33, 32000), (3, 50257), (256, 4097), (64, 4096), (65, 4096)], ids=str
+)
 def test_repetition_penalties_cpu_matches_cuda(dtype, shape) -> None:
     for layout in PENALTY_LAYOUTS:
         # built on the GPU in the layout (a copy to the GPU would be contiguous and aligned)
