@@ -102,7 +102,6 @@ class Timer:
             end.record()
             end.synchronize()
             times.append(start.elapsed_time(end) / 1e3 / calls)
-        del graph
         return statistics.median(times)
 
 

@@ -194,7 +194,8 @@ cudaError_t launch_quantize_tensor(DType dtype, cudaStream_t stream, const FlatW
     using CT = typename decltype(tag)::type;
     const CT* in = static_cast<const CT*>(in_ptr);
     constexpr int kDecodeVec = 4;  // elements
-    if (w.rows == 1 && w.hidden <= kQuantPolicy.decode_max_elems && flat_vec<CT>(w, out, in) > 1) {
+    const int vec = flat_vec<CT>(w, out, in);
+    if (w.rows == 1 && w.hidden <= kQuantPolicy.decode_max_elems && vec > 1) {
       constexpr int kThreads = cuda::kFlatThreads;
       const int64_t nvec = w.hidden / kDecodeVec;
       cuda::quantize_decode_kernel<CT, kDecodeVec>
@@ -202,7 +203,7 @@ cudaError_t launch_quantize_tensor(DType dtype, cudaStream_t stream, const FlatW
               out, in, scale, static_cast<int>(nvec));
       return;
     }
-    if (flat_vec<CT>(w, out, in) == 1) {
+    if (vec == 1) {
       launch_quantize<CT, 1>(stream, w, out, in, scale, sms, backward);
     } else {
       launch_quantize<CT, stablekernels::cuda::kVec16<CT>>(stream, w, out, in, scale, sms,

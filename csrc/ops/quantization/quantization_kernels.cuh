@@ -164,6 +164,17 @@ __device__ __forceinline__ void store_quantized(uint8_t* y, const Vec<T, VEC>& v
   }
 }
 
+// store_quantized with the division the Divider allows (its `fast`, known at run time).
+template <typename T, int VEC>
+__device__ __forceinline__ void store_quantized(uint8_t* y, const Vec<T, VEC>& v,
+                                                const Divider& d) {
+  if (d.fast) {
+    store_quantized<T, VEC, true>(y, v, d);
+  } else {
+    store_quantized<T, VEC, false>(y, v, d);
+  }
+}
+
 // max(m, |x|) over the vector, NaN ignored (fmaxf) but +-inf counted: one FMNMX per element.
 // A row or block whose result is inf recomputes with vec_amax (rare; see per_token_kernel).
 // bf16 pairs take the max in bf16 (exact), half an AND and half an HMNMX2 per element.
@@ -314,12 +325,7 @@ __global__ void __launch_bounds__(kFlatThreads)
       for (int u = 0; u < kFlatUnroll; ++u) {
         const int64_t i = base + u * step;
         if (i < nvec) {
-          const int64_t at = walk_index(i, nvec, backward) * VEC;
-          if (d.fast) {
-            store_quantized<T, VEC, true>(out + at, v[u], d);
-          } else {
-            store_quantized<T, VEC, false>(out + at, v[u], d);
-          }
+          store_quantized<T, VEC>(out + walk_index(i, nvec, backward) * VEC, v[u], d);
         }
       }
     }
@@ -347,12 +353,7 @@ __global__ void __launch_bounds__(kFlatThreads)
     return;
   }
   const Vec<T, VEC> v = load_vec<T, VEC>(in + j * VEC);
-  const Divider d = make_divider<T>(*scale);
-  if (d.fast) {
-    store_quantized<T, VEC, true>(out + j * VEC, v, d);
-  } else {
-    store_quantized<T, VEC, false>(out + j * VEC, v, d);
-  }
+  store_quantized<T, VEC>(out + j * VEC, v, make_divider<T>(*scale));
 }
 
 // The scale of a row with absolute maximum m (scale_ub: NaN when absent; fminf ignores it).
@@ -472,12 +473,7 @@ __global__ void __launch_bounds__(kGenericThreads)
     }
     for (int j = threadIdx.x; j < nvec; j += blockDim.x) {
       const int64_t off = static_cast<int64_t>(j) * VEC;
-      const Vec<T, VEC> v = load_vec<T, VEC>(x + off);
-      if (d.fast) {
-        store_quantized<T, VEC, true>(y + off, v, d);
-      } else {
-        store_quantized<T, VEC, false>(y + off, v, d);
-      }
+      store_quantized<T, VEC>(y + off, load_vec<T, VEC>(x + off), d);
     }
   }
 }

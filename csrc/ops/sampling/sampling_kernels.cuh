@@ -133,20 +133,38 @@ __device__ __forceinline__ uint4 penalize_vec_ieee(uint4 v, MaskT m, float pen) 
   return select_penalized<T, VEC>(v, m, [pen](float x) { return penalize(x, pen); });
 }
 
-// penalize_vec_ieee through penalize_fast (y = RN(1/pen)); `fast_row`: pen lies in
-// [kFastPenaltyMin, kFastPenaltyMax]. Bit-identical to penalize_vec_ieee: a vector with an
-// element out of the fast range, or of a row that is not fast, takes penalize_vec_ieee.
+// A row's penalty and what penalize_vec needs of it, worked out once per row or tile:
+// y = RN(1/pen) (penalize_fast) and whether pen lies in [kFastPenaltyMin, kFastPenaltyMax].
+struct RowPenalty {
+  float pen;
+  float y;
+  bool fast;
+};
+__device__ __forceinline__ RowPenalty row_penalty(float pen) {
+  return {pen, __frcp_rn(pen), pen >= kFastPenaltyMin && pen <= kFastPenaltyMax};
+}
+
+// penalize_vec_ieee through penalize_fast. Bit-identical to penalize_vec_ieee: a vector with
+// an element out of the fast range, or of a row that is not fast, takes penalize_vec_ieee.
 template <typename T, int VEC, typename MaskT>
-__device__ __forceinline__ uint4 penalize_vec(uint4 v, MaskT m, float pen, float y, bool fast_row) {
-  bool slow = !fast_row;
+__device__ __forceinline__ uint4 penalize_vec(uint4 v, MaskT m, const RowPenalty& p) {
+  bool slow = !p.fast;
   // float32 needs two correction steps for an exact quotient, 16-bit inputs one
   constexpr int kSteps = sizeof(T) == 2 ? 1 : 2;
   uint4 r = select_penalized<T, VEC>(
-      v, m, [&](float x) { return penalize_fast<kSteps>(x, pen, y, slow); });
+      v, m, [&](float x) { return penalize_fast<kSteps>(x, p.pen, p.y, slow); });
   if (slow) {
-    r = penalize_vec_ieee<T, VEC>(v, m, pen);
+    r = penalize_vec_ieee<T, VEC>(v, m, p.pen);
   }
   return r;
+}
+
+// The 16-byte vector v read at x, penalized where its mask bytes m are set, stored back.
+template <typename T, int VEC, typename MaskT>
+__device__ __forceinline__ void store_penalized(T* x, uint4 v, MaskT m, const RowPenalty& p) {
+  const uint4 r = penalize_vec<T, VEC>(v, m, p);
+  const uint32_t w[4] = {r.x, r.y, r.z, r.w};
+  store_words<4>(reinterpret_cast<uint32_t*>(x), w);
 }
 
 // logits [rows, vocab] (row stride logits_stride), masks [rows, vocab] (their own row strides),
@@ -258,17 +276,13 @@ __global__ void __launch_bounds__(kPenaltyThreads, kPenaltyBlocksPerSm)
         penalize_one(x, pm, om, tail, pen);
       }
     }
-    // RN(1/pen), once per tile (penalize_fast)
-    const float y = __frcp_rn(pen);
-    const bool fast_row = pen >= kFastPenaltyMin && pen <= kFastPenaltyMax;
+    const RowPenalty rp = row_penalty(pen);  // once per tile
 #pragma unroll
     for (int u = 0; u < UNROLL; ++u) {
       const MaskT m = mp[u] | mo[u];
       if (m != 0) {
         const int64_t v = v0 + static_cast<int64_t>(u) * kPenaltyThreads;
-        const uint4 r = penalize_vec<T, VEC>(val[u], m, pen, y, fast_row);
-        const uint32_t w[4] = {r.x, r.y, r.z, r.w};
-        store_words<4>(reinterpret_cast<uint32_t*>(xv + v * VEC), w);
+        store_penalized<T, VEC>(xv + v * VEC, val[u], m, rp);
       }
     }
   }
@@ -305,11 +319,7 @@ __global__ void __launch_bounds__(kPenaltyThreads)
   if (m == 0 || pen == 1.0f) {
     return;
   }
-  const float y = __frcp_rn(pen);  // RN(1/pen) (penalize_fast)
-  const bool fast_row = pen >= kFastPenaltyMin && pen <= kFastPenaltyMax;
-  const uint4 r = penalize_vec<T, VEC>(val, m, pen, y, fast_row);
-  const uint32_t w[4] = {r.x, r.y, r.z, r.w};
-  store_words<4>(reinterpret_cast<uint32_t*>(x), w);
+  store_penalized<T, VEC>(x, val, m, row_penalty(pen));
 }
 
 // ---- top_k_per_row -----------------------------------------------------------------------
