@@ -105,6 +105,34 @@ def test_dynamic(device: str, dtype: torch.dtype, shape: tuple[int, ...], layout
     assert_bits_equal(q, q_ref)
 
 
+# Dense inputs either side of each shape of the one-launch dynamic kernel on CUDA (16-bit
+# elements, 8 a vector): one block up to 1024 vectors (sm_90 and newer; up to 64K vectors on
+# older GPUs), then one cluster of up to 16 blocks of 256 threads x 4 vectors (16384
+# vectors), x 8 vectors (32768), then the amax and conversion kernels.
+FUSED_EDGES = [(1, 8192), (1, 8200), (32, 4096), (8, 16385), (32, 8192), (8, 32769)]
+
+
+@pytest.mark.parametrize("device", DEVICES)
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("shape", FUSED_EDGES, ids=str)
+@pytest.mark.parametrize("peak", ["first", "last"])
+def test_dynamic_either_side_of_each_fused_launch(
+    device: str, dtype: torch.dtype, shape: tuple[int, ...], peak: str
+) -> None:
+    x = make_input(shape, "contiguous", dtype, device, seed=11)
+    flat = x.view(-1)
+    # the largest |x| in the first or the last vectors (the first or the last block of a
+    # cluster), an inf and a NaN elsewhere: the scale is exactly 1000 / 448
+    flat[0 if peak == "first" else -1] = -1000.0
+    flat[flat.numel() // 2] = float("inf")
+    flat[flat.numel() // 3] = float("nan")
+    q, s = stablekernels.dynamic_scaled_fp8_quant(x)
+    q_ref, s_ref = dynamic_scaled_fp8_quant_ref(x)
+    assert s.item() == torch.tensor(1000.0 / 448, dtype=torch.float32).item()
+    torch.testing.assert_close(s, s_ref, atol=0, rtol=0)
+    assert_bits_equal(q, q_ref)
+
+
 @pytest.mark.parametrize("device", DEVICES)
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("shape", SHAPES, ids=str)
@@ -128,6 +156,24 @@ def test_per_token(
         assert (bits(out) & 0x7F == 0x7E).any()
     q, s = stablekernels.dynamic_per_token_scaled_fp8_quant(x, scale_ub)
     assert s.shape == (rows, 1) and s.dtype == torch.float32
+    torch.testing.assert_close(s, s_ref, atol=0, rtol=0)
+    assert_bits_equal(q, q_ref)
+
+
+@pytest.mark.parametrize("device", DEVICES)
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("shape", [(64, 4096), (65, 4096), (64, 16384), (65, 16384)], ids=str)
+@pytest.mark.parametrize("layout", ["contiguous", "noncollapsible"])
+def test_per_token_either_side_of_the_decode_rows(
+    device: str, dtype: torch.dtype, shape: tuple[int, ...], layout: str
+) -> None:
+    # CUDA: up to 64 rows take blocks of up to 512 threads from 2 vectors a thread, more
+    # rows blocks of up to 256 from 1; rows of one stride take the 8-byte row parameters.
+    if layout == "noncollapsible":
+        shape = (8, 8, shape[1]) if shape[0] == 64 else (5, 13, shape[1])
+    x = make_input(shape, layout, dtype, device, seed=12)
+    q, s = stablekernels.dynamic_per_token_scaled_fp8_quant(x)
+    q_ref, s_ref = dynamic_per_token_scaled_fp8_quant_ref(x)
     torch.testing.assert_close(s, s_ref, atol=0, rtol=0)
     assert_bits_equal(q, q_ref)
 

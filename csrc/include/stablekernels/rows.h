@@ -83,4 +83,24 @@ struct RowIndexer {
   }
 };
 
+// The rows of a RowIndexer of one collapsed dim (ndim == 1): the same offsets from 8 bytes of
+// kernel parameters instead of RowIndexer's 104. A decode launch waits on its first reads of
+// its parameters (constant cache misses, one per 64-byte line touched): the decode kernels
+// take their rows as a template type, StridedRows where the layout allows (visit_rows).
+struct StridedRows {
+  int64_t stride = 0;
+
+  STABLEKERNELS_HOST_DEVICE int64_t offset(int64_t row) const { return row * stride; }
+};
+
+// f(a', b'): a and b as StridedRows where both have one dim, else as they are.
+template <typename F>
+void visit_rows(const RowIndexer& a, const RowIndexer& b, F&& f) {
+  if (a.ndim == 1 && b.ndim == 1) {
+    f(StridedRows{a.strides[0]}, StridedRows{b.strides[0]});
+  } else {
+    f(a, b);
+  }
+}
+
 }  // namespace stablekernels

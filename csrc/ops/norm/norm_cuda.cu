@@ -4,6 +4,7 @@
 // registration are in norm_cuda.cpp.
 
 #include <algorithm>
+#include <type_traits>
 
 #include "ops/norm/norm_kernels.cuh"
 #include "ops/norm/norm_launch.h"
@@ -142,20 +143,24 @@ void rms_norm_kernels(const Launch& l, cudaStream_t s, CT* out, const RowIndexer
   }
   switch (l.kind) {
     case Launch::Kind::kDecode:
-      switch (l.items) {
-        case 1:
-          cuda::rms_norm_decode_kernel<CT, VEC, 1>
-              <<<l.blocks, l.threads, 0, s>>>(out, orows, in, irows, w, hidden, eps);
-          return;
-        case 2:
-          cuda::rms_norm_decode_kernel<CT, VEC, 2>
-              <<<l.blocks, l.threads, 0, s>>>(out, orows, in, irows, w, hidden, eps);
-          return;
-        default:
-          cuda::rms_norm_decode_kernel<CT, VEC, 4>
-              <<<l.blocks, l.threads, 0, s>>>(out, orows, in, irows, w, hidden, eps);
-          return;
-      }
+      visit_rows(orows, irows, [&](const auto& o, const auto& i) {
+        using Rows = std::decay_t<decltype(o)>;
+        switch (l.items) {
+          case 1:
+            cuda::rms_norm_decode_kernel<CT, VEC, 1, Rows>
+                <<<l.blocks, l.threads, 0, s>>>(out, o, in, i, w, hidden, eps);
+            return;
+          case 2:
+            cuda::rms_norm_decode_kernel<CT, VEC, 2, Rows>
+                <<<l.blocks, l.threads, 0, s>>>(out, o, in, i, w, hidden, eps);
+            return;
+          default:
+            cuda::rms_norm_decode_kernel<CT, VEC, 4, Rows>
+                <<<l.blocks, l.threads, 0, s>>>(out, o, in, i, w, hidden, eps);
+            return;
+        }
+      });
+      return;
     case Launch::Kind::kWideRow:
       static_assert(kNormPolicy.rms_norm_wide_items == 2, "instantiated for 2 items");
       cuda::rms_norm_kernel<CT, VEC, 2, 1024>
@@ -201,13 +206,16 @@ void fused_add_rms_norm_kernels(const Launch& l, cudaStream_t s, CT* in, const R
                                 CT* res, const RowIndexer& rrows, const CT* w, int64_t rows,
                                 int hidden, float eps) {
   if (l.kind == Launch::Kind::kDecode) {
-    if (l.items == 1) {
-      cuda::fused_add_rms_norm_decode_kernel<CT, VEC, 1>
-          <<<l.blocks, l.threads, 0, s>>>(in, irows, res, rrows, w, hidden, eps);
-    } else {
-      cuda::fused_add_rms_norm_decode_kernel<CT, VEC, 2>
-          <<<l.blocks, l.threads, 0, s>>>(in, irows, res, rrows, w, hidden, eps);
-    }
+    visit_rows(irows, rrows, [&](const auto& i, const auto& r) {
+      using Rows = std::decay_t<decltype(i)>;
+      if (l.items == 1) {
+        cuda::fused_add_rms_norm_decode_kernel<CT, VEC, 1, Rows>
+            <<<l.blocks, l.threads, 0, s>>>(in, i, res, r, w, hidden, eps);
+      } else {
+        cuda::fused_add_rms_norm_decode_kernel<CT, VEC, 2, Rows>
+            <<<l.blocks, l.threads, 0, s>>>(in, i, res, r, w, hidden, eps);
+      }
+    });
     return;
   }
   switch (l.items) {

@@ -4,6 +4,9 @@
 // SM count and registration are in quantization_cuda.cpp.
 
 #include <algorithm>
+#include <atomic>
+#include <cstdlib>
+#include <type_traits>
 
 #include "ops/quantization/quantization_kernels.cuh"
 #include "ops/quantization/quantization_launch.h"
@@ -26,12 +29,37 @@ struct QuantPolicy {
   // many until a row fits in cuda::kRowKernelThreads threads; longer rows use the generic
   // two-pass kernel.
   int per_token_max_items = 8;
-  // dynamic_scaled_fp8_quant in one kernel (dynamic_quant_one_block_kernel) for dense inputs
+  // ... and on at most per_token_decode_rows rows, from per_token_decode_items vectors a
+  // thread and up to per_token_decode_threads threads (rows of 4096 16-bit elements: 256 x
+  // 2, of 8192: 512 x 2). H200, bf16, us per call in a CUDA graph of 32 calls, 256 x 2 / 512
+  // x 1 at 4096 and 256 x 4 / 512 x 2 at 8192: 1 x 4096 1.83 / 1.87, 32 x 4096 1.95 / 1.97,
+  // 1 x 8192 2.16 / 2.07, 32 x 8192 2.37 / 2.25 (torch.compile 1.82, 2.00, 2.34, 2.51).
+  long long per_token_decode_rows = 64;
+  int per_token_decode_items = 2;
+  int per_token_decode_threads = 512;
+  // dynamic_scaled_fp8_quant in one kernel (dynamic_quant_fused_kernel) for dense inputs
   // of at most cuda::kOneBlockThreads x cuda::kOneBlockMaxItems 16-byte vectors (64K 16-bit
   // elements): one SM reads that in about the time the two-kernel path spends on its extra
   // launch and the scale zeroing (~2-3 us in decode). Vectors per thread grow in powers of
   // two while a block would need more than this many threads, then threads grow.
   int one_block_threads = 256;
+  // On devices with thread block clusters (sm_90 and newer): one block of up to
+  // single_block_threads threads of up to single_block_items vectors, and past that one
+  // cluster of up to cluster_max_blocks blocks (16 where the device schedules that, else the
+  // portable 8) of cluster_threads threads holding cluster_min_items vectors each, then
+  // twice that (up to 16 x 256 x 8 16-bit vectors: 32 tokens of 8192); the blocks exchange
+  // their maxima through distributed shared memory. Larger inputs take the two kernels.
+  // H200, bf16, us per call in a CUDA graph of 32 calls, two kernels / this (torch.compile):
+  // 1 x 4096 4.8 / 1.70 (1.82), 1 x 8192 4.7 / 1.99 (2.34), 8 x 8192 4.9 / 2.97 (4.23),
+  // 32 x 4096 5.1 / 3.46 (4.38), 32 x 8192 5.2 / 4.32 (4.51); 64 x 8192 in 16 blocks of
+  // 1024 threads 6.8 against 5.5 for the two kernels. Blocks of 512 or 1024 threads with
+  // fewer vectors each were 0.2-1.1 us slower from 8 tokens of 8192 on; a cluster of two
+  // blocks costs about 0.5 us more than one block.
+  int single_block_threads = 512;
+  int single_block_items = 2;
+  int cluster_max_blocks = 16;
+  int cluster_threads = 256;
+  int cluster_min_items = 4;
   // Dense walks of at most this many elements (64 tokens of 16384) take
   // quantize_decode_kernel: one vector of kDecodeVec elements a thread (8 bytes of 16-bit
   // input), no loop. H200, bf16, us per call in a CUDA graph of 32 calls, static, the
@@ -86,86 +114,186 @@ void launch_amax(cudaStream_t s, const FlatWalk& w, float* scale, const CT* in, 
   }
 }
 
+template <typename CT, int VEC, typename Rows>
+void launch_per_token_rows(cudaStream_t st, int items, int threads, unsigned blocks, uint8_t* out,
+                           const Rows& orows, const CT* in, const Rows& irows, float* scale,
+                           int64_t scale_stride, const float* ub, int64_t rows, int hidden) {
+  switch (items) {
+    case 1:
+      cuda::per_token_kernel<CT, VEC, 1, Rows><<<blocks, threads, 0, st>>>(
+          out, orows, in, irows, scale, scale_stride, ub, rows, hidden);
+      break;
+    case 2:
+      cuda::per_token_kernel<CT, VEC, 2, Rows><<<blocks, threads, 0, st>>>(
+          out, orows, in, irows, scale, scale_stride, ub, rows, hidden);
+      break;
+    case 4:
+      cuda::per_token_kernel<CT, VEC, 4, Rows><<<blocks, threads, 0, st>>>(
+          out, orows, in, irows, scale, scale_stride, ub, rows, hidden);
+      break;
+    default:
+      cuda::per_token_kernel<CT, VEC, 8, Rows><<<blocks, threads, 0, st>>>(
+          out, orows, in, irows, scale, scale_stride, ub, rows, hidden);
+  }
+}
+
 template <typename CT, int VEC>
 void launch_per_token(cudaStream_t st, int items, int threads, unsigned blocks, uint8_t* out,
                       const RowIndexer& orows, const CT* in, const RowIndexer& irows, float* scale,
                       int64_t scale_stride, const float* ub, int64_t rows, int hidden) {
-  switch (items) {
-    case 1:
-      cuda::per_token_kernel<CT, VEC, 1><<<blocks, threads, 0, st>>>(
-          out, orows, in, irows, scale, scale_stride, ub, rows, hidden);
-      break;
-    case 2:
-      cuda::per_token_kernel<CT, VEC, 2><<<blocks, threads, 0, st>>>(
-          out, orows, in, irows, scale, scale_stride, ub, rows, hidden);
-      break;
-    case 4:
-      cuda::per_token_kernel<CT, VEC, 4><<<blocks, threads, 0, st>>>(
-          out, orows, in, irows, scale, scale_stride, ub, rows, hidden);
-      break;
-    case 8:
-      cuda::per_token_kernel<CT, VEC, 8><<<blocks, threads, 0, st>>>(
-          out, orows, in, irows, scale, scale_stride, ub, rows, hidden);
-      break;
-    default:
-      cuda::per_token_generic_kernel<CT, VEC><<<blocks, threads, 0, st>>>(
-          out, orows, in, irows, scale, scale_stride, ub, rows, hidden);
+  if (items == 0) {
+    cuda::per_token_generic_kernel<CT, VEC>
+        <<<blocks, threads, 0, st>>>(out, orows, in, irows, scale, scale_stride, ub, rows, hidden);
+    return;
   }
+  visit_rows(orows, irows, [&](const auto& o, const auto& i) {
+    using Rows = std::decay_t<decltype(o)>;
+    launch_per_token_rows<CT, VEC, Rows>(st, items, threads, blocks, out, o, in, i, scale,
+                                         scale_stride, ub, rows, hidden);
+  });
 }
 
-// Vectors per thread and threads of dynamic_quant_one_block_kernel for nvec vectors, or
-// items == 0 when the input is too large for one block.
-struct OneBlockShape {
+// Vectors per thread, threads and blocks of dynamic_quant_fused_kernel for nvec vectors, or
+// items == 0 when the input is too large for the limits.
+struct FusedShape {
   int items = 0;
   int threads = 0;
+  int blocks = 0;
 };
 
-OneBlockShape one_block_shape(int64_t nvec) {
-  OneBlockShape b;
+// The shape under limits: vectors per thread grow in powers of two (up to max_items) while
+// a block would need more than `want` threads, then blocks (up to max_blocks), then threads
+// (up to max_threads).
+struct FusedLimits {
+  int max_blocks;
+  int want;
+  int max_items;
+  int max_threads;
+};
+
+FusedShape fused_shape(int64_t nvec, FusedLimits lim) {
+  FusedShape b;
   int items = 1;
-  while (items < cuda::kOneBlockMaxItems &&
-         (nvec + items - 1) / items > kQuantPolicy.one_block_threads) {
+  while (items < lim.max_items && (nvec + items - 1) / items > lim.want) {
     items *= 2;
   }
-  const int64_t threads = std::max<int64_t>(32, ((nvec + items - 1) / items + 31) / 32 * 32);
-  if (threads <= cuda::kOneBlockThreads) {
+  const int64_t per_items = (nvec + items - 1) / items;
+  const int64_t blocks = std::min<int64_t>(lim.max_blocks, (per_items + lim.want - 1) / lim.want);
+  const int64_t threads = std::max<int64_t>(32, ((per_items + blocks - 1) / blocks + 31) / 32 * 32);
+  if (threads <= lim.max_threads) {
     b.items = items;
     b.threads = static_cast<int>(threads);
+    b.blocks = static_cast<int>(blocks);
   }
   return b;
 }
 
+// A kernel of clusters larger than the portable 8 blocks must say so before its launch.
+template <auto kKernel>
+void allow_large_clusters() {
+  static const cudaError_t err =
+      cudaFuncSetAttribute(kKernel, cudaFuncAttributeNonPortableClusterSizeAllowed, 1);
+  (void)err;  // where it fails, so does the launch, whose error is reported
+}
+
+// The largest cluster of dynamic_quant_fused_kernel blocks the current device schedules, up
+// to kQuantPolicy.cluster_max_blocks (at least the portable 8), asked once per device.
+int fused_cluster_cap() {
+  constexpr int kMaxDevices = 64;
+  static std::atomic<int> cache[kMaxDevices] = {};
+  int device = 0;
+  if (cudaGetDevice(&device) != cudaSuccess || device < 0 || device >= kMaxDevices) {
+    cudaGetLastError();
+    return 8;
+  }
+  int cap = cache[device].load(std::memory_order_relaxed);
+  if (cap == 0) {
+    constexpr auto kernel =
+        &cuda::dynamic_quant_fused_kernel<__nv_bfloat16, 8, cuda::kOneBlockMaxItems, true>;
+    allow_large_clusters<kernel>();
+    const int want = kQuantPolicy.cluster_max_blocks;
+    cudaLaunchAttribute attr[1];
+    attr[0].id = cudaLaunchAttributeClusterDimension;
+    attr[0].val.clusterDim = {static_cast<unsigned>(want), 1, 1};
+    cudaLaunchConfig_t config = {};
+    config.gridDim = dim3(static_cast<unsigned>(want));
+    config.blockDim = dim3(static_cast<unsigned>(kQuantPolicy.cluster_threads));
+    config.attrs = attr;
+    config.numAttrs = 1;
+    int clusters = 0;
+    if (cudaOccupancyMaxActiveClusters(&clusters, kernel, &config) != cudaSuccess) {
+      cudaGetLastError();
+      clusters = 0;
+    }
+    cap = clusters > 0 ? want : 8;
+    cache[device].store(cap, std::memory_order_relaxed);
+  }
+  return cap;
+}
+
+// The fused kernel's shape on a device of compute capability cc_major (kQuantPolicy), or
+// items == 0 where the input is too large for it.
+FusedShape dynamic_fused_shape(int64_t nvec, int cc_major) {
+  constexpr QuantPolicy p = kQuantPolicy;
+  if (cc_major < 9) {
+    return fused_shape(nvec,
+                       {1, p.one_block_threads, cuda::kOneBlockMaxItems, cuda::kOneBlockThreads});
+  }
+  FusedShape b =
+      fused_shape(nvec, {1, p.single_block_threads, p.single_block_items, p.single_block_threads});
+  for (int items = p.cluster_min_items; b.items == 0 && items <= cuda::kOneBlockMaxItems;
+       items *= 2) {
+    b = fused_shape(nvec, {fused_cluster_cap(), p.cluster_threads, items, p.cluster_threads});
+  }
+  return b;
+}
+
+template <typename CT, int VEC, int ITEMS>
+void launch_fused_items(cudaStream_t s, FusedShape b, uint8_t* out, float* scale, const CT* in,
+                        int64_t nvec) {
+  if (b.blocks == 1) {
+    cuda::dynamic_quant_fused_kernel<CT, VEC, ITEMS, false>
+        <<<1, b.threads, 0, s>>>(out, scale, in, nvec);
+    return;
+  }
+  constexpr auto kernel = &cuda::dynamic_quant_fused_kernel<CT, VEC, ITEMS, true>;
+  if (b.blocks > 8) {
+    allow_large_clusters<kernel>();
+  }
+  cudaLaunchAttribute attr[1];
+  attr[0].id = cudaLaunchAttributeClusterDimension;
+  attr[0].val.clusterDim = {static_cast<unsigned>(b.blocks), 1, 1};
+  cudaLaunchConfig_t config = {};
+  config.gridDim = dim3(static_cast<unsigned>(b.blocks));
+  config.blockDim = dim3(static_cast<unsigned>(b.threads));
+  config.stream = s;
+  config.attrs = attr;
+  config.numAttrs = 1;
+  cudaLaunchKernelEx(&config, kernel, out, scale, in, nvec);  // its error is the last error
+}
+
 template <typename CT, int VEC>
-void launch_one_block(cudaStream_t s, OneBlockShape b, uint8_t* out, float* scale, const CT* in,
-                      int64_t nvec) {
+void launch_fused(cudaStream_t s, FusedShape b, uint8_t* out, float* scale, const CT* in,
+                  int64_t nvec) {
   switch (b.items) {
-    case 1:
-      cuda::dynamic_quant_one_block_kernel<CT, VEC, 1>
-          <<<1, b.threads, 0, s>>>(out, scale, in, nvec);
-      break;
-    case 2:
-      cuda::dynamic_quant_one_block_kernel<CT, VEC, 2>
-          <<<1, b.threads, 0, s>>>(out, scale, in, nvec);
-      break;
-    case 4:
-      cuda::dynamic_quant_one_block_kernel<CT, VEC, 4>
-          <<<1, b.threads, 0, s>>>(out, scale, in, nvec);
-      break;
+    case 1: launch_fused_items<CT, VEC, 1>(s, b, out, scale, in, nvec); break;
+    case 2: launch_fused_items<CT, VEC, 2>(s, b, out, scale, in, nvec); break;
+    case 4: launch_fused_items<CT, VEC, 4>(s, b, out, scale, in, nvec); break;
     default:
       static_assert(cuda::kOneBlockMaxItems == 8, "one case per power of two");
-      cuda::dynamic_quant_one_block_kernel<CT, VEC, 8>
-          <<<1, b.threads, 0, s>>>(out, scale, in, nvec);
+      launch_fused_items<CT, VEC, 8>(s, b, out, scale, in, nvec);
   }
 }
 
 }  // namespace
 
-bool dynamic_quant_fits_one_block(DType dtype, const FlatWalk& w, const void* out, const void* in) {
+bool dynamic_quant_fits_fused(DType dtype, const FlatWalk& w, const void* out, const void* in,
+                              int cc_major) {
   const auto fits = [&](auto tag) {
     using CT = typename decltype(tag)::type;
     constexpr int kVec = stablekernels::cuda::kVec16<CT>;
     return w.rows == 1 && w.hidden > 0 && flat_vec<CT>(w, out, in) == kVec &&
-           one_block_shape(w.hidden / kVec).items > 0;
+           dynamic_fused_shape(w.hidden / kVec, cc_major).items > 0;
   };
   using stablekernels::cuda::TypeTag;
   switch (dtype) {
@@ -176,14 +304,15 @@ bool dynamic_quant_fits_one_block(DType dtype, const FlatWalk& w, const void* ou
   }
 }
 
-cudaError_t launch_dynamic_quant_one_block(DType dtype, cudaStream_t stream, const FlatWalk& w,
-                                           uint8_t* out, float* scale, const void* in_ptr) {
+cudaError_t launch_dynamic_quant_fused(DType dtype, cudaStream_t stream, const FlatWalk& w,
+                                       uint8_t* out, float* scale, const void* in_ptr,
+                                       int cc_major) {
   return stablekernels::cuda::dispatch_float(dtype, [&](auto tag) {
     using CT = typename decltype(tag)::type;
     constexpr int kVec = stablekernels::cuda::kVec16<CT>;
     const int64_t nvec = w.hidden / kVec;
-    launch_one_block<CT, kVec>(stream, one_block_shape(nvec), out, scale,
-                               static_cast<const CT*>(in_ptr), nvec);
+    launch_fused<CT, kVec>(stream, dynamic_fused_shape(nvec, cc_major), out, scale,
+                           static_cast<const CT*>(in_ptr), nvec);
   });
 }
 
@@ -238,8 +367,11 @@ cudaError_t launch_per_token_quant(DType dtype, cudaStream_t stream, uint8_t* ou
                         ? stablekernels::cuda::kVec16<CT>
                         : 1;
     const int64_t nvec = hidden_len / vec;
-    constexpr int64_t kThreads = cuda::kRowKernelThreads;
-    int items = 1;
+    const bool decode = rows <= kQuantPolicy.per_token_decode_rows;
+    const int64_t kThreads =
+        decode ? kQuantPolicy.per_token_decode_threads : cuda::kRowKernelThreads;
+    static_assert(kQuantPolicy.per_token_decode_threads <= cuda::kRowKernelMaxThreads);
+    int items = decode ? kQuantPolicy.per_token_decode_items : 1;
     while (items < kQuantPolicy.per_token_max_items && (nvec + items - 1) / items > kThreads) {
       items *= 2;
     }

@@ -16,6 +16,7 @@
 // for it use the generic kernel, which reads the row twice (the second time mostly
 // from L2). All math is float32.
 
+#include <cooperative_groups.h>
 #include <cuda_fp8.h>
 
 #include <cfloat>
@@ -36,10 +37,13 @@ using stablekernels::cuda::to_float;
 using stablekernels::cuda::Vec;
 
 constexpr int kRowKernelThreads = 256;
+// The largest block of per_token_kernel (decode rows take up to 512 threads; see
+// QuantPolicy::per_token_decode_threads).
+constexpr int kRowKernelMaxThreads = 512;
 constexpr int kGenericThreads = 1024;
 constexpr int kFlatThreads = 256;
 constexpr int kFlatUnroll = 4;
-// dynamic_quant_one_block_kernel: the largest block, and the most vectors a thread holds.
+// dynamic_quant_fused_kernel: the largest block, and the most vectors a thread holds.
 constexpr int kOneBlockThreads = 1024;
 constexpr int kOneBlockMaxItems = 8;
 
@@ -361,28 +365,31 @@ __device__ __forceinline__ float row_scale(float m, float ub) {
   return scale_from_amax(fminf(m, ub));
 }
 
+// The stores of a slice that load_slice_amax loaded (vectors first + i * stride).
 template <typename T, int VEC, int ITEMS, bool FAST>
 __device__ __forceinline__ void store_row(uint8_t* y, const Vec<T, VEC> (&xv)[ITEMS], int nvec,
-                                          const Divider& d) {
+                                          const Divider& d, int first, int stride) {
 #pragma unroll
   for (int i = 0; i < ITEMS; ++i) {
-    const int j = threadIdx.x + i * blockDim.x;
+    const int j = first + i * stride;
     if (j < nvec) {
       store_quantized<T, VEC, FAST>(y + static_cast<int64_t>(j) * VEC, xv[i], d);
     }
   }
 }
 
-// A block's slice of a row, ITEMS vectors per thread (vector j = threadIdx.x + i * blockDim.x
-// of the nvec at x), loaded into xv, and the max |x| of the row over the whole block. The
-// max counts inf first (one instruction per element); a row with an inf takes it again over
-// the registers with inf ignored (the branch is the same for the whole block).
+// A thread's slice of a row, ITEMS vectors (vector j = first + i * stride of the nvec at x;
+// threadIdx.x and blockDim.x when a block holds the row), loaded into xv, and the max |x| over
+// the whole block's slices. The max counts inf first (one instruction per element); a block
+// whose slices hold an inf takes it again over the registers with inf ignored (the branch is
+// the same for the whole block).
 template <typename T, int VEC, int ITEMS>
-__device__ __forceinline__ float load_slice_amax(const T* x, int nvec, Vec<T, VEC> (&xv)[ITEMS]) {
+__device__ __forceinline__ float load_slice_amax(const T* x, int nvec, Vec<T, VEC> (&xv)[ITEMS],
+                                                 int first, int stride) {
   float m = 0.0f;
 #pragma unroll
   for (int i = 0; i < ITEMS; ++i) {
-    const int j = threadIdx.x + i * blockDim.x;
+    const int j = first + i * stride;
     if (j < nvec) {
       xv[i] = load_vec<T, VEC>(x + static_cast<int64_t>(j) * VEC);
       m = vec_amax_with_inf<T, VEC>(xv[i], m);
@@ -393,7 +400,7 @@ __device__ __forceinline__ float load_slice_amax(const T* x, int nvec, Vec<T, VE
     m = 0.0f;
 #pragma unroll
     for (int i = 0; i < ITEMS; ++i) {
-      if (threadIdx.x + i * blockDim.x < nvec) {
+      if (first + i * stride < nvec) {
         m = vec_amax<T, VEC>(xv[i], m);
       }
     }
@@ -402,52 +409,89 @@ __device__ __forceinline__ float load_slice_amax(const T* x, int nvec, Vec<T, VE
   return m;
 }
 
-// dynamic_scaled_fp8_quant of a dense input small enough for one block: the amax, the scale
-// and the conversion in one kernel, the input in registers (ITEMS vectors per thread) from
+// The max of a block-uniform m over the blocks of the cluster, which is the whole grid (one
+// cluster of gridDim.x <= 32 blocks, sm_90 and newer), for every thread. Each block puts its
+// m in its own shared memory; after a cluster barrier the lanes of every warp read one
+// block's value each. Ends by arriving at a second cluster barrier, which cluster_done waits
+// for before the block exits: a block's shared memory must outlive the other blocks' reads.
+__device__ __forceinline__ float cluster_max(float m) {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+  namespace cg = cooperative_groups;
+  __shared__ float block_m;
+  if (threadIdx.x == 0) {
+    block_m = m;
+  }
+  cg::this_cluster().sync();
+  const unsigned lane = threadIdx.x % 32;
+  const float c = lane < gridDim.x ? *cg::this_cluster().map_shared_rank(&block_m, lane) : 0.0f;
+  cg::this_cluster().barrier_arrive();
+  return stablekernels::cuda::warp_max(c);
+#else
+  __trap();  // launched only on devices with clusters
+  return m;
+#endif
+}
+__device__ __forceinline__ void cluster_done() {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+  cooperative_groups::this_cluster().barrier_wait();
+#endif
+}
+
+// dynamic_scaled_fp8_quant of a dense input small enough for one block, or (CLUSTER) for one
+// cluster of blocks: the amax, the scale and the conversion in one kernel, the input in
+// registers (ITEMS vectors per thread, vector j = global thread + i * grid threads) from
 // the amax to the conversion. No scale zeroing and no second launch: in decode these, not
 // the bytes, are the cost. The results are those of tensor_amax_kernel + quantize_kernel bit
 // for bit: the scale is scale_from_amax of the same maximum (max is exact and order-free),
 // and the quotients use the same Divider.
-template <typename T, int VEC, int ITEMS>
+template <typename T, int VEC, int ITEMS, bool CLUSTER>
 __global__ void __launch_bounds__(kOneBlockThreads)
-    dynamic_quant_one_block_kernel(uint8_t* out, float* scale, const T* in, int64_t nvec_len) {
+    dynamic_quant_fused_kernel(uint8_t* out, float* scale, const T* in, int64_t nvec_len) {
   const int nvec = static_cast<int>(nvec_len);
+  const int first = static_cast<int>(blockIdx.x * blockDim.x + threadIdx.x);
+  const int stride = static_cast<int>(gridDim.x * blockDim.x);
   Vec<T, VEC> xv[ITEMS];
-  const float m = load_slice_amax<T, VEC, ITEMS>(in, nvec, xv);
+  float m = load_slice_amax<T, VEC, ITEMS>(in, nvec, xv, first, stride);
+  if constexpr (CLUSTER) {
+    m = cluster_max(m);
+  }
   const Divider d = make_divider<T>(scale_from_amax(m));
-  if (threadIdx.x == 0) {
+  if (first == 0) {
     *scale = d.s;
   }
   if (d.fast) {
-    store_row<T, VEC, ITEMS, true>(out, xv, nvec, d);
+    store_row<T, VEC, ITEMS, true>(out, xv, nvec, d, first, stride);
   } else {
-    store_row<T, VEC, ITEMS, false>(out, xv, nvec, d);
+    store_row<T, VEC, ITEMS, false>(out, xv, nvec, d, first, stride);
+  }
+  if constexpr (CLUSTER) {
+    cluster_done();
   }
 }
 
 // One block per row; the row slice (ITEMS vectors per thread) stays in registers. The max
 // |x| counts inf (one instruction per element); a row with an inf takes it again over the
-// registers with inf ignored (the branch is the same for the whole block).
-template <typename T, int VEC, int ITEMS>
-__global__ void __launch_bounds__(kRowKernelThreads)
-    per_token_kernel(uint8_t* out, RowIndexer out_rows, const T* in, RowIndexer in_rows,
-                     float* scale, int64_t scale_stride, const float* scale_ub, int64_t rows,
-                     int hidden) {
+// registers with inf ignored (the branch is the same for the whole block). Rows: RowIndexer,
+// or StridedRows where both tensors' rows are one (size, stride) pair (rows.h).
+template <typename T, int VEC, int ITEMS, typename Rows>
+__global__ void __launch_bounds__(kRowKernelMaxThreads)
+    per_token_kernel(uint8_t* out, Rows out_rows, const T* in, Rows in_rows, float* scale,
+                     int64_t scale_stride, const float* scale_ub, int64_t rows, int hidden) {
   const int nvec = hidden / VEC;
   const float ub = scale_ub != nullptr ? *scale_ub : NAN;
   for (int64_t row = blockIdx.x; row < rows; row += gridDim.x) {
     const T* x = in + in_rows.offset(row);
     uint8_t* y = out + out_rows.offset(row);
     Vec<T, VEC> xv[ITEMS];
-    const float m = load_slice_amax<T, VEC, ITEMS>(x, nvec, xv);
+    const float m = load_slice_amax<T, VEC, ITEMS>(x, nvec, xv, threadIdx.x, blockDim.x);
     const Divider d = make_divider<T>(row_scale(m, ub));
     if (threadIdx.x == 0) {
       scale[row * scale_stride] = d.s;
     }
     if (d.fast) {
-      store_row<T, VEC, ITEMS, true>(y, xv, nvec, d);
+      store_row<T, VEC, ITEMS, true>(y, xv, nvec, d, threadIdx.x, blockDim.x);
     } else {
-      store_row<T, VEC, ITEMS, false>(y, xv, nvec, d);
+      store_row<T, VEC, ITEMS, false>(y, xv, nvec, d, threadIdx.x, blockDim.x);
     }
   }
 }

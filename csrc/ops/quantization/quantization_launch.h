@@ -35,12 +35,14 @@ cudaError_t launch_quantize_tensor(DType dtype, cudaStream_t stream, const FlatW
 cudaError_t launch_tensor_amax(DType dtype, cudaStream_t stream, const FlatWalk& w, float* scale,
                                const void* in, int sms);
 
-// dynamic_scaled_fp8_quant in one kernel of one block (no scale zeroing): for a dense walk
-// (w.rows == 1) whose pointers allow 16-byte vectors and that fits one block. The launcher
-// writes *scale and out, bit for bit what launch_tensor_amax + launch_quantize_tensor give.
-bool dynamic_quant_fits_one_block(DType dtype, const FlatWalk& w, const void* out, const void* in);
-cudaError_t launch_dynamic_quant_one_block(DType dtype, cudaStream_t stream, const FlatWalk& w,
-                                           uint8_t* out, float* scale, const void* in);
+// dynamic_scaled_fp8_quant in one kernel (no scale zeroing, no second launch): for a dense
+// walk (w.rows == 1) whose pointers allow 16-byte vectors and that fits one block or, on
+// devices of compute capability `cc_major` >= 9, one cluster of blocks. The launcher writes
+// *scale and out, bit for bit what launch_tensor_amax + launch_quantize_tensor give.
+bool dynamic_quant_fits_fused(DType dtype, const FlatWalk& w, const void* out, const void* in,
+                              int cc_major);
+cudaError_t launch_dynamic_quant_fused(DType dtype, cudaStream_t stream, const FlatWalk& w,
+                                       uint8_t* out, float* scale, const void* in, int cc_major);
 
 // Per-token scales and fp8 out, rows of `hidden` (<= 2^30) elements; `ub` may be null.
 cudaError_t launch_per_token_quant(DType dtype, cudaStream_t stream, uint8_t* out,
