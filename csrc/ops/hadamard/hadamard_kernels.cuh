@@ -221,6 +221,25 @@ __device__ __forceinline__ void stage_row(uint4* stage, const void* x, int tpr, 
   copy_async_commit();
 }
 
+// Thread t's part of the current row (K 16-byte vectors of 16-bit elements, as
+// load_row_slice gives it) from `stage`, where this thread's own copies put it (so no
+// barrier: it waits for its copies only), then the copies of its part of the row that
+// next_row() points to (null: none) issued into the same places, once the reads are
+// consumed (unpacked). next_row is asked there, after the reads.
+template <typename T, int K, typename NextRow>
+__device__ __forceinline__ void take_staged_row(float (&v)[K * 8], uint4* stage, int tpr, int t,
+                                                NextRow next_row) {
+  copy_async_wait_all();
+  uint4 w[K];
+#pragma unroll
+  for (int k = 0; k < K; ++k) {
+    w[k] = stage[k * tpr + t];
+  }
+  unpack_row<T, K>(v, w);
+  const T* next = next_row();
+  stage_row<K>(stage, next, tpr, t);
+}
+
 // The last step of hadamard_xpose_kernel where kXposeDirect holds: the HB = LOG_N - 10 high
 // bits of m (the row matrix X's row index, element bits LOG_V + 5 and up) are transformed
 // in registers, and the results are stored from there, with no further trip through
@@ -354,17 +373,10 @@ __global__ void __launch_bounds__((1 << (LOG_N - 5)) * kXposeRowsPerBlock<LOG_N>
     const bool valid = row < rows;
     float v[kXposeCols];
     if constexpr (STAGED) {
-      // This thread's own copies: no barrier. Its reads of them are consumed (unpacked)
-      // before the next row's copies to the same places are issued.
-      copy_async_wait_all();
-      uint4 w[K];
-#pragma unroll
-      for (int k = 0; k < K; ++k) {
-        w[k] = stage[k * TPR + t];
-      }
-      unpack_row<T, K>(v, w);
-      const int64_t next = row + step;
-      stage_row<K>(stage, next < rows ? in + in_rows.offset(next) : nullptr, TPR, t);
+      take_staged_row<T, K>(v, stage, TPR, t, [&] {
+        const int64_t next = row + step;
+        return next < rows ? in + in_rows.offset(next) : nullptr;
+      });
     } else {
       load_row_slice<T, V, K>(v, valid ? in + in_rows.offset(row) : nullptr, TPR, t);
     }
