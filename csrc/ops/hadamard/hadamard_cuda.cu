@@ -5,6 +5,8 @@
 
 #include <algorithm>
 #include <cstdint>
+#include <cstdlib>
+#include <cstring>
 
 #include "ops/hadamard/hadamard_kernels.cuh"
 #include "ops/hadamard/hadamard_launch.h"
@@ -64,6 +66,44 @@ HadamardLaunchStatus occupancy_failed() {
   return failed;
 }
 
+// TEMPORARY A/B hook: STABLEKERNELS_HADA_WIDE=0 sends the rows that hadamard_wide_kernel
+// takes to hadamard_xpose_kernel instead (read at each launch), to time one against the
+// other. To be removed before merge.
+bool wide_kernel_disabled() {
+  const char* v = std::getenv("STABLEKERNELS_HADA_WIDE");
+  return v != nullptr && std::strcmp(v, "0") == 0;
+}
+
+// 16-bit rows of n = 2^kWideLogN through hadamard_wide_kernel, where its shared memory (the
+// float32 row and the staged next row) fits the device's limit per block; then one block
+// of kWideThreads threads is resident per SM (the launch bounds hold it to the 64K
+// registers of an SM), and the grid is the resident blocks. false: it does not fit (the
+// A100), the caller launches hadamard_xpose_kernel.
+template <typename CT>
+bool launch_wide(HadamardLaunchStatus& s, cudaStream_t stream, CT* out, const RowIndexer& orows,
+                 const CT* in, const RowIndexer& irows, int64_t rows, float scale, int optin,
+                 int sms) {
+  constexpr int64_t kSmem = (int64_t{1} << kWideLogN) * int64_t{4 + sizeof(CT)};
+  constexpr auto kernel = &cuda::hadamard_wide_kernel<CT>;
+  if (kSmem > optin || wide_kernel_disabled()) {  // TEMPORARY A/B hook: the second test
+    return false;
+  }
+  s = allow_shared_memory(kernel, kSmem, optin);
+  if (!s.ok()) {
+    return true;
+  }
+  const int64_t resident =
+      stablekernels::cuda::resident_blocks<kernel>(kWideThreads, static_cast<size_t>(kSmem), sms);
+  if (resident == 0) {
+    s = occupancy_failed();
+    return true;
+  }
+  const int64_t blocks = std::min(rows, resident);
+  kernel<<<static_cast<unsigned>(blocks), kWideThreads, static_cast<size_t>(kSmem), stream>>>(
+      out, orows, in, irows, rows, scale);
+  return true;
+}
+
 template <typename CT, int LOG_N>
 HadamardLaunchStatus launch_xpose(cudaStream_t stream, CT* out, const RowIndexer& orows,
                                   const CT* in, const RowIndexer& irows, int64_t rows, float scale,
@@ -72,6 +112,12 @@ HadamardLaunchStatus launch_xpose(cudaStream_t stream, CT* out, const RowIndexer
   constexpr int kThreads = (1 << (LOG_N - 5)) * kRows;
   constexpr int64_t kSmem = int64_t{kRows} << LOG_N << 2;  // kRows rows of float32
   constexpr auto kernel = &cuda::hadamard_xpose_kernel<CT, LOG_N, false>;
+  if constexpr (cuda::kWide<CT, LOG_N>) {
+    HadamardLaunchStatus ws;
+    if (launch_wide<CT>(ws, stream, out, orows, in, irows, rows, scale, optin, sms)) {
+      return ws;
+    }
+  }
   const HadamardLaunchStatus s = allow_shared_memory(kernel, kSmem, optin);
   if (!s.ok()) {
     return s;

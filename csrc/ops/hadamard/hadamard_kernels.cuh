@@ -11,7 +11,8 @@
 // contiguous stretch of tpr vectors across the row's threads. The element bits then fall
 // in two groups: the bits of j and k are a thread's own registers (butterflies in
 // registers), the bits of t are lanes of a warp (butterflies over __shfl_xor_sync).
-// Longer rows take hadamard_xpose_kernel below.
+// Longer rows take hadamard_xpose_kernel below, and 16-bit rows of n = 32768
+// hadamard_wide_kernel where the device's shared memory allows.
 //
 // hadamard_generic_kernel: any pointers and strides, one block per row, the whole row in
 // shared memory, one __syncthreads per stage. Used when vector access is not possible.
@@ -467,6 +468,131 @@ __global__ void __launch_bounds__((1 << (LOG_N - 5)) * kXposeRowsPerBlock<LOG_N>
           store_vec<T, V>(y + (k * TPR + t) * V, o);
         }
       }
+    }
+  }
+}
+
+// hadamard_wide_kernel: 16-bit rows of n = 2^15, one row a block of kWideThreads = 512
+// threads of 64 float32 registers, whose 15 element bits e0..e14 are transformed 6 + 6 + 3
+// in registers over three steps, the row crossing shared memory (float32, wide_smem below)
+// twice in between:
+//   A. thread t loads its 16-byte vectors k * 512 + t (k < 8; elements (k * 512 + t) * 8 + j,
+//      register r = k * 8 + j, as take_staged_row gives them): j and k are element bits
+//      0-2 and 12-14, transformed here; it writes them as 16 float4 (4 consecutive j);
+//   B. thread u = (ua, ub) (its 3 low bits, its 6 others) reads register r = element
+//      ua | r << 3 | ub << 9 (bits 3-8, scalar accesses), transforms them and writes them
+//      back to the same places (no barrier before); the lanes of a warp are bits 0, 1, 2,
+//      9 and 10;
+//   C. thread u = (lane l, warp w) reads register r = (h, j) = element
+//      j | l << 3 | w0 << 8 | h << 9 | (w >> 1) << 12 (w0 the low bit of w) as float4:
+//      8 vectors of 8 consecutive elements, h (bits 9-11) transformed here; it scales,
+//      rounds and stores each vector from its registers (16 bytes; a warp's 32 are 512
+//      contiguous bytes).
+// The wide_*_element functions below give the element of register r of thread u in each
+// step, as two parts on disjoint bits (element(u, 0) | element(0, r)).
+constexpr int kWideRegs = (1 << kWideLogN) / kWideThreads;
+// Whether hadamard_wide_kernel<T> is made for rows of 2^LOG_N elements of T.
+template <typename T, int LOG_N>
+constexpr bool kWide = (sizeof(T) == 2) && (LOG_N == kWideLogN);
+static_assert(kWideLogN == 15 && kWideRegs == 64, "the index functions below are for n = 2^15");
+constexpr int wide_load_element(int u, int r) {
+  return ((r >> 3) << 12) | (u << 3) | (r & 7);
+}
+constexpr int wide_exchange_element(int u, int r) {
+  return (u & 7) | (r << 3) | ((u >> 3) << 9);
+}
+constexpr int wide_store_element(int u, int r) {
+  const int w = u >> 5;
+  return (r & 7) | ((u & 31) << 3) | ((w & 1) << 8) | ((r >> 3) << 9) | ((w >> 1) << 12);
+}
+
+// Float of shared memory of element e: e with element bit 5 xored into bit 2 and bits 9, 10
+// into bits 3, 4 (bank bits are 0-4; bits 0-1 are kept: float4 stay 4 consecutive
+// elements). The 8 float4 of a quarter warp in steps A and C differ in element bits 3-5
+// only, which land on bank bits 3, 4 and 2 (each xored with bits fixed in the access): 8
+// distinct groups of 4 banks. The scalar accesses of a warp in step B differ in element
+// bits 0, 1, 2, 9, 10 only, which land on bank bits 0, 1 and 2, 3, 4 (these xored with the
+// fixed bits 5, 3, 4): 32 distinct banks.
+constexpr int wide_smem(int e) {
+  return e ^ (((e >> 5) & 1) << 2) ^ (((e >> 9) & 3) << 3);
+}
+// wide_smem(element(u, 0) | element(0, r)) from `base` = wide_smem(element(u, 0)) and the
+// register's part e = element(0, r) (a compile-time constant): the swizzle is a xor of
+// bits, so the result is base ^ wide_smem(e), which is written as a xor of the low 5 bits
+// (wide_smem touches bits 2-4 only) and an add of the others (clear in `base` in every step),
+// so that a thread keeps a few xored bases and addresses its registers with immediate
+// offsets from them.
+__device__ __forceinline__ int wide_index(int base, int e) {
+  const int p = wide_smem(e);
+  return (base ^ (p & 31)) + (p & ~31);
+}
+
+// rows x [n] -> rows x [n] for 16-bit rows of n = 2^15, 16-byte aligned, in the three steps
+// above. The grid is the resident blocks (one per SM: the float32 row and the staged next
+// row are 192 KiB), which loop over the rows and stage the next row as
+// hadamard_xpose_kernel<T, LOG_N, true> does (take_staged_row: each thread reads back only
+// its own copies). Every element of a row is loaded before any is stored, and the staged
+// row is another row: `out` may equal `in`.
+template <typename T>
+__global__ void __launch_bounds__(kWideThreads, 1)
+    hadamard_wide_kernel(T* out, RowIndexer out_rows, const T* in, RowIndexer in_rows, int64_t rows,
+                         float scale) {
+  constexpr int N = 1 << kWideLogN;
+  constexpr int K = kWideRegs / 8;  // 16-byte vectors a thread loads and stores
+  static_assert(sizeof(T) == 2, "16-bit rows");
+  extern __shared__ float4 hadamard_smem[];
+  float* s = reinterpret_cast<float*>(hadamard_smem);
+  uint4* stage = reinterpret_cast<uint4*>(s + N);  // the next row, as it is in memory
+  const int u = threadIdx.x;
+  const int a_base = wide_smem(wide_load_element(u, 0));
+  const int b_base = wide_smem(wide_exchange_element(u, 0));
+  const int c_base = wide_smem(wide_store_element(u, 0));
+  const int c_elem = wide_store_element(u, 0);
+  stage_row<K>(stage, blockIdx.x < rows ? in + in_rows.offset(blockIdx.x) : nullptr, kWideThreads,
+               u);
+  for (int64_t row = blockIdx.x; row < rows; row += gridDim.x) {
+    float v[kWideRegs];
+    take_staged_row<T, K>(v, stage, kWideThreads, u, [&] {
+      const int64_t next = row + gridDim.x;
+      return next < rows ? in + in_rows.offset(next) : nullptr;
+    });
+    // A. Element bits 0-2 and 12-14.
+    register_stages<kWideRegs>(v);
+    if (row != blockIdx.x) {
+      __syncthreads();  // the previous row's reads of shared memory (step C) are done
+    }
+#pragma unroll
+    for (int r = 0; r < kWideRegs; r += 4) {
+      *reinterpret_cast<float4*>(s + wide_index(a_base, wide_load_element(0, r))) =
+          make_float4(v[r], v[r + 1], v[r + 2], v[r + 3]);
+    }
+    __syncthreads();
+    // B. Element bits 3-8.
+#pragma unroll
+    for (int r = 0; r < kWideRegs; ++r) {
+      v[r] = s[wide_index(b_base, wide_exchange_element(0, r))];
+    }
+    register_stages<kWideRegs>(v);
+#pragma unroll
+    for (int r = 0; r < kWideRegs; ++r) {
+      s[wide_index(b_base, wide_exchange_element(0, r))] = v[r];
+    }
+    __syncthreads();
+    // C. Element bits 9-11 (register bits 3-5), then the stores.
+#pragma unroll
+    for (int r = 0; r < kWideRegs; r += 4) {
+      read_floats<4>(v + r, s + wide_index(c_base, wide_store_element(0, r)));
+    }
+    register_stages_over<kWideRegs, 8, kWideRegs>(v);
+    T* y = out + out_rows.offset(row) + c_elem;
+#pragma unroll
+    for (int r = 0; r < kWideRegs; r += 8) {
+      Vec<T, 8> o;
+#pragma unroll
+      for (int i = 0; i < 8; ++i) {
+        o.v[i] = from_float<T>(v[r + i] * scale);
+      }
+      store_packed<T, 8>(y + wide_store_element(0, r), o);
     }
   }
 }

@@ -5,7 +5,8 @@
 // hadamard_kernel (n < 1024): a row of n = 2^L elements is spread over `tpr` threads (a
 // power of two, at most 32: one warp, warp shuffles, no shared memory) holding `ept`
 // elements each in registers (n = tpr * ept): 8 elements a thread for short rows, 16 at
-// n = 512. From n = 1024 on, hadamard_xpose_kernel (below).
+// n = 512. From n = 1024 on, hadamard_xpose_kernel (below), and for 16-bit rows of n = 32768
+// hadamard_wide_kernel where the device's shared memory allows it.
 
 #include <cstdint>
 
@@ -51,6 +52,17 @@ constexpr int kXposeDirectMaxLogN = 14;
 // 2-byte stores, 742); at n = 4096 mixed (16384 rows 76.2 -> 78.2, 4096 rows 23.9 ->
 // 22.4), so from 2^13.
 constexpr int kXposeStageMinLogN = 13;
+
+// hadamard_wide_kernel: 16-bit rows of n = 2^kWideLogN take kWideThreads threads of
+// n / kWideThreads = 64 elements each (one row a block) where the device allows its shared
+// memory (the float32 row and the staged next row: 192 KiB, one block per SM; the H100 and
+// H200 do, the A100 not). Its 15 element bits are 6 + 6 + 3 register bits, so the row
+// crosses shared memory twice instead of the three times of hadamard_xpose_kernel's 5 + 5
+// + 5. The kernel's index functions are written for these two values. (The staged
+// hadamard_xpose_kernel needs the same 192 KiB at this size, so it is left with nothing to
+// run but the A/B hook of hadamard_cuda.cu.)
+constexpr int kWideLogN = 15;
+constexpr int kWideThreads = 512;
 
 struct HadamardPolicy {
   // Blocks hold at least this many threads: several short rows per block.
