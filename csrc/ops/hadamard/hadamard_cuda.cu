@@ -5,8 +5,6 @@
 
 #include <algorithm>
 #include <cstdint>
-#include <cstdlib>
-#include <cstring>
 
 #include "ops/hadamard/hadamard_kernels.cuh"
 #include "ops/hadamard/hadamard_launch.h"
@@ -66,14 +64,6 @@ HadamardLaunchStatus occupancy_failed() {
   return failed;
 }
 
-// TEMPORARY A/B hook: STABLEKERNELS_HADA_WIDE=0 sends the rows that hadamard_wide_kernel
-// takes to hadamard_xpose_kernel instead (read at each launch), to time one against the
-// other. To be removed before merge.
-bool wide_kernel_disabled() {
-  const char* v = std::getenv("STABLEKERNELS_HADA_WIDE");
-  return v != nullptr && std::strcmp(v, "0") == 0;
-}
-
 // 16-bit rows of n = 2^kWideLogN through hadamard_wide_kernel, where its shared memory (the
 // float32 row and the staged next row) fits the device's limit per block; then one block
 // of kWideThreads threads is resident per SM (the launch bounds hold it to the 64K
@@ -85,7 +75,7 @@ bool launch_wide(HadamardLaunchStatus& s, cudaStream_t stream, CT* out, const Ro
                  int sms) {
   constexpr int64_t kSmem = (int64_t{1} << kWideLogN) * int64_t{4 + sizeof(CT)};
   constexpr auto kernel = &cuda::hadamard_wide_kernel<CT>;
-  if (kSmem > optin || wide_kernel_disabled()) {  // TEMPORARY A/B hook: the second test
+  if (kSmem > optin) {
     return false;
   }
   s = allow_shared_memory(kernel, kSmem, optin);
@@ -124,8 +114,8 @@ HadamardLaunchStatus launch_xpose(cudaStream_t stream, CT* out, const RowIndexer
   }
   const int64_t needed = (rows + kRows - 1) / kRows;
   // Staged rows where the device's shared memory keeps as many blocks resident with the
-  // staging space as without it (the H100 and H200 do at n = 16384 and 32768, the A100
-  // not: there rows go one at a time).
+  // staging space as without it (the H100 and H200 do at n = 8192 and 16384, the A100 not
+  // at 16384: there rows go one at a time).
   if constexpr (cuda::kXposeStaged<CT, LOG_N>) {
     constexpr int64_t kStagedSmem = kSmem + (int64_t{kRows} << LOG_N) * int64_t{sizeof(CT)};
     constexpr auto staged = &cuda::hadamard_xpose_kernel<CT, LOG_N, true>;

@@ -190,9 +190,11 @@ template <int LOG_N>
 constexpr bool kXposeDirect = (LOG_N > kXposeMinLogN) && (LOG_N <= kXposeDirectMaxLogN);
 
 // Whether hadamard_xpose_kernel<T, LOG_N, true> exists (hadamard_tuning.h): 16-bit rows of
-// n >= 2^kXposeStageMinLogN.
+// n >= 2^kXposeStageMinLogN below the wide kernel's size, which needs the same shared
+// memory and takes those rows wherever it fits.
 template <typename T, int LOG_N>
-constexpr bool kXposeStaged = (sizeof(T) == 2) && (LOG_N >= kXposeStageMinLogN);
+constexpr bool kXposeStaged =
+    (sizeof(T) == 2) && (LOG_N >= kXposeStageMinLogN) && (LOG_N < kWideLogN);
 
 // 16 bytes from global to shared memory without registers (cp.async, sm_80 and newer),
 // cached in L2 only; and the wait for all of this thread's copies.
@@ -330,8 +332,8 @@ __device__ __forceinline__ void read_floats(float* dst, const float* src) {
 // rows, and each thread copies its part of the block's next rows by cp.async into shared
 // memory after the float32 rows (RPB * n * 2 more bytes) before the exchanges of the
 // current ones, reading back only what it copied itself: the loads are in flight during
-// the exchanges and stores with no registers held (64 a thread: two blocks of 512 threads
-// or one of 1024 per SM, the launch bounds). Each row is loaded and stored by one block
+// the exchanges and stores with no registers held (64 a thread: 1024 threads per SM, the
+// launch bounds). Each row is loaded and stored by one block
 // only, and rows are distinct memory (in place too), so loading row r + gridDim.x * RPB
 // before storing row r keeps `out` == `in` valid.
 template <typename T, int LOG_N, bool STAGED>

@@ -45,7 +45,8 @@ constexpr int kXposeDirectMaxLogN = 14;
 // copies its part of the block's next row into shared memory by cp.async (no registers
 // held) before the exchanges of the current one. Taken where the staging space leaves as
 // many blocks resident as without it (the launch asks the occupancy of both; the A100's
-// shared memory does not at n = 16384 and 32768: there rows go one at a time). H200, bf16,
+// shared memory does not at n = 16384: there rows go one at a time). Not made at
+// n = 2^kWideLogN (below). H200, bf16,
 // us, before -> staged: 16384 x 8192 158.5 -> 151.6, 4096 x 8192 43.7 -> 41.1, 16384 x
 // 16384 334 -> 325, 16384 x 32768 722.7 -> 717.8 (against the next row's loads into 16
 // registers, which this replaced; one row at a time measured 888; DirectStore at 32768,
@@ -58,9 +59,10 @@ constexpr int kXposeStageMinLogN = 13;
 // memory (the float32 row and the staged next row: 192 KiB, one block per SM; the H100 and
 // H200 do, the A100 not). Its 15 element bits are 6 + 6 + 3 register bits, so the row
 // crosses shared memory twice instead of the three times of hadamard_xpose_kernel's 5 + 5
-// + 5. The kernel's index functions are written for these two values. (The staged
-// hadamard_xpose_kernel needs the same 192 KiB at this size, so it is left with nothing to
-// run but the A/B hook of hadamard_cuda.cu.)
+// + 5. The kernel's index functions are written for these two values. The staged
+// hadamard_xpose_kernel would need the same 192 KiB, so it is not made at this size: where
+// the wide kernel does not fit (the A100) or for float32 rows, n = 32768 takes the unstaged
+// hadamard_xpose_kernel, one row at a time.
 constexpr int kWideLogN = 15;
 constexpr int kWideThreads = 512;
 
