@@ -51,11 +51,11 @@ def test_hadacore_transform(device: str, dtype: torch.dtype, n: int, layout: str
     _check(_make((2, 3, n), layout, dtype, device, seed=n))
 
 
-# (n, rows): every row count for the sizes whose rows share blocks; n = 32768 (a whole
-# block a row) up to 5 rows
+# (n, rows): every row count for the sizes whose rows share blocks; n = 16384 and 32768 (a
+# whole block a row) up to 5 rows
 _ROW_COUNT_CASES = [
     (n, rows) for n in (2, 8, 128, 256, 1024, 2048, 4096) for rows in (1, 3, 5, 33, 130)
-] + [(32768, rows) for rows in (1, 3, 5)]
+] + [(n, rows) for n in (16384, 32768) for rows in (1, 3, 5)]
 
 
 @pytest.mark.parametrize("device", DEVICES)
@@ -75,9 +75,10 @@ def test_hadacore_transform_rows_beyond_one_wave(
     dtype: torch.dtype, n: int, rows: int, layout: str
 ) -> None:
     # 16-bit rows from n = 8192 go, where the GPU's shared memory allows (H100/H200), to a
-    # grid of resident blocks that loop over rows with the next one staged by cp.async (1, 2
-    # and 4 blocks per SM at n = 32768, 16384, 8192): row counts past one and two waves and
-    # many rows a block, out of place and in place, dense and strided.
+    # grid of resident blocks that loop over rows with the next one staged by cp.async (the
+    # wide kernel at n = 32768 and 16384, 1 and 2 blocks per SM; 4 at 8192): row counts
+    # past one and two waves and many rows a block, out of place and in place, dense and
+    # strided.
     _check(_make((rows, n), layout, dtype, "cuda", seed=rows))
 
 

@@ -5,6 +5,8 @@
 
 #include <algorithm>
 #include <cstdint>
+#include <cstdlib>  // TEMPORARY A/B hook
+#include <cstring>  // TEMPORARY A/B hook
 
 #include "ops/hadamard/hadamard_kernels.cuh"
 #include "ops/hadamard/hadamard_launch.h"
@@ -64,32 +66,46 @@ HadamardLaunchStatus occupancy_failed() {
   return failed;
 }
 
-// 16-bit rows of n = 2^kWideLogN through hadamard_wide_kernel, where its shared memory (the
-// float32 row and the staged next row) fits the device's limit per block; then one block
-// of kWideThreads threads is resident per SM (the launch bounds hold it to the 64K
-// registers of an SM), and the grid is the resident blocks. false: it does not fit (the
-// A100), the caller launches hadamard_xpose_kernel.
-template <typename CT>
+// TEMPORARY A/B hook: STABLEKERNELS_HADA_WIDE14=0 sends the rows of n = 16384 that
+// hadamard_wide_kernel takes to hadamard_xpose_kernel instead (read at each launch), to
+// time one against the other. To be removed after the timing.
+bool wide14_disabled() {
+  const char* v = std::getenv("STABLEKERNELS_HADA_WIDE14");
+  return v != nullptr && std::strcmp(v, "0") == 0;
+}
+
+// 16-bit rows of n = 2^LOG_N (kWide) through hadamard_wide_kernel, where its shared memory
+// (the float32 row and the staged next row) fits the device's limit per block and a block
+// is resident; the grid is the resident blocks (the launch bounds hold a thread to 128
+// registers: on sm_90 one block per SM at n = 32768, two at 16384). false: it does not fit
+// (the A100 at 32768), the caller launches hadamard_xpose_kernel.
+template <typename CT, int LOG_N>
 bool launch_wide(HadamardLaunchStatus& s, cudaStream_t stream, CT* out, const RowIndexer& orows,
                  const CT* in, const RowIndexer& irows, int64_t rows, float scale, int optin,
                  int sms) {
-  constexpr int64_t kSmem = (int64_t{1} << kWideLogN) * int64_t{4 + sizeof(CT)};
-  constexpr auto kernel = &cuda::hadamard_wide_kernel<CT>;
+  using W = cuda::WideShape<LOG_N>;
+  constexpr int64_t kSmem = W::kSmem;
+  constexpr auto kernel = &cuda::hadamard_wide_kernel<CT, LOG_N>;
   if (kSmem > optin) {
     return false;
+  }
+  if constexpr (LOG_N == 14) {
+    if (wide14_disabled()) {  // TEMPORARY A/B hook
+      return false;
+    }
   }
   s = allow_shared_memory(kernel, kSmem, optin);
   if (!s.ok()) {
     return true;
   }
   const int64_t resident =
-      stablekernels::cuda::resident_blocks<kernel>(kWideThreads, static_cast<size_t>(kSmem), sms);
+      stablekernels::cuda::resident_blocks<kernel>(W::kThreads, static_cast<size_t>(kSmem), sms);
   if (resident == 0) {
     s = occupancy_failed();
     return true;
   }
   const int64_t blocks = std::min(rows, resident);
-  kernel<<<static_cast<unsigned>(blocks), kWideThreads, static_cast<size_t>(kSmem), stream>>>(
+  kernel<<<static_cast<unsigned>(blocks), W::kThreads, static_cast<size_t>(kSmem), stream>>>(
       out, orows, in, irows, rows, scale);
   return true;
 }
@@ -104,7 +120,7 @@ HadamardLaunchStatus launch_xpose(cudaStream_t stream, CT* out, const RowIndexer
   constexpr auto kernel = &cuda::hadamard_xpose_kernel<CT, LOG_N, false>;
   if constexpr (cuda::kWide<CT, LOG_N>) {
     HadamardLaunchStatus ws;
-    if (launch_wide<CT>(ws, stream, out, orows, in, irows, rows, scale, optin, sms)) {
+    if (launch_wide<CT, LOG_N>(ws, stream, out, orows, in, irows, rows, scale, optin, sms)) {
       return ws;
     }
   }
@@ -114,8 +130,8 @@ HadamardLaunchStatus launch_xpose(cudaStream_t stream, CT* out, const RowIndexer
   }
   const int64_t needed = (rows + kRows - 1) / kRows;
   // Staged rows where the device's shared memory keeps as many blocks resident with the
-  // staging space as without it (the H100 and H200 do at n = 8192 and 16384, the A100 not
-  // at 16384: there rows go one at a time).
+  // staging space as without it (the H100 and H200 do at n = 8192; n = 16384 only through
+  // the TEMPORARY A/B hook).
   if constexpr (cuda::kXposeStaged<CT, LOG_N>) {
     constexpr int64_t kStagedSmem = kSmem + (int64_t{kRows} << LOG_N) * int64_t{sizeof(CT)};
     constexpr auto staged = &cuda::hadamard_xpose_kernel<CT, LOG_N, true>;

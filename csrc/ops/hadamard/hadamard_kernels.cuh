@@ -190,11 +190,12 @@ template <int LOG_N>
 constexpr bool kXposeDirect = (LOG_N > kXposeMinLogN) && (LOG_N <= kXposeDirectMaxLogN);
 
 // Whether hadamard_xpose_kernel<T, LOG_N, true> exists (hadamard_tuning.h): 16-bit rows of
-// n >= 2^kXposeStageMinLogN below the wide kernel's size, which needs the same shared
-// memory and takes those rows wherever it fits.
+// n >= 2^kXposeStageMinLogN below the wide kernel's sizes, which need the same shared
+// memory and take those rows wherever it fits. TEMPORARY A/B hook: also at 2^kWideMinLogN
+// (the old path of STABLEKERNELS_HADA_WIDE14=0); `<` once the hook is removed.
 template <typename T, int LOG_N>
 constexpr bool kXposeStaged =
-    (sizeof(T) == 2) && (LOG_N >= kXposeStageMinLogN) && (LOG_N < kWideLogN);
+    (sizeof(T) == 2) && (LOG_N >= kXposeStageMinLogN) && (LOG_N <= kWideMinLogN);
 
 // 16 bytes from global to shared memory without registers (cp.async, sm_80 and newer),
 // cached in L2 only; and the wait for all of this thread's copies.
@@ -474,31 +475,47 @@ __global__ void __launch_bounds__((1 << (LOG_N - 5)) * kXposeRowsPerBlock<LOG_N>
   }
 }
 
-// hadamard_wide_kernel: 16-bit rows of n = 2^15, one row a block of kWideThreads = 512
-// threads of 64 float32 registers, whose 15 element bits e0..e14 are transformed 6 + 6 + 3
-// in registers over three steps, the row crossing shared memory (float32, wide_smem below)
-// twice in between:
-//   A. thread t loads its 16-byte vectors k * 512 + t (k < 8; elements (k * 512 + t) * 8 + j,
-//      register r = k * 8 + j, as take_staged_row gives them): j and k are element bits
-//      0-2 and 12-14, transformed here; it writes them as 16 float4 (4 consecutive j);
-//   B. thread u = (ua, ub) (its 3 low bits, its 6 others) reads register r = element
+// hadamard_wide_kernel<T, LOG_N>: 16-bit rows of n = 2^LOG_N (LOG_N = 14 or 15), one row a
+// block of n / 64 threads (WideShape: 256 or 512) of kWideRegs = 64 float32 registers, the
+// element bits transformed in registers over three steps, the row crossing shared memory
+// (float32, wide_smem below) twice in between:
+//   A. thread t loads its 16-byte vectors k * threads + t (k < 8; elements
+//      (k * threads + t) * 8 + j, register r = k * 8 + j, as take_staged_row gives them):
+//      j and k are element bits 0-2 and the top three, transformed here; it writes them as
+//      16 float4 (4 consecutive j);
+//   B. thread u = (ua, ub) (its 3 low bits, its others) reads register r = element
 //      ua | r << 3 | ub << 9 (bits 3-8, scalar accesses), transforms them and writes them
 //      back to the same places (no barrier before); the lanes of a warp are bits 0, 1, 2,
 //      9 and 10;
 //   C. thread u = (lane l, warp w) reads register r = (h, j) = element
 //      j | l << 3 | w0 << 8 | h << 9 | (w >> 1) << 12 (w0 the low bit of w) as float4:
-//      8 vectors of 8 consecutive elements, h (bits 9-11) transformed here; it scales,
-//      rounds and stores each vector from its registers (16 bytes; a warp's 32 are 512
-//      contiguous bytes).
+//      8 vectors of 8 consecutive elements; of h (bits 9-11) those not done in A are
+//      transformed here (9-11 at n = 2^15, 9-10 at 2^14, where bit 11, done in A, is
+//      carried: 64 registers hold 8 elements of a store vector and 3 more bits, of which
+//      only 2 are left); it scales, rounds and stores each vector from its registers
+//      (16 bytes; a warp's 32 are 512 contiguous bytes).
 // The wide_*_element functions below give the element of register r of thread u in each
-// step, as two parts on disjoint bits (element(u, 0) | element(0, r)).
-constexpr int kWideRegs = (1 << kWideLogN) / kWideThreads;
-// Whether hadamard_wide_kernel<T> is made for rows of 2^LOG_N elements of T.
+// step, as two parts on disjoint bits (element(u, 0) | element(0, r)); only step A's
+// depends on LOG_N.
+template <int LOG_N>
+struct WideShape {
+  static_assert(LOG_N >= kWideMinLogN && LOG_N <= kWideMaxLogN, "n = 2^14 or 2^15");
+  static_assert(kWideRegs == 64, "6 register bits: 8 vectors of 8 elements");
+  static constexpr int kThreads = (1 << LOG_N) / kWideRegs;
+  // Blocks per SM of the launch bounds (kWideThreadsPerSm threads of 128 registers).
+  static constexpr int kMinBlocks = kWideThreadsPerSm / kThreads;
+  // Step C transforms register bits 3 up to (not including) ilog2(kCEnd): element bits 9
+  // to LOG_N - 4.
+  static constexpr int kCEnd = 8 << (LOG_N - 12);
+  // Dynamic shared memory: the float32 row and the staged next row.
+  static constexpr int64_t kSmem = (int64_t{1} << LOG_N) * (4 + 2);
+};
+// Whether hadamard_wide_kernel<T, LOG_N> is made for rows of 2^LOG_N elements of T.
 template <typename T, int LOG_N>
-constexpr bool kWide = (sizeof(T) == 2) && (LOG_N == kWideLogN);
-static_assert(kWideLogN == 15 && kWideRegs == 64, "the index functions below are for n = 2^15");
+constexpr bool kWide = (sizeof(T) == 2) && (LOG_N >= kWideMinLogN) && (LOG_N <= kWideMaxLogN);
+template <int LOG_N>
 constexpr int wide_load_element(int u, int r) {
-  return ((r >> 3) << 12) | (u << 3) | (r & 7);
+  return ((r >> 3) << (LOG_N - 3)) | (u << 3) | (r & 7);
 }
 constexpr int wide_exchange_element(int u, int r) {
   return (u & 7) | (r << 3) | ((u >> 3) << 9);
@@ -529,43 +546,44 @@ __device__ __forceinline__ int wide_index(int base, int e) {
   return (base ^ (p & 31)) + (p & ~31);
 }
 
-// rows x [n] -> rows x [n] for 16-bit rows of n = 2^15, 16-byte aligned, in the three steps
-// above. The grid is the resident blocks (one per SM: the float32 row and the staged next
-// row are 192 KiB), which loop over the rows and stage the next row as
-// hadamard_xpose_kernel<T, LOG_N, true> does (take_staged_row: each thread reads back only
-// its own copies). Every element of a row is loaded before any is stored, and the staged
-// row is another row: `out` may equal `in`.
-template <typename T>
-__global__ void __launch_bounds__(kWideThreads, 1)
+// rows x [n] -> rows x [n] for 16-bit rows of n = 2^LOG_N, 16-byte aligned, in the three
+// steps above. The grid is the resident blocks (WideShape::kSmem of shared memory each),
+// which loop over the rows and stage the next row as hadamard_xpose_kernel<T, LOG_N, true>
+// does (take_staged_row: each thread reads back only its own copies). Every element of a
+// row is loaded before any is stored, and the staged row is another row: `out` may equal
+// `in`.
+template <typename T, int LOG_N>
+__global__ void __launch_bounds__(WideShape<LOG_N>::kThreads, WideShape<LOG_N>::kMinBlocks)
     hadamard_wide_kernel(T* out, RowIndexer out_rows, const T* in, RowIndexer in_rows, int64_t rows,
                          float scale) {
-  constexpr int N = 1 << kWideLogN;
+  using S = WideShape<LOG_N>;
+  constexpr int N = 1 << LOG_N;
   constexpr int K = kWideRegs / 8;  // 16-byte vectors a thread loads and stores
   static_assert(sizeof(T) == 2, "16-bit rows");
   extern __shared__ float4 hadamard_smem[];
   float* s = reinterpret_cast<float*>(hadamard_smem);
   uint4* stage = reinterpret_cast<uint4*>(s + N);  // the next row, as it is in memory
   const int u = threadIdx.x;
-  const int a_base = wide_smem(wide_load_element(u, 0));
+  const int a_base = wide_smem(wide_load_element<LOG_N>(u, 0));
   const int b_base = wide_smem(wide_exchange_element(u, 0));
   const int c_base = wide_smem(wide_store_element(u, 0));
   const int c_elem = wide_store_element(u, 0);
-  stage_row<K>(stage, blockIdx.x < rows ? in + in_rows.offset(blockIdx.x) : nullptr, kWideThreads,
+  stage_row<K>(stage, blockIdx.x < rows ? in + in_rows.offset(blockIdx.x) : nullptr, S::kThreads,
                u);
   for (int64_t row = blockIdx.x; row < rows; row += gridDim.x) {
     float v[kWideRegs];
-    take_staged_row<T, K>(v, stage, kWideThreads, u, [&] {
+    take_staged_row<T, K>(v, stage, S::kThreads, u, [&] {
       const int64_t next = row + gridDim.x;
       return next < rows ? in + in_rows.offset(next) : nullptr;
     });
-    // A. Element bits 0-2 and 12-14.
+    // A. Element bits 0-2 and the top three.
     register_stages<kWideRegs>(v);
     if (row != blockIdx.x) {
       __syncthreads();  // the previous row's reads of shared memory (step C) are done
     }
 #pragma unroll
     for (int r = 0; r < kWideRegs; r += 4) {
-      *reinterpret_cast<float4*>(s + wide_index(a_base, wide_load_element(0, r))) =
+      *reinterpret_cast<float4*>(s + wide_index(a_base, wide_load_element<LOG_N>(0, r))) =
           make_float4(v[r], v[r + 1], v[r + 2], v[r + 3]);
     }
     __syncthreads();
@@ -580,12 +598,12 @@ __global__ void __launch_bounds__(kWideThreads, 1)
       s[wide_index(b_base, wide_exchange_element(0, r))] = v[r];
     }
     __syncthreads();
-    // C. Element bits 9-11 (register bits 3-5), then the stores.
+    // C. Element bits 9 to LOG_N - 4 (register bits 3 up), then the stores.
 #pragma unroll
     for (int r = 0; r < kWideRegs; r += 4) {
       read_floats<4>(v + r, s + wide_index(c_base, wide_store_element(0, r)));
     }
-    register_stages_over<kWideRegs, 8, kWideRegs>(v);
+    register_stages_over<kWideRegs, 8, S::kCEnd>(v);
     T* y = out + out_rows.offset(row) + c_elem;
 #pragma unroll
     for (int r = 0; r < kWideRegs; r += 8) {

@@ -5,8 +5,8 @@
 // hadamard_kernel (n < 1024): a row of n = 2^L elements is spread over `tpr` threads (a
 // power of two, at most 32: one warp, warp shuffles, no shared memory) holding `ept`
 // elements each in registers (n = tpr * ept): 8 elements a thread for short rows, 16 at
-// n = 512. From n = 1024 on, hadamard_xpose_kernel (below), and for 16-bit rows of n = 32768
-// hadamard_wide_kernel where the device's shared memory allows it.
+// n = 512. From n = 1024 on, hadamard_xpose_kernel (below), and for 16-bit rows of n = 16384
+// and 32768 hadamard_wide_kernel where the device's shared memory allows it.
 
 #include <cstdint>
 
@@ -45,8 +45,8 @@ constexpr int kXposeDirectMaxLogN = 14;
 // copies its part of the block's next row into shared memory by cp.async (no registers
 // held) before the exchanges of the current one. Taken where the staging space leaves as
 // many blocks resident as without it (the launch asks the occupancy of both; the A100's
-// shared memory does not at n = 16384: there rows go one at a time). Not made at
-// n = 2^kWideLogN (below). H200, bf16,
+// shared memory does not at n = 16384: there rows go one at a time). Not made from
+// n = 2^kWideMinLogN on (below). H200, bf16,
 // us, before -> staged: 16384 x 8192 158.5 -> 151.6, 4096 x 8192 43.7 -> 41.1, 16384 x
 // 16384 334 -> 325, 16384 x 32768 722.7 -> 717.8 (against the next row's loads into 16
 // registers, which this replaced; one row at a time measured 888; DirectStore at 32768,
@@ -54,17 +54,25 @@ constexpr int kXposeDirectMaxLogN = 14;
 // 22.4), so from 2^13.
 constexpr int kXposeStageMinLogN = 13;
 
-// hadamard_wide_kernel: 16-bit rows of n = 2^kWideLogN take kWideThreads threads of
-// n / kWideThreads = 64 elements each (one row a block) where the device allows its shared
-// memory (the float32 row and the staged next row: 192 KiB, one block per SM; the H100 and
-// H200 do, the A100 not). Its 15 element bits are 6 + 6 + 3 register bits, so the row
-// crosses shared memory twice instead of the three times of hadamard_xpose_kernel's 5 + 5
-// + 5. The kernel's index functions are written for these two values. The staged
-// hadamard_xpose_kernel would need the same 192 KiB, so it is not made at this size: where
-// the wide kernel does not fit (the A100) or for float32 rows, n = 32768 takes the unstaged
-// hadamard_xpose_kernel, one row at a time.
-constexpr int kWideLogN = 15;
-constexpr int kWideThreads = 512;
+// hadamard_wide_kernel: 16-bit rows of n = 2^14 and 2^15 take n / kWideRegs threads of
+// kWideRegs = 64 elements each (one row a block: 256 or 512 threads) where the device
+// allows the block's shared memory (the float32 row and the staged next row: 96 or
+// 192 KiB; the H100 and H200 hold two blocks of n = 16384 or one of 32768 per SM, the A100
+// one of 16384 and none of 32768). The element bits are 6 + 6 + 3 register bits at
+// n = 32768 and 6 + 6 + 2 at 16384 (one register bit carried untransformed in the last
+// step), so the row crosses shared memory twice instead of the three times of
+// hadamard_xpose_kernel's 5 + 5 + 5 at 32768, and at 16384 (5 + 5 + 4, also twice with
+// DirectStore) the last step holds 8 consecutive elements for 16-byte stores instead of
+// DirectStore's 2 (4 bytes). The staged
+// hadamard_xpose_kernel would need the same shared memory, so it is not made at these
+// sizes: where the wide kernel does not fit (the A100 at 32768) or for float32 rows, they
+// take the unstaged hadamard_xpose_kernel, one row at a time.
+constexpr int kWideMinLogN = 14;
+constexpr int kWideMaxLogN = 15;
+constexpr int kWideRegs = 64;
+// Threads per SM the wide kernel's launch bounds ask for: 128 registers each in the 64K of
+// an SM (one block at n = 32768, two at 16384).
+constexpr int kWideThreadsPerSm = 512;
 
 struct HadamardPolicy {
   // Blocks hold at least this many threads: several short rows per block.
