@@ -5,8 +5,6 @@
 
 #include <algorithm>
 #include <cstdint>
-#include <cstdlib>  // TEMPORARY A/B hook
-#include <cstring>  // TEMPORARY A/B hook
 
 #include "ops/hadamard/hadamard_kernels.cuh"
 #include "ops/hadamard/hadamard_launch.h"
@@ -66,19 +64,12 @@ HadamardLaunchStatus occupancy_failed() {
   return failed;
 }
 
-// TEMPORARY A/B hook: STABLEKERNELS_HADA_WIDE14=0 sends the rows of n = 16384 that
-// hadamard_wide_kernel takes to hadamard_xpose_kernel instead (read at each launch), to
-// time one against the other. To be removed after the timing.
-bool wide14_disabled() {
-  const char* v = std::getenv("STABLEKERNELS_HADA_WIDE14");
-  return v != nullptr && std::strcmp(v, "0") == 0;
-}
-
 // 16-bit rows of n = 2^LOG_N (kWide) through hadamard_wide_kernel, where its shared memory
-// (the float32 row and the staged next row) fits the device's limit per block and a block
-// is resident; the grid is the resident blocks (the launch bounds hold a thread to 128
-// registers: on sm_90 one block per SM at n = 32768, two at 16384). false: it does not fit
-// (the A100 at 32768), the caller launches hadamard_xpose_kernel.
+// (the float32 row and the staged next row) fits the device's limit per block and as many
+// blocks are resident as the launch bounds plan for (one per SM at n = 32768, two at 16384,
+// 128 registers a thread); the grid is the resident blocks. false: it does not fit (the
+// A100, whose shared memory holds one block of 16384 and none of 32768), the caller
+// launches hadamard_xpose_kernel.
 template <typename CT, int LOG_N>
 bool launch_wide(HadamardLaunchStatus& s, cudaStream_t stream, CT* out, const RowIndexer& orows,
                  const CT* in, const RowIndexer& irows, int64_t rows, float scale, int optin,
@@ -89,11 +80,6 @@ bool launch_wide(HadamardLaunchStatus& s, cudaStream_t stream, CT* out, const Ro
   if (kSmem > optin) {
     return false;
   }
-  if constexpr (LOG_N == 14) {
-    if (wide14_disabled()) {  // TEMPORARY A/B hook
-      return false;
-    }
-  }
   s = allow_shared_memory(kernel, kSmem, optin);
   if (!s.ok()) {
     return true;
@@ -103,6 +89,9 @@ bool launch_wide(HadamardLaunchStatus& s, cudaStream_t stream, CT* out, const Ro
   if (resident == 0) {
     s = occupancy_failed();
     return true;
+  }
+  if (resident < W::kMinBlocks * int64_t{sms}) {
+    return false;  // fewer threads per SM than the launch bounds plan for
   }
   const int64_t blocks = std::min(rows, resident);
   kernel<<<static_cast<unsigned>(blocks), W::kThreads, static_cast<size_t>(kSmem), stream>>>(
@@ -130,8 +119,7 @@ HadamardLaunchStatus launch_xpose(cudaStream_t stream, CT* out, const RowIndexer
   }
   const int64_t needed = (rows + kRows - 1) / kRows;
   // Staged rows where the device's shared memory keeps as many blocks resident with the
-  // staging space as without it (the H100 and H200 do at n = 8192; n = 16384 only through
-  // the TEMPORARY A/B hook).
+  // staging space as without it (the H100 and H200 do at n = 8192).
   if constexpr (cuda::kXposeStaged<CT, LOG_N>) {
     constexpr int64_t kStagedSmem = kSmem + (int64_t{kRows} << LOG_N) * int64_t{sizeof(CT)};
     constexpr auto staged = &cuda::hadamard_xpose_kernel<CT, LOG_N, true>;

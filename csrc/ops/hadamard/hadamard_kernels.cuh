@@ -191,11 +191,10 @@ constexpr bool kXposeDirect = (LOG_N > kXposeMinLogN) && (LOG_N <= kXposeDirectM
 
 // Whether hadamard_xpose_kernel<T, LOG_N, true> exists (hadamard_tuning.h): 16-bit rows of
 // n >= 2^kXposeStageMinLogN below the wide kernel's sizes, which need the same shared
-// memory and take those rows wherever it fits. TEMPORARY A/B hook: also at 2^kWideMinLogN
-// (the old path of STABLEKERNELS_HADA_WIDE14=0); `<` once the hook is removed.
+// memory and take those rows wherever it fits.
 template <typename T, int LOG_N>
 constexpr bool kXposeStaged =
-    (sizeof(T) == 2) && (LOG_N >= kXposeStageMinLogN) && (LOG_N <= kWideMinLogN);
+    (sizeof(T) == 2) && (LOG_N >= kXposeStageMinLogN) && (LOG_N < kWideMinLogN);
 
 // 16 bytes from global to shared memory without registers (cp.async, sm_80 and newer),
 // cached in L2 only; and the wait for all of this thread's copies.
