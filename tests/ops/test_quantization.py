@@ -106,9 +106,9 @@ def test_dynamic(device: str, dtype: torch.dtype, shape: tuple[int, ...], layout
 
 
 # Dense inputs either side of each shape of the one-launch dynamic kernel on CUDA (16-bit
-# elements, 8 a vector): one block up to 1024 vectors (sm_90 and newer; up to 64K vectors on
-# older GPUs), then one cluster of up to 16 blocks of 256 threads x 4 vectors (16384
-# vectors), x 8 vectors (32768), then the amax and conversion kernels.
+# elements, 8 a vector): one block up to 1024 vectors (sm_90 and newer; on older GPUs one
+# block up to 8192 vectors), then one cluster of up to 16 blocks of 256 threads x 4 vectors
+# (16384 vectors), x 8 vectors (32768), then the amax and conversion kernels.
 FUSED_EDGES = [(1, 8192), (1, 8200), (32, 4096), (8, 16385), (32, 8192), (8, 32769)]
 
 
