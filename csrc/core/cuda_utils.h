@@ -91,15 +91,6 @@ inline int sm_count(int32_t device, const char* op) {
   return std::max(sms, 1);
 }
 
-// The compute capability's major number of a device (9 for sm_90), for kernels that use
-// features of newer GPUs (thread block clusters) where the device has them.
-inline int compute_capability_major(int32_t device, const char* op) {
-  int major = 0;
-  STABLEKERNELS_CUDA_CHECK(
-      cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, device), op);
-  return major;
-}
-
 template <typename T>
 inline T* data_ptr(const Tensor& t) {
   return static_cast<T*>(t.data_ptr());

@@ -66,10 +66,9 @@ void dynamic_scaled_fp8_quant_cuda(const Tensor& result, const Tensor& input, co
   const DType dtype = float_dtype(input.scalar_type(), op, "input");
   if (p.rows != 0 && p.hidden != 0) {
     const FlatWalk w = flat_walk(op, &result, input, p);
-    const int cc_major = compute_capability_major(input.get_device_index(), op);
-    if (dynamic_quant_fits_fused(dtype, w, result.data_ptr(), input.data_ptr(), cc_major)) {
+    if (dynamic_quant_fits_fused(dtype, w, result.data_ptr(), input.data_ptr())) {
       check_launch(launch_dynamic_quant_fused(dtype, ctx.stream, w, data_ptr<uint8_t>(result), s,
-                                              input.data_ptr(), cc_major),
+                                              input.data_ptr()),
                    op);
       return;
     }

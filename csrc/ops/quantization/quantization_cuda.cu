@@ -195,20 +195,31 @@ void allow_large_clusters() {
   (void)err;  // where it fails, so does the launch, whose error is reported
 }
 
-// The largest cluster of dynamic_quant_fused_kernel blocks the current device schedules, up
-// to kQuantPolicy.cluster_max_blocks (at least the portable 8), asked once per device.
+// How many dynamic_quant_fused_kernel blocks one cluster of the current device may hold:
+// 0 where there are no clusters (devices before sm_90, or kernels compiled for an older
+// arch, as a PTX JIT of compute_80 code would be: that code has no cluster part), else
+// kQuantPolicy.cluster_max_blocks where the device schedules that many, else the portable
+// 8. Asked once per device.
 int fused_cluster_cap() {
   constexpr int kMaxDevices = 64;
-  static std::atomic<int> cache[kMaxDevices] = {};
+  static std::atomic<int> cache[kMaxDevices] = {};  // cap + 1; 0: not asked yet
   int device = 0;
   if (cudaGetDevice(&device) != cudaSuccess || device < 0 || device >= kMaxDevices) {
     cudaGetLastError();
-    return 8;
+    return 0;
   }
-  int cap = cache[device].load(std::memory_order_relaxed);
-  if (cap == 0) {
-    constexpr auto kernel =
-        &cuda::dynamic_quant_fused_kernel<__nv_bfloat16, 8, cuda::kOneBlockMaxItems, true>;
+  const int cached = cache[device].load(std::memory_order_relaxed);
+  if (cached > 0) {
+    return cached - 1;
+  }
+  constexpr auto kernel =
+      &cuda::dynamic_quant_fused_kernel<__nv_bfloat16, 8, cuda::kOneBlockMaxItems, true>;
+  int cap = 0;
+  int major = 0;
+  cudaFuncAttributes attributes = {};
+  if (cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, device) == cudaSuccess &&
+      major >= 9 && cudaFuncGetAttributes(&attributes, kernel) == cudaSuccess &&
+      attributes.ptxVersion >= 90) {
     allow_large_clusters<kernel>();
     const int want = kQuantPolicy.cluster_max_blocks;
     cudaLaunchAttribute attr[1];
@@ -220,21 +231,20 @@ int fused_cluster_cap() {
     config.attrs = attr;
     config.numAttrs = 1;
     int clusters = 0;
-    if (cudaOccupancyMaxActiveClusters(&clusters, kernel, &config) != cudaSuccess) {
-      cudaGetLastError();
-      clusters = 0;
-    }
-    cap = clusters > 0 ? want : 8;
-    cache[device].store(cap, std::memory_order_relaxed);
+    const bool asked = cudaOccupancyMaxActiveClusters(&clusters, kernel, &config) == cudaSuccess;
+    cap = asked && clusters > 0 ? want : 8;
   }
+  cudaGetLastError();  // a query that failed leaves no error behind
+  cache[device].store(cap + 1, std::memory_order_relaxed);
   return cap;
 }
 
-// The fused kernel's shape on a device of compute capability cc_major (kQuantPolicy), or
-// items == 0 where the input is too large for it.
-FusedShape dynamic_fused_shape(int64_t nvec, int cc_major) {
+// The fused kernel's shape on the current device (kQuantPolicy), or items == 0 where the
+// input is too large for it.
+FusedShape dynamic_fused_shape(int64_t nvec) {
   constexpr QuantPolicy p = kQuantPolicy;
-  if (cc_major < 9) {
+  const int cluster_cap = fused_cluster_cap();
+  if (cluster_cap == 0) {
     return fused_shape(nvec,
                        {1, p.one_block_threads, cuda::kOneBlockMaxItems, cuda::kOneBlockThreads});
   }
@@ -242,7 +252,7 @@ FusedShape dynamic_fused_shape(int64_t nvec, int cc_major) {
       fused_shape(nvec, {1, p.single_block_threads, p.single_block_items, p.single_block_threads});
   for (int items = p.cluster_min_items; b.items == 0 && items <= cuda::kOneBlockMaxItems;
        items *= 2) {
-    b = fused_shape(nvec, {fused_cluster_cap(), p.cluster_threads, items, p.cluster_threads});
+    b = fused_shape(nvec, {cluster_cap, p.cluster_threads, items, p.cluster_threads});
   }
   return b;
 }
@@ -286,13 +296,12 @@ void launch_fused(cudaStream_t s, FusedShape b, uint8_t* out, float* scale, cons
 
 }  // namespace
 
-bool dynamic_quant_fits_fused(DType dtype, const FlatWalk& w, const void* out, const void* in,
-                              int cc_major) {
+bool dynamic_quant_fits_fused(DType dtype, const FlatWalk& w, const void* out, const void* in) {
   const auto fits = [&](auto tag) {
     using CT = typename decltype(tag)::type;
     constexpr int kVec = stablekernels::cuda::kVec16<CT>;
     return w.rows == 1 && w.hidden > 0 && flat_vec<CT>(w, out, in) == kVec &&
-           dynamic_fused_shape(w.hidden / kVec, cc_major).items > 0;
+           dynamic_fused_shape(w.hidden / kVec).items > 0;
   };
   using stablekernels::cuda::TypeTag;
   switch (dtype) {
@@ -304,13 +313,12 @@ bool dynamic_quant_fits_fused(DType dtype, const FlatWalk& w, const void* out, c
 }
 
 cudaError_t launch_dynamic_quant_fused(DType dtype, cudaStream_t stream, const FlatWalk& w,
-                                       uint8_t* out, float* scale, const void* in_ptr,
-                                       int cc_major) {
+                                       uint8_t* out, float* scale, const void* in_ptr) {
   return stablekernels::cuda::dispatch_float(dtype, [&](auto tag) {
     using CT = typename decltype(tag)::type;
     constexpr int kVec = stablekernels::cuda::kVec16<CT>;
     const int64_t nvec = w.hidden / kVec;
-    launch_fused<CT, kVec>(stream, dynamic_fused_shape(nvec, cc_major), out, scale,
+    launch_fused<CT, kVec>(stream, dynamic_fused_shape(nvec), out, scale,
                            static_cast<const CT*>(in_ptr), nvec);
   });
 }

@@ -9,7 +9,9 @@
 // maximum candidate is exactly the scale of the whole tensor. quantize_kernel then
 // reads the scale and converts; static_scaled_fp8_quant runs only the latter.
 // Both walk (row, vector) pairs in a grid-stride loop with 16-byte loads where the
-// layout allows; a tensor with contiguous rows is walked as one long row.
+// layout allows; a tensor with contiguous rows is walked as one long row. Dense inputs that
+// one block, or on sm_90 and newer one cluster of blocks, holds in registers take
+// dynamic_quant_fused_kernel instead: one launch, no zeroing.
 //
 // Per token: one block per row. The register kernel keeps the row slice in registers
 // between the amax and the conversion, so each input byte is read once; rows too long

@@ -37,12 +37,11 @@ cudaError_t launch_tensor_amax(DType dtype, cudaStream_t stream, const FlatWalk&
 
 // dynamic_scaled_fp8_quant in one kernel (no scale zeroing, no second launch): for a dense
 // walk (w.rows == 1) whose pointers allow 16-byte vectors and that fits one block or, on
-// devices of compute capability `cc_major` >= 9, one cluster of blocks. The launcher writes
-// *scale and out, bit for bit what launch_tensor_amax + launch_quantize_tensor give.
-bool dynamic_quant_fits_fused(DType dtype, const FlatWalk& w, const void* out, const void* in,
-                              int cc_major);
+// devices with thread block clusters (sm_90 and newer), one cluster of blocks. The launcher
+// writes *scale and out, bit for bit what launch_tensor_amax + launch_quantize_tensor give.
+bool dynamic_quant_fits_fused(DType dtype, const FlatWalk& w, const void* out, const void* in);
 cudaError_t launch_dynamic_quant_fused(DType dtype, cudaStream_t stream, const FlatWalk& w,
-                                       uint8_t* out, float* scale, const void* in, int cc_major);
+                                       uint8_t* out, float* scale, const void* in);
 
 // Per-token scales and fp8 out, rows of `hidden` (<= 2^30) elements; `ub` may be null.
 cudaError_t launch_per_token_quant(DType dtype, cudaStream_t stream, uint8_t* out,
