@@ -66,10 +66,11 @@ void dynamic_scaled_fp8_quant_cuda(const Tensor& result, const Tensor& input, co
   const DType dtype = float_dtype(input.scalar_type(), op, "input");
   if (p.rows != 0 && p.hidden != 0) {
     const FlatWalk w = flat_walk(op, &result, input, p);
-    if (dynamic_quant_fits_fused(dtype, w, result.data_ptr(), input.data_ptr())) {
-      check_launch(launch_dynamic_quant_fused(dtype, ctx.stream, w, data_ptr<uint8_t>(result), s,
-                                              input.data_ptr()),
-                   op);
+    cudaError_t err = cudaSuccess;
+    const bool launched = launch_dynamic_quant_fused(
+        dtype, ctx.stream, w, data_ptr<uint8_t>(result), s, input.data_ptr(), err);
+    check_launch(err, op);
+    if (launched) {
       return;
     }
   }

@@ -296,31 +296,23 @@ void launch_fused(cudaStream_t s, FusedShape b, uint8_t* out, float* scale, cons
 
 }  // namespace
 
-bool dynamic_quant_fits_fused(DType dtype, const FlatWalk& w, const void* out, const void* in) {
-  const auto fits = [&](auto tag) {
+bool launch_dynamic_quant_fused(DType dtype, cudaStream_t stream, const FlatWalk& w, uint8_t* out,
+                                float* scale, const void* in_ptr, cudaError_t& err) {
+  bool launched = false;
+  err = stablekernels::cuda::dispatch_float(dtype, [&](auto tag) {
     using CT = typename decltype(tag)::type;
     constexpr int kVec = stablekernels::cuda::kVec16<CT>;
-    return w.rows == 1 && w.hidden > 0 && flat_vec<CT>(w, out, in) == kVec &&
-           dynamic_fused_shape(w.hidden / kVec).items > 0;
-  };
-  using stablekernels::cuda::TypeTag;
-  switch (dtype) {
-    case DType::kFloat32: return fits(TypeTag<float>{});
-    case DType::kFloat16: return fits(TypeTag<__half>{});
-    case DType::kBFloat16: return fits(TypeTag<__nv_bfloat16>{});
-    default: return false;
-  }
-}
-
-cudaError_t launch_dynamic_quant_fused(DType dtype, cudaStream_t stream, const FlatWalk& w,
-                                       uint8_t* out, float* scale, const void* in_ptr) {
-  return stablekernels::cuda::dispatch_float(dtype, [&](auto tag) {
-    using CT = typename decltype(tag)::type;
-    constexpr int kVec = stablekernels::cuda::kVec16<CT>;
+    if (w.rows != 1 || w.hidden <= 0 || flat_vec<CT>(w, out, in_ptr) != kVec) {
+      return;
+    }
     const int64_t nvec = w.hidden / kVec;
-    launch_fused<CT, kVec>(stream, dynamic_fused_shape(nvec), out, scale,
-                           static_cast<const CT*>(in_ptr), nvec);
+    const FusedShape b = dynamic_fused_shape(nvec);
+    if (b.items > 0) {
+      launch_fused<CT, kVec>(stream, b, out, scale, static_cast<const CT*>(in_ptr), nvec);
+      launched = true;
+    }
   });
+  return launched;
 }
 
 cudaError_t launch_quantize_tensor(DType dtype, cudaStream_t stream, const FlatWalk& w,

@@ -37,11 +37,12 @@ cudaError_t launch_tensor_amax(DType dtype, cudaStream_t stream, const FlatWalk&
 
 // dynamic_scaled_fp8_quant in one kernel (no scale zeroing, no second launch): for a dense
 // walk (w.rows == 1) whose pointers allow 16-byte vectors and that fits one block or, on
-// devices with thread block clusters (sm_90 and newer), one cluster of blocks. The launcher
-// writes *scale and out, bit for bit what launch_tensor_amax + launch_quantize_tensor give.
-bool dynamic_quant_fits_fused(DType dtype, const FlatWalk& w, const void* out, const void* in);
-cudaError_t launch_dynamic_quant_fused(DType dtype, cudaStream_t stream, const FlatWalk& w,
-                                       uint8_t* out, float* scale, const void* in);
+// devices with thread block clusters (sm_90 and newer), one cluster of blocks. Returns
+// whether it launched (false: nothing done, the caller takes launch_tensor_amax +
+// launch_quantize_tensor); `err` is cudaGetLastError() either way. Launched, it writes
+// *scale and out, bit for bit what those two give.
+bool launch_dynamic_quant_fused(DType dtype, cudaStream_t stream, const FlatWalk& w, uint8_t* out,
+                                float* scale, const void* in, cudaError_t& err);
 
 // Per-token scales and fp8 out, rows of `hidden` (<= 2^30) elements; `ub` may be null.
 cudaError_t launch_per_token_quant(DType dtype, cudaStream_t stream, uint8_t* out,
