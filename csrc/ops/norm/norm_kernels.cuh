@@ -52,21 +52,30 @@ __device__ __forceinline__ void load_slice(Vec<T, VEC> (&v)[ITEMS], const T* p, 
 
 // fused_add_rms_norm's first step on a thread's slice: z = x + z rounded to T (the new
 // residual), stored to `z_row`; returns the sum of squares of the rounded values.
-template <typename T, int VEC, int ITEMS>
+// PREDICATED (every item loaded, as by load_slice): no branch, the store predicated.
+// Behind a branch on the item's bound ptxas sank the load of z, the branch's only use of
+// it, so that it waited for x's load (SASS, decode kernel: two trips to memory a row).
+template <typename T, int VEC, int ITEMS, bool PREDICATED = false>
 __device__ __forceinline__ float add_residual(Vec<T, VEC> (&zv)[ITEMS],
                                               const Vec<T, VEC> (&xv)[ITEMS], T* z_row, int nvec) {
   float ss = 0.0f;
 #pragma unroll
   for (int i = 0; i < ITEMS; ++i) {
     const int j = threadIdx.x + i * blockDim.x;
-    if (j < nvec) {
+    const bool in_row = j < nvec;
+    if (PREDICATED || in_row) {
 #pragma unroll
       for (int k = 0; k < VEC; ++k) {
         zv[i].v[k] = from_float<T>(to_float(xv[i].v[k]) + to_float(zv[i].v[k]));
         const float f = to_float(zv[i].v[k]);
-        ss += f * f;
+        ss = fmaf(f, in_row ? f : 0.0f, ss);
       }
-      store_vec<T, VEC>(z_row + static_cast<int64_t>(j) * VEC, zv[i]);
+      if constexpr (PREDICATED) {
+        stablekernels::cuda::store_packed_if<T, VEC>(in_row, z_row + static_cast<int64_t>(j) * VEC,
+                                                     zv[i]);
+      } else {
+        store_vec<T, VEC>(z_row + static_cast<int64_t>(j) * VEC, zv[i]);
+      }
     }
   }
   return ss;
@@ -347,7 +356,7 @@ __global__ void __launch_bounds__(1024)
   load_slice<T, VEC, ITEMS>(xv, x, nvec);
   load_slice<T, VEC, ITEMS>(zv, z, nvec);
   load_slice<T, VEC, ITEMS>(wv, weight, nvec);
-  const float ss = add_residual<T, VEC, ITEMS>(zv, xv, z, nvec);
+  const float ss = add_residual<T, VEC, ITEMS, true>(zv, xv, z, nvec);
   const float inv = rsqrtf(row_sum(ss, partial, 0) / static_cast<float>(hidden) + eps);
   store_scaled<T, VEC, ITEMS, 0, ITEMS>(x, zv, wv, inv, nvec);
 }
