@@ -12,9 +12,11 @@ namespace stablekernels::sampling::cuda {
 
 using stablekernels::cuda::from_float;
 using stablekernels::cuda::load_vec;
+using stablekernels::cuda::load_words;
 using stablekernels::cuda::pack2;
 using stablekernels::cuda::store_vec;
 using stablekernels::cuda::store_words;
+using stablekernels::cuda::store_words_if;
 using stablekernels::cuda::to_float;
 using stablekernels::cuda::unpack2;
 using stablekernels::cuda::Vec;
@@ -96,44 +98,42 @@ __device__ __forceinline__ uint32_t byte_select(uint32_t m) {
   return (m & 0x01010101u) * 0xFFu;
 }
 
-// Penalizes the elements of the 16-byte vector `v` whose byte of `m` (the OR of both masks) is
-// nonzero; the others keep their bits. 16-bit elements are handled as words of two: each word
-// is penalized whole and its new halves selected bytewise (LOP3) from the mask bytes, so the
-// vector stays in 4 registers (element by element, nvcc split it into 8 16-bit registers,
-// spilled to local memory at 64 registers, and stored it 2 bytes at a time).
-template <typename T, int VEC, typename MaskT, typename F>
-__device__ __forceinline__ uint4 select_penalized(uint4 v, MaskT m, F&& penalize_one) {
-  uint32_t w[4] = {v.x, v.y, v.z, v.w};
+// Penalizes the elements of the WORDS 32-bit words `w` whose byte of `m` (the OR of both
+// masks, a byte an element) is nonzero; the others keep their bits. 16-bit elements are
+// handled as words of two: each word is penalized whole and its new halves selected bytewise
+// (LOP3) from the mask bytes, so the vector stays in WORDS registers (element by element,
+// nvcc split 16 bytes into 8 16-bit registers, spilled to local memory at 64 registers, and
+// stored them 2 bytes at a time).
+template <typename T, int WORDS, typename MaskT, typename F>
+__device__ __forceinline__ void select_penalized(uint32_t (&w)[WORDS], MaskT m, F&& penalize_one) {
+  static_assert(sizeof(MaskT) * sizeof(T) == WORDS * 4, "a mask byte an element");
+  const auto m64 = static_cast<unsigned long long>(m);
   if constexpr (sizeof(T) == 2) {
-    static_assert(VEC == 8, "8 16-bit elements per 16 bytes");
-    const uint32_t sel_lo = byte_select(static_cast<uint32_t>(m));
-    const uint32_t sel_hi = byte_select(static_cast<uint32_t>(m >> 32));
 #pragma unroll
-    for (int k = 0; k < 4; ++k) {
+    for (int k = 0; k < WORDS; ++k) {
       const float2 f = unpack2<T>(w[k]);
       const uint32_t p = pack2<T>(penalize_one(f.x), penalize_one(f.y));
       // mask bytes 2k and 2k+1, each spread over its element's two bytes
-      const uint32_t sel = __byte_perm(k < 2 ? sel_lo : sel_hi, 0, (k % 2) != 0 ? 0x3322 : 0x1100);
+      const uint32_t sel = __byte_perm(byte_select(static_cast<uint32_t>(m64 >> (32 * (k / 2)))), 0,
+                                       (k % 2) != 0 ? 0x3322 : 0x1100);
       w[k] = (p & sel) | (w[k] & ~sel);
     }
   } else {
-    static_assert(VEC == 4, "4 float32 elements per 16 bytes");
 #pragma unroll
-    for (int e = 0; e < 4; ++e) {
+    for (int e = 0; e < WORDS; ++e) {
       const float p = penalize_one(__uint_as_float(w[e]));
-      w[e] = ((m >> (8 * e)) & 0xFFu) != 0 ? __float_as_uint(p) : w[e];
+      w[e] = ((m64 >> (8 * e)) & 0xFFu) != 0 ? __float_as_uint(p) : w[e];
     }
   }
-  return make_uint4(w[0], w[1], w[2], w[3]);
 }
 
 // select_penalized with the IEEE division (penalize).
-template <typename T, int VEC, typename MaskT>
-__device__ __forceinline__ uint4 penalize_vec_ieee(uint4 v, MaskT m, float pen) {
-  return select_penalized<T, VEC>(v, m, [pen](float x) { return penalize(x, pen); });
+template <typename T, int WORDS, typename MaskT>
+__device__ __forceinline__ void penalize_words_ieee(uint32_t (&w)[WORDS], MaskT m, float pen) {
+  select_penalized<T>(w, m, [pen](float x) { return penalize(x, pen); });
 }
 
-// A row's penalty and what penalize_vec needs of it, worked out once per row or tile:
+// A row's penalty and what penalize_words needs of it, worked out once per row or tile:
 // y = RN(1/pen) (penalize_fast) and whether pen lies in [kFastPenaltyMin, kFastPenaltyMax].
 struct RowPenalty {
   float pen;
@@ -144,26 +144,34 @@ __device__ __forceinline__ RowPenalty row_penalty(float pen) {
   return {pen, __frcp_rn(pen), pen >= kFastPenaltyMin && pen <= kFastPenaltyMax};
 }
 
-// penalize_vec_ieee through penalize_fast. Bit-identical to penalize_vec_ieee: a vector with
-// an element out of the fast range, or of a row that is not fast, takes penalize_vec_ieee.
-template <typename T, int VEC, typename MaskT>
-__device__ __forceinline__ uint4 penalize_vec(uint4 v, MaskT m, const RowPenalty& p) {
+// penalize_words_ieee through penalize_fast. Bit-identical to penalize_words_ieee: words with
+// an element out of the fast range, or of a row that is not fast, take penalize_words_ieee.
+template <typename T, int WORDS, typename MaskT>
+__device__ __forceinline__ void penalize_words(uint32_t (&w)[WORDS], MaskT m, const RowPenalty& p) {
   bool slow = !p.fast;
   // float32 needs two correction steps for an exact quotient, 16-bit inputs one
   constexpr int kSteps = sizeof(T) == 2 ? 1 : 2;
-  uint4 r = select_penalized<T, VEC>(
-      v, m, [&](float x) { return penalize_fast<kSteps>(x, p.pen, p.y, slow); });
-  if (slow) {
-    r = penalize_vec_ieee<T, VEC>(v, m, p.pen);
+  uint32_t r[WORDS];
+#pragma unroll
+  for (int k = 0; k < WORDS; ++k) {
+    r[k] = w[k];
   }
-  return r;
+  select_penalized<T>(r, m, [&](float x) { return penalize_fast<kSteps>(x, p.pen, p.y, slow); });
+  if (slow) {
+    penalize_words_ieee<T>(w, m, p.pen);
+  } else {
+#pragma unroll
+    for (int k = 0; k < WORDS; ++k) {
+      w[k] = r[k];
+    }
+  }
 }
 
 // The 16-byte vector v read at x, penalized where its mask bytes m are set, stored back.
 template <typename T, int VEC, typename MaskT>
 __device__ __forceinline__ void store_penalized(T* x, uint4 v, MaskT m, const RowPenalty& p) {
-  const uint4 r = penalize_vec<T, VEC>(v, m, p);
-  const uint32_t w[4] = {r.x, r.y, r.z, r.w};
+  uint32_t w[4] = {v.x, v.y, v.z, v.w};
+  penalize_words<T>(w, m, p);
   store_words<4>(reinterpret_cast<uint32_t*>(x), w);
 }
 
@@ -313,13 +321,14 @@ __global__ void __launch_bounds__(kPenaltyThreads)
   T* x = logits + row * logits_stride + at;
   const MaskT mp = *reinterpret_cast<const MaskT*>(prompt + row * prompt_stride + at);
   const MaskT mo = *reinterpret_cast<const MaskT*>(output + row * output_stride + at);
-  const uint4 val = *reinterpret_cast<const uint4*>(x);
+  uint32_t w[4];
+  load_words<4>(reinterpret_cast<const uint32_t*>(x), w);
   const float pen = to_float(p);
   const MaskT m = mp | mo;
-  if (m == 0 || pen == 1.0f) {
-    return;
-  }
-  store_penalized<T, VEC>(x, val, m, row_penalty(pen));
+  // No early exit for m == 0 or pen == 1 (a predicated store instead): ptxas sank the
+  // logits' load behind that exit, a second trip to memory after the masks' and penalty's.
+  penalize_words<T>(w, m, row_penalty(pen));
+  store_words_if<4>(m != 0 && pen != 1.0f, reinterpret_cast<uint32_t*>(x), w);
 }
 
 // ---- top_k_per_row -----------------------------------------------------------------------
