@@ -114,6 +114,43 @@ def test_fused_add_rms_norm(
     torch.testing.assert_close(x, exp_out, **_tol("fused_add_rms_norm", dtype))
 
 
+# A non-finite value in a row's first vector. Threads whose slice runs past the row end load
+# that vector in its place (always valid memory) and must leave it out of the sum: an inf
+# times 0 there would turn the row's sum into NaN (rows of 8200: 1025 vectors, blocks of 544
+# threads x 2; rows of 8: one vector, 32 threads).
+NON_FINITE_SHAPES = [(1, 8), (2, 8200), (3, 1000), (33, 4104)]
+
+
+@pytest.mark.parametrize("device", DEVICES)
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
+@pytest.mark.parametrize("shape", NON_FINITE_SHAPES, ids=str)
+@pytest.mark.parametrize("value", [float("inf"), float("-inf"), float("nan")], ids=str)
+def test_norms_non_finite_first_vector(
+    device: str, dtype: torch.dtype, shape: tuple[int, ...], value: float
+) -> None:
+    x = make_tensor(shape, "contiguous", dtype, device, seed=21)
+    r = make_tensor(shape, "contiguous", dtype, device, seed=22)
+    w = make_tensor(shape[-1:], "contiguous", dtype, device, seed=23)
+    x[0, 0] = value
+    exp_out, exp_res = fused_add_rms_norm_ref(x, r, w, 1e-6)
+    got_out, got_res = stablekernels.fused_add_rms_norm(x, r, w, 1e-6)
+    torch.testing.assert_close(got_res, exp_res, atol=0, rtol=0, equal_nan=True)
+    torch.testing.assert_close(
+        got_out, exp_out, equal_nan=True, **_tol("fused_add_rms_norm", dtype)
+    )
+    # inf: the row's sum is inf, its finite elements normalize to 0 (not NaN)
+    if value != value:
+        assert got_out[0].isnan().all()
+    else:
+        assert got_out[0, 0].isnan() and (got_out[0, 1:] == 0).all()
+    torch.testing.assert_close(
+        stablekernels.rms_norm(x, w, 1e-6),
+        rms_norm_ref(x, w, 1e-6),
+        equal_nan=True,
+        **_tol("rms_norm", dtype),
+    )
+
+
 @pytest.mark.parametrize("device", DEVICES)
 def test_fused_add_rms_norm_leaves_arguments(device: str) -> None:
     x = make_tensor((4, 48), "contiguous", torch.float32, device, seed=10)

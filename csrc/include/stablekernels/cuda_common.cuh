@@ -116,8 +116,10 @@ __device__ __forceinline__ void store_words(uint32_t* p, const uint32_t (&w)[WOR
   }
 }
 
-// store_words where `pred` holds, as one predicated store: no branch, so that no load
-// whose value the store needs is sunk behind one (see load_words).
+// store_words where `pred` holds, as one predicated store. A store under a branch lets
+// ptxas sink the loads whose values only that branch uses behind it (past an early exit,
+// or into the branch): there they wait for whatever decided the branch, a second trip to
+// memory where the loads had gone out together.
 template <int WORDS>
 __device__ __forceinline__ void store_words_if(bool pred, uint32_t* p, const uint32_t (&w)[WORDS]) {
   static_assert(WORDS == 1 || WORDS == 2 || WORDS == 4, "one access is 4, 8 or 16 bytes");
@@ -153,24 +155,6 @@ __device__ __forceinline__ void store_packed_if(bool pred, T* p, const Vec<T, VE
     store_words_if<kBytes / 4>(pred, reinterpret_cast<uint32_t*>(p), w);
   } else if (pred) {
     store_vec<T, VEC>(p, v);
-  }
-}
-
-// WORDS 32-bit words loaded as one plain access (ld.global, not .nc: for memory the kernel
-// also writes), issued where it is written (asm volatile). nvcc sinks a load whose value is
-// used only past a branch behind that branch: behind an early exit that waits for other
-// loads, the load becomes a second trip to memory.
-template <int WORDS>
-__device__ __forceinline__ void load_words(const uint32_t* p, uint32_t (&w)[WORDS]) {
-  static_assert(WORDS == 1 || WORDS == 2 || WORDS == 4, "one access is 4, 8 or 16 bytes");
-  if constexpr (WORDS == 4) {
-    asm volatile("ld.global.v4.b32 {%0, %1, %2, %3}, [%4];"
-                 : "=r"(w[0]), "=r"(w[1]), "=r"(w[2]), "=r"(w[3])
-                 : "l"(p));
-  } else if constexpr (WORDS == 2) {
-    asm volatile("ld.global.v2.b32 {%0, %1}, [%2];" : "=r"(w[0]), "=r"(w[1]) : "l"(p));
-  } else {
-    asm volatile("ld.global.b32 %0, [%1];" : "=r"(w[0]) : "l"(p));
   }
 }
 

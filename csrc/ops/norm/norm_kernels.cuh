@@ -67,8 +67,9 @@ __device__ __forceinline__ float add_residual(Vec<T, VEC> (&zv)[ITEMS],
 #pragma unroll
       for (int k = 0; k < VEC; ++k) {
         zv[i].v[k] = from_float<T>(to_float(xv[i].v[k]) + to_float(zv[i].v[k]));
-        const float f = to_float(zv[i].v[k]);
-        ss = fmaf(f, in_row ? f : 0.0f, ss);
+        // past the row end: the row's first vector, left out (0, not f * 0: f may be inf)
+        const float f = in_row ? to_float(zv[i].v[k]) : 0.0f;
+        ss = fmaf(f, f, ss);
       }
       if constexpr (PREDICATED) {
         stablekernels::cuda::store_packed_if<T, VEC>(in_row, z_row + static_cast<int64_t>(j) * VEC,

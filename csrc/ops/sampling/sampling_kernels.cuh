@@ -12,7 +12,6 @@ namespace stablekernels::sampling::cuda {
 
 using stablekernels::cuda::from_float;
 using stablekernels::cuda::load_vec;
-using stablekernels::cuda::load_words;
 using stablekernels::cuda::pack2;
 using stablekernels::cuda::store_vec;
 using stablekernels::cuda::store_words;
@@ -321,8 +320,8 @@ __global__ void __launch_bounds__(kPenaltyThreads)
   T* x = logits + row * logits_stride + at;
   const MaskT mp = *reinterpret_cast<const MaskT*>(prompt + row * prompt_stride + at);
   const MaskT mo = *reinterpret_cast<const MaskT*>(output + row * output_stride + at);
-  uint32_t w[4];
-  load_words<4>(reinterpret_cast<const uint32_t*>(x), w);
+  const uint4 val = *reinterpret_cast<const uint4*>(x);
+  uint32_t w[4] = {val.x, val.y, val.z, val.w};
   const float pen = to_float(p);
   const MaskT m = mp | mo;
   // No early exit for m == 0 or pen == 1 (a predicated store instead): ptxas sank the
