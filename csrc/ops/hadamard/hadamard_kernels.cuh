@@ -11,7 +11,7 @@
 // contiguous stretch of tpr vectors across the row's threads. The element bits then fall
 // in two groups: the bits of j and k are a thread's own registers (butterflies in
 // registers), the bits of t are lanes of a warp (butterflies over __shfl_xor_sync).
-// Longer rows take hadamard_xpose_kernel below, and 16-bit rows of n = 32768
+// Longer rows take hadamard_xpose_kernel below, and 16-bit rows of n = 16384 and 32768
 // hadamard_wide_kernel where the device's shared memory allows.
 //
 // hadamard_generic_kernel: any pointers and strides, one block per row, the whole row in

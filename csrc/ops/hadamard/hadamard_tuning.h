@@ -56,19 +56,19 @@ constexpr int kXposeStageMinLogN = 13;
 
 // hadamard_wide_kernel: 16-bit rows of n = 2^14 and 2^15 take n / kWideRegs threads of
 // kWideRegs = 64 elements each (one row a block: 256 or 512 threads) where the device
-// allows the block's shared memory (the float32 row and the staged next row: 96 or
-// 192 KiB) and as many blocks as the launch bounds plan for (two of n = 16384 or one of
-// 32768 per SM: the H100 and H200 do, the A100 not). The element bits are 6 + 6 + 3 register bits
-// at n = 32768 and 6 + 6 + 2 at 16384 (one register bit carried untransformed in the last step), so
-// the row crosses shared memory twice instead of the three times of hadamard_xpose_kernel's 5 + 5 +
-// 5 at 32768, and at 16384 (5 + 5 + 4, also twice with DirectStore) the last step holds 8
-// consecutive elements for 16-byte stores instead of DirectStore's 2 (4 bytes). The staged
-// hadamard_xpose_kernel would need the same shared memory, so it is not made at these
-// sizes: where the wide kernel does not fit (the A100) or for float32 rows, they take the
-// unstaged hadamard_xpose_kernel, one row at a time. H200, bf16, us, hadamard_xpose_kernel
-// -> wide: 16384 x 32768 720 -> 594-601 (71% -> 86% of copy), 4096 x 32768 192 -> 160;
-// 16384 x 16384 326 -> 295 (77% -> 85%), 4096 x 16384 88.4 -> 79.2; 1 x 16384 under CUDA
-// graphs 3.96 -> 3.71.
+// allows the block's shared memory (the float32 row and the staged next row: 96 or 192
+// KiB) and as many blocks as the launch bounds plan for (two of n = 16384 or one of 32768
+// per SM: the H100 and H200 do, the A100 not). The element bits are 6 + 6 + 3 register
+// bits at n = 32768 and 6 + 6 + 2 at 16384 (one register bit carried untransformed in the
+// last step), so the row crosses shared memory twice instead of the three times of
+// hadamard_xpose_kernel's 5 + 5 + 5 at 32768, and at 16384 (5 + 5 + 4, also twice with
+// DirectStore) the last step holds 8 consecutive elements for 16-byte stores instead of
+// DirectStore's 2 (4 bytes). The staged hadamard_xpose_kernel would need the same shared
+// memory, so it is not made at these sizes: where the wide kernel does not fit (the A100)
+// or for float32 rows, they take the unstaged hadamard_xpose_kernel, one row at a time.
+// H200, bf16, us, hadamard_xpose_kernel -> wide: 16384 x 32768 720 -> 594-601 (71% -> 86%
+// of copy), 4096 x 32768 192 -> 160; 16384 x 16384 326 -> 295 (77% -> 85%), 4096 x 16384
+// 88.4 -> 79.2; 1 x 16384 under CUDA graphs 3.96 -> 3.71.
 constexpr int kWideMinLogN = 14;
 constexpr int kWideMaxLogN = 15;
 constexpr int kWideRegs = 64;

@@ -41,27 +41,23 @@ using stablekernels::cuda::Vec;
 // past the row end load the row's first vector instead (always valid memory, a broadcast
 // L1 hit) and are never used: unconditional loads leave no partly assigned arrays, which
 // nvcc otherwise keeps on the stack for 16-bit types (STL.S16 / LDL in the SASS).
-template <typename T, int VEC, int ITEMS>
+// READ_ONLY (memory no thread of the kernel writes): through load_packed, whose loads are
+// issued where they are written (asm volatile, ld.global.nc). fused_add_rms_norm's decode
+// kernel reads its weight so: read only after the reduction, the weight's loads had been
+// moved by ptxas behind the first item's add, i.e. behind the wait for the input and the
+// residual (2 items; H200, bf16, under CUDA graphs 1 x 8192 2.22 -> 2.12 us, 32 x 8192
+// 2.42 -> 2.33).
+template <typename T, int VEC, int ITEMS, bool READ_ONLY = false>
 __device__ __forceinline__ void load_slice(Vec<T, VEC> (&v)[ITEMS], const T* p, int nvec) {
 #pragma unroll
   for (int i = 0; i < ITEMS; ++i) {
     const int j = threadIdx.x + i * blockDim.x;
-    v[i] = load_vec<T, VEC>(p + static_cast<int64_t>(j < nvec ? j : 0) * VEC);
-  }
-}
-
-// load_slice through load_packed (asm volatile: each load issued where it is written).
-// Read only after the reduction, the weight's loads were moved by ptxas behind the first
-// item's add, i.e. behind the wait for the input and the residual (fused_add_rms_norm's
-// decode kernel, 2 items; H200, bf16, under CUDA graphs 1 x 8192 2.22 -> 2.12 us, 32 x 8192
-// 2.42 -> 2.33). Memory that no thread of the kernel writes (ld.global.nc).
-template <typename T, int VEC, int ITEMS>
-__device__ __forceinline__ void load_slice_early(Vec<T, VEC> (&v)[ITEMS], const T* p, int nvec) {
-#pragma unroll
-  for (int i = 0; i < ITEMS; ++i) {
-    const int j = threadIdx.x + i * blockDim.x;
-    v[i] = stablekernels::cuda::unpack<T, VEC>(
-        stablekernels::cuda::load_packed<T, VEC>(p + static_cast<int64_t>(j < nvec ? j : 0) * VEC));
+    const T* q = p + static_cast<int64_t>(j < nvec ? j : 0) * VEC;
+    if constexpr (READ_ONLY) {
+      v[i] = stablekernels::cuda::unpack<T, VEC>(stablekernels::cuda::load_packed<T, VEC>(q));
+    } else {
+      v[i] = load_vec<T, VEC>(q);
+    }
   }
 }
 
@@ -371,7 +367,7 @@ __global__ void __launch_bounds__(1024)
   Vec<T, VEC> wv[ITEMS];
   load_slice<T, VEC, ITEMS>(xv, x, nvec);
   load_slice<T, VEC, ITEMS>(zv, z, nvec);
-  load_slice_early<T, VEC, ITEMS>(wv, weight, nvec);
+  load_slice<T, VEC, ITEMS, true>(wv, weight, nvec);
   const float ss = add_residual<T, VEC, ITEMS, true>(zv, xv, z, nvec);
   const float inv = rsqrtf(row_sum(ss, partial, 0) / static_cast<float>(hidden) + eps);
   store_scaled<T, VEC, ITEMS, 0, ITEMS>(x, zv, wv, inv, nvec);
