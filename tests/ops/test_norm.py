@@ -36,10 +36,20 @@ def test_rms_norm(device: str, dtype: torch.dtype, shape: tuple[int, ...], layou
     torch.testing.assert_close(stablekernels.rms_norm(x, w, 1e-6), out, atol=0, rtol=0)
 
 
-# More rows than the decode path takes (64): the persistent kernel (<= 4096 rows) and,
-# beyond, one block per row: 256-thread blocks, 1024-thread blocks of two vectors (rows
-# of 1025-2048 vectors: 8200 and 16384 bf16/fp16, 8192 fp32), the generic kernel.
-MANY_ROW_SHAPES = [(65, 4096), (300, 12288), (4097, 1000), (4097, 8200), (4097, 16384)]
+# More rows than the decode path takes (64): the persistent kernel (<= 4096 rows, rows of
+# <= 512 16-byte vectors) and, beyond, one block per row (256-thread blocks); the two-pass
+# kernel for rows of 513-2048 16-byte vectors (8200, 12288, 16384 bf16/fp16: 2 or 4 vectors
+# a thread, rows that end inside a thread's items; 8192 fp32), with rows as one stride or
+# as several dims (row_dims); the generic kernel beyond (40000, 16384 fp32).
+MANY_ROW_SHAPES = [
+    (65, 4096),
+    (300, 12288),
+    (4097, 1000),
+    (4097, 8200),
+    (4097, 16384),
+    (70, 8192),
+    (65, 40000),
+]
 
 
 @pytest.mark.cuda
@@ -55,6 +65,21 @@ def test_rms_norm_many_rows(dtype: torch.dtype, shape: tuple[int, ...], layout: 
     torch.testing.assert_close(out, expected, **_tol("rms_norm", dtype))
     torch.ops.stablekernels.rms_norm(x, x, w, 1e-6)  # in place
     torch.testing.assert_close(x, expected, **_tol("rms_norm", dtype))
+
+
+@pytest.mark.cuda
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("hidden", [8192, 12288, 16384])
+def test_rms_norm_many_rows_row_dims(dtype: torch.dtype, hidden: int) -> None:
+    """Rows whose offsets take two dims (a slice of the middle dim: 16-byte aligned rows that
+    no single stride reaches), on more rows than the decode path takes."""
+    g = torch.Generator().manual_seed(15)
+    x = torch.randn(33, 5, hidden, generator=g).to(dtype).to("cuda")[:, 1:4]
+    w = torch.randn(hidden, generator=g).to(dtype).to("cuda")
+    expected = rms_norm_ref(x, w, 1e-6)
+    out = torch.full((33, 5, hidden), float("nan"), dtype=dtype, device="cuda")[:, 2:5]
+    torch.ops.stablekernels.rms_norm(out, x, w, 1e-6)
+    torch.testing.assert_close(out, expected, **_tol("rms_norm", dtype))
 
 
 @pytest.mark.parametrize("device", DEVICES)
@@ -117,8 +142,9 @@ def test_fused_add_rms_norm(
 # A non-finite value in a row's first vector. Threads whose slice runs past the row end load
 # that vector in its place (always valid memory) and must leave it out of the sum: an inf
 # times 0 there would turn the row's sum into NaN (rows of 8200: 1025 vectors, blocks of 544
-# threads x 2; rows of 8: one vector, 32 threads).
-NON_FINITE_SHAPES = [(1, 8), (2, 8200), (3, 1000), (33, 4104)]
+# threads x 2, and on 65 rows the two-pass kernel's 512 x 4; rows of 8: one vector, 32
+# threads).
+NON_FINITE_SHAPES = [(1, 8), (2, 8200), (3, 1000), (33, 4104), (65, 8200)]
 
 
 @pytest.mark.parametrize("device", DEVICES)

@@ -97,6 +97,32 @@ __device__ __forceinline__ Vec<T, N> unpack(const packed_t<T, N>& u) {
 template <typename T>
 constexpr int kVec16 = static_cast<int>(16 / sizeof(T));
 
+// Where a load's line goes in the caches' eviction order, in L1 and (through an access
+// policy) in L2: kLast for data the kernel reads again, kFirst for its last read.
+enum class Evict { kFirst, kLast };
+
+// One 16-byte load with an eviction priority (ld.global.L1::evict_*.L2::cache_hint, the
+// policy made by createpolicy.fractional over the whole line), issued where it is written
+// (asm volatile, as load_packed).
+template <Evict E>
+__device__ __forceinline__ uint4 load16_evict(const void* p) {
+  uint4 u;
+  if constexpr (E == Evict::kLast) {
+    asm volatile(
+        "{\n .reg .b64 pol;\n createpolicy.fractional.L2::evict_last.b64 pol, 1.0;\n"
+        " ld.global.L1::evict_last.L2::cache_hint.v4.b32 {%0, %1, %2, %3}, [%4], pol;\n}"
+        : "=r"(u.x), "=r"(u.y), "=r"(u.z), "=r"(u.w)
+        : "l"(p));
+  } else {
+    asm volatile(
+        "{\n .reg .b64 pol;\n createpolicy.fractional.L2::evict_first.b64 pol, 1.0;\n"
+        " ld.global.L1::evict_first.L2::cache_hint.v4.b32 {%0, %1, %2, %3}, [%4], pol;\n}"
+        : "=r"(u.x), "=r"(u.y), "=r"(u.z), "=r"(u.w)
+        : "l"(p));
+  }
+  return u;
+}
+
 // WORDS 32-bit words stored as one plain access (st.global.v4 / .v2 in PTX, STG.E.128 /
 // STG.E.64 in SASS). Where a kernel computes its values, nvcc lowers the struct copy of
 // store_vec (and a uint4 assigned through a pointer) into one store per member: four

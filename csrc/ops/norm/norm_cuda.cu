@@ -23,7 +23,7 @@ struct Launch {
   unsigned blocks;
   // rms_norm: which register kernel runs when items > 0 (fused_add_rms_norm: kRow or
   // kDecode).
-  enum class Kind { kRow, kWideRow, kPersistent, kDecode } kind = Kind::kRow;
+  enum class Kind { kRow, kWideRow, kPersistent, kDecode, kTwoPass } kind = Kind::kRow;
 };
 
 // Picks the access width and kernel shape for one call. `ptrs` are every base
@@ -70,7 +70,9 @@ bool plan_decode(Launch& l, int64_t rows, int64_t nvec, int max_items) {
   return true;
 }
 
-// rms_norm's launch. Few rows: the decode kernel. Up to rms_norm_persistent_max_rows rows:
+// rms_norm's launch. Few rows: the decode kernel. Rows of 16-byte vectors, more than
+// rms_norm_persistent_max_vecs of them and up to kTwoPassThreads x
+// rms_norm_two_pass_max_items: the two-pass kernel. Up to rms_norm_persistent_max_rows rows:
 // the persistent register kernel while a row fits in 1024 threads of
 // kNormPolicy.rms_norm_persistent_items vectors (except rows of more than
 // rms_norm_persistent_max_vecs that the 256-thread kernel holds). Else one block per row, the
@@ -84,6 +86,18 @@ Launch plan_rms_norm(int64_t rows, int64_t hidden, std::initializer_list<const v
   const int64_t nvec = hidden / l.vec;
   if (rows <= kNormPolicy.rms_norm_decode_rows &&
       plan_decode(l, rows, nvec, kNormPolicy.rms_norm_persistent_items)) {
+    return l;
+  }
+  if (l.vec > 1 && nvec > kNormPolicy.rms_norm_persistent_max_vecs &&
+      nvec <= int64_t{cuda::kTwoPassThreads} * kNormPolicy.rms_norm_two_pass_max_items &&
+      rows <= kNormPolicy.max_blocks) {
+    l.kind = Launch::Kind::kTwoPass;
+    l.items = 2;
+    while (nvec > int64_t{cuda::kTwoPassThreads} * l.items) {
+      l.items *= 2;
+    }
+    l.threads = cuda::kTwoPassThreads;
+    l.blocks = static_cast<unsigned>(rows);  // one block per row, no loop
     return l;
   }
   const bool register_row = nvec > kNormPolicy.rms_norm_persistent_max_vecs &&
@@ -160,6 +174,25 @@ void rms_norm_kernels(const Launch& l, cudaStream_t s, CT* out, const RowIndexer
             return;
         }
       });
+      return;
+    case Launch::Kind::kTwoPass:
+      if constexpr (VEC == stablekernels::cuda::kVec16<CT>) {
+        static_assert(kNormPolicy.rms_norm_two_pass_max_items == 4, "instantiated for 2 and 4");
+        const bool exact = hidden == l.items * l.threads * VEC;
+        visit_rows(orows, irows, [&](const auto& o, const auto& i) {
+          using Rows = std::decay_t<decltype(o)>;
+          const auto launch = [&](auto kernel) {
+            kernel<<<l.blocks, l.threads, 0, s>>>(out, o, in, i, w, hidden, eps);
+          };
+          if (l.items == 2) {
+            exact ? launch(cuda::rms_norm_two_pass_kernel<CT, 2, true, Rows>)
+                  : launch(cuda::rms_norm_two_pass_kernel<CT, 2, false, Rows>);
+          } else {
+            exact ? launch(cuda::rms_norm_two_pass_kernel<CT, 4, true, Rows>)
+                  : launch(cuda::rms_norm_two_pass_kernel<CT, 4, false, Rows>);
+          }
+        });
+      }
       return;
     case Launch::Kind::kWideRow:
       static_assert(kNormPolicy.rms_norm_wide_items == 2, "instantiated for 2 items");

@@ -20,7 +20,8 @@ struct NormPolicy {
   // row: 4096 rows x 4096 21.6 / 22.5, x 16384 78.0 / 85.3; 16384 rows x 4096 74.3 / 71.1,
   // x 8192 143.8 / 135.2, x 16384 301.4 / 296.0.
   long long rms_norm_persistent_max_rows = 4096;
-  // Except for rows of more than this many vectors that the one-block-per-row register
+  // Except for rows of more than this many vectors (of scalar access: rows of 16-byte
+  // vectors take the two-pass kernel below) that the one-block-per-row register
   // kernel holds (256 threads x rms_norm_max_items: rows of 8192 bf16): there the blocks of
   // 4096 rows fill the GPU for about four waves and the persistent loop only adds its
   // tail. H200, bf16, us, persistent / one block per row (torch.compile): 4096 x 8192
@@ -39,6 +40,18 @@ struct NormPolicy {
   // weight in two round trips of four, instantiated for that purpose.)
   int rms_norm_max_items = 4;
   int rms_norm_wide_items = 2;
+  // Rows of 16-byte vectors over rms_norm_persistent_max_vecs and up to kTwoPassThreads
+  // (512) x this many (rows of 8192 to 16384 bf16 / fp16, 4096 to 8192 fp32) on more than
+  // rms_norm_decode_rows rows: the two-pass kernel, before any of the shapes above (which
+  // keep the rows of scalar access). H200, bf16, us, the kernels above / two-pass
+  // (torch.compile), one machine, two rounds: 4096 x 8192 33.5 / 32.7-32.8 (32.4), 4096 x
+  // 16384 68.7-69.2 / 64.7-64.8 (65.9-66.0), 16384 x 8192 129.6-129.8 / 124.6-124.8 (124.4),
+  // 16384 x 16384 266.1-266.3 / 254.9-255.1 (255.8-256.2). Its 256-thread form, 8-byte
+  // vectors (torch.compile's), and loops of one or two loads a thread at a time: level or
+  // slower. The register kernel with an L2 priority on its one read of the row: evict-first
+  // 1-5% slower; evict-last as fast as this kernel on rows of 8192, but it leaves the
+  // input's lines pinned in L2 after the kernel (this kernel's last read demotes them).
+  int rms_norm_two_pass_max_items = 4;
   // rms_norm on at most this many rows (decode): one block per row (the decode kernel),
   // one vector a thread up to 1024 threads (more beyond, up to rms_norm_persistent_items),
   // so a single row spreads over many threads and each issues few loads; the weight is
