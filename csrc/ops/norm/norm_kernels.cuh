@@ -237,7 +237,7 @@ constexpr int kTwoPassThreads = 512;
 // weight, one vector at a time, and stores. The row's loads carry eviction priorities, in
 // L1 and in L2: evict-last on the first read, evict-first on the second (and last),
 // evict-last on the weight. Without the L2 priorities the same kernel ran as the register
-// kernel (H200, bf16, us: 16384 x 8192 129.3 against 124.5 with them; 16384 x 16384 264.7
+// kernel (H200, bf16, us: 16384 x 8192 129.8 against 124.5 with them; 16384 x 16384 265.2
 // / 255.1). EXACT (rows of exactly ITEMS x kTwoPassThreads vectors): no bounds, so the
 // first loads wait for nothing but the row's address (each block's start is on the
 // critical path: 4096 x 8192 33.8 -> 32.7 us without the bounds and the row loop).
