@@ -91,6 +91,13 @@ inline int sm_count(int32_t device, const char* op) {
   return std::max(sms, 1);
 }
 
+// The size of a device's L2 cache in bytes, for kernels that keep part of their input there.
+inline int64_t l2_cache_bytes(int32_t device, const char* op) {
+  int bytes = 0;
+  STABLEKERNELS_CUDA_CHECK(cudaDeviceGetAttribute(&bytes, cudaDevAttrL2CacheSize, device), op);
+  return std::max(bytes, 0);
+}
+
 template <typename T>
 inline T* data_ptr(const Tensor& t) {
   return static_cast<T*>(t.data_ptr());

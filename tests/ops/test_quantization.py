@@ -408,6 +408,63 @@ def test_runs_on_current_stream() -> None:
     assert_bits_equal(q, q_ref)
 
 
+# Inputs past one cluster take two kernels: the amax, then the conversion, which on sm_90
+# and newer is launched programmatically (it may start before the amax kernel ends, and waits
+# for it before reading the scale). Call after call on one scale buffer, each input written
+# by the kernel just before and each with its own amax (down as well as up): a conversion that
+# read the zeroed buffer or the previous call's scale gives other bits.
+TWO_PASS_SHAPES = [(64, 8192), (1000, 4104), (4096, 4096)]
+PEAKS = [300.0, 0.25, 9216.0, 1.5]  # exact in bf16
+
+
+@pytest.mark.cuda
+@pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float32])
+@pytest.mark.parametrize("shape", TWO_PASS_SHAPES, ids=str)
+def test_dynamic_two_pass_call_after_call(dtype: torch.dtype, shape: tuple[int, ...]) -> None:
+    base = make_input(shape, "contiguous", dtype, "cuda", seed=21, scale=0.01)
+    out = torch.empty(shape, dtype=FP8, device="cuda")
+    scale = torch.empty(1, device="cuda")
+    inputs, results = [], []
+    for k, peak in enumerate(PEAKS):
+        x = base * (k + 1)
+        x.view(-1)[(k * 7919) % x.numel()] = -peak
+        OPS.dynamic_scaled_fp8_quant(out, x, scale)
+        inputs.append(x)
+        results.append((out.clone(), scale.clone()))
+    for x, peak, (q, s) in zip(inputs, PEAKS, results, strict=True):
+        q_ref, s_ref = dynamic_scaled_fp8_quant_ref(x)
+        assert s.item() == torch.tensor(peak / 448, dtype=torch.float32).item()
+        torch.testing.assert_close(s, s_ref, atol=0, rtol=0)
+        assert_bits_equal(q, q_ref)
+
+
+# The same in a CUDA graph (programmatic launches become graph edges of their own kind): one
+# capture, replayed on new inputs; one shape per path (one cluster, two kernels with the
+# decode conversion, two kernels with the grid-stride conversion).
+@pytest.mark.cuda
+@pytest.mark.parametrize("shape", [(8, 4096), (64, 8192), (2048, 4096)], ids=str)
+def test_dynamic_in_a_cuda_graph(shape: tuple[int, ...]) -> None:
+    x = make_input(shape, "contiguous", torch.bfloat16, "cuda", seed=22)
+    out = torch.empty(shape, dtype=FP8, device="cuda")
+    scale = torch.empty(1, device="cuda")
+    side = torch.cuda.Stream()
+    side.wait_stream(torch.cuda.current_stream())
+    with torch.cuda.stream(side):
+        OPS.dynamic_scaled_fp8_quant(out, x, scale)  # warm-up outside the capture
+    torch.cuda.current_stream().wait_stream(side)
+    graph = torch.cuda.CUDAGraph()
+    with torch.cuda.graph(graph):
+        OPS.dynamic_scaled_fp8_quant(out, x, scale)
+    for k, peak in enumerate(PEAKS):
+        x.copy_(make_input(shape, "contiguous", torch.bfloat16, "cuda", seed=30 + k, scale=0.01))
+        x.view(-1)[-1 - k] = peak
+        graph.replay()
+        q_ref, s_ref = dynamic_scaled_fp8_quant_ref(x)
+        assert scale.item() == torch.tensor(peak / 448, dtype=torch.float32).item()
+        torch.testing.assert_close(scale, s_ref, atol=0, rtol=0)
+        assert_bits_equal(out, q_ref)
+
+
 # --- torch.compile ------------------------------------------------------------------
 
 

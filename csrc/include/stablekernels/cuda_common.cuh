@@ -123,6 +123,46 @@ __device__ __forceinline__ uint4 load16_evict(const void* p) {
   return u;
 }
 
+// An L2 eviction policy (createpolicy.fractional over the whole line) for loads that take
+// one (load16_l2): the policy is a register, so one load instruction can take either.
+template <Evict E>
+__device__ __forceinline__ uint64_t l2_policy() {
+  uint64_t pol;
+  if constexpr (E == Evict::kLast) {
+    asm volatile("createpolicy.fractional.L2::evict_last.b64 %0, 1.0;" : "=l"(pol));
+  } else {
+    asm volatile("createpolicy.fractional.L2::evict_first.b64 %0, 1.0;" : "=l"(pol));
+  }
+  return pol;
+}
+
+// One 16-byte load under the L2 policy `pol` (l2_policy), not allocated in L1 (a read the
+// thread does not repeat), issued where it is written (asm volatile, as load_packed).
+__device__ __forceinline__ uint4 load16_l2(const void* p, uint64_t pol) {
+  uint4 u;
+  asm volatile("ld.global.L1::no_allocate.L2::cache_hint.v4.b32 {%0, %1, %2, %3}, [%4], %5;"
+               : "=r"(u.x), "=r"(u.y), "=r"(u.z), "=r"(u.w)
+               : "l"(p), "l"(pol));
+  return u;
+}
+
+// Programmatic dependent launch (sm_90 and newer; no-ops on older archs, where the host
+// never launches a kernel that way). grid_dependents_may_launch: this block has done what
+// the next kernel's early part may overlap (griddepcontrol.launch_dependents).
+// wait_for_grid_dependencies: the grids this one was launched after have completed and their
+// writes are visible (griddepcontrol.wait); a kernel launched with
+// cudaLaunchAttributeProgrammaticStreamSerialization calls it before reading what they wrote.
+__device__ __forceinline__ void grid_dependents_may_launch() {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+  asm volatile("griddepcontrol.launch_dependents;" ::: "memory");
+#endif
+}
+__device__ __forceinline__ void wait_for_grid_dependencies() {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+  asm volatile("griddepcontrol.wait;" ::: "memory");
+#endif
+}
+
 // WORDS 32-bit words stored as one plain access (st.global.v4 / .v2 in PTX, STG.E.128 /
 // STG.E.64 in SASS). Where a kernel computes its values, nvcc lowers the struct copy of
 // store_vec (and a uint4 assigned through a pointer) into one store per member: four

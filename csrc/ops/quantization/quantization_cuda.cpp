@@ -35,15 +35,16 @@ FlatWalk flat_walk(const char* op, const Tensor* result, const Tensor& input, Qu
   return w;
 }
 
-// out <- fp8(input / *scale) with the scale already on the device; `backward` as in
+// out <- fp8(input / *scale) with the scale already on the device; `two_pass` as in
 // launch_quantize_tensor (right after the amax pass).
 void quantize_tensor(const char* op, cudaStream_t stream, int32_t device, const Tensor& result,
-                     const Tensor& input, QuantProblem p, const float* scale, bool backward) {
+                     const Tensor& input, QuantProblem p, const float* scale,
+                     const TwoPass* two_pass) {
   const FlatWalk w = flat_walk(op, &result, input, p);
   const int sms = sm_count(device, op);
   const DType dtype = float_dtype(input.scalar_type(), op, "input");
   check_launch(launch_quantize_tensor(dtype, stream, w, data_ptr<uint8_t>(result), input.data_ptr(),
-                                      scale, sms, backward),
+                                      scale, sms, two_pass),
                op);
 }
 
@@ -55,7 +56,7 @@ void static_scaled_fp8_quant_cuda(const Tensor& result, const Tensor& input, con
   }
   CudaLaunchContext ctx(input, op);
   quantize_tensor(op, ctx.stream, input.get_device_index(), result, input, p,
-                  data_ptr<const float>(scale), /*backward=*/false);
+                  data_ptr<const float>(scale), /*two_pass=*/nullptr);
 }
 
 void dynamic_scaled_fp8_quant_cuda(const Tensor& result, const Tensor& input, const Tensor& scale) {
@@ -76,16 +77,16 @@ void dynamic_scaled_fp8_quant_cuda(const Tensor& result, const Tensor& input, co
   }
   STABLEKERNELS_CUDA_CHECK(cudaMemsetAsync(s, 0, sizeof(float), ctx.stream), op);
   const int sms = sm_count(input.get_device_index(), op);
+  const TwoPass two_pass{l2_cache_bytes(input.get_device_index(), op)};
   // Launched even for an empty input (one block, no elements): it writes kMinScale.
   const bool empty = p.rows == 0 || p.hidden == 0;
   const FlatWalk w =
       empty ? FlatWalk{1, 0, RowIndexer{}, RowIndexer{}} : flat_walk(op, nullptr, input, p);
-  check_launch(launch_tensor_amax(dtype, ctx.stream, w, s, input.data_ptr(), sms), op);
+  check_launch(launch_tensor_amax(dtype, ctx.stream, w, s, input.data_ptr(), sms, two_pass), op);
   if (empty) {
     return;
   }
-  quantize_tensor(op, ctx.stream, input.get_device_index(), result, input, p, s,
-                  /*backward=*/true);
+  quantize_tensor(op, ctx.stream, input.get_device_index(), result, input, p, s, &two_pass);
 }
 
 void dynamic_per_token_scaled_fp8_quant_cuda(const Tensor& result, const Tensor& input,

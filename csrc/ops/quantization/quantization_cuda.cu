@@ -24,6 +24,17 @@ struct QuantPolicy {
   // 8192 108.7 / 106.5 / 102.0 / 126.3, 16384 x 4096 57.4 / 56.4 / 53.9 / 66.4; dynamic
   // 16384 x 8192 182.5 / 174.3 / 167.3 / 232.3; 4096 x 4096 level (18.2-18.4 static).
   int flat_blocks_per_sm = 32;
+  // dynamic_scaled_fp8_quant's two kernels on inputs of at most twice the L2 size: this many
+  // blocks per SM instead. H200 (60 MiB of L2), bf16, us, 32 / 16 with the conversion
+  // launched programmatically: 4096 x 4096 25.0 / 24.0, 4096 x 8192 42.4 / 42.0, 16384 x
+  // 4096 (4x L2) 79.0 / 78.7, 16384 x 8192 157.0 / 159.8.
+  int two_pass_blocks_per_sm = 16;
+  // ... and the share of the L2 size (in percent) that the amax pass's loads at the end of
+  // the input mark evict-last, the rest evict-first (cuda::L2Keep). H200, bf16, us, no
+  // priorities / 50% / 75% / 100%: 16384 x 8192 158.1 / 154.5 / 154.6 / -; before the
+  // programmatic launch, 16384 x 4096 81.0 / 81.1 / 79.6 / 80.4, 4096 x 4096 27.2 / - / 26.9
+  // / -.
+  int two_pass_l2_keep_percent = 75;
   // Per token: vectors per thread in the register kernel grow in powers of two up to this
   // many until a row fits in cuda::kRowKernelThreads threads; longer rows use the generic
   // two-pass kernel.
@@ -78,20 +89,82 @@ int flat_vec(const FlatWalk& w, const void* out, const void* in) {
 
 // Dense walks: one vector per thread while that fits under the cap; past it, threads loop
 // (kFlatUnroll vectors per iteration). Row walks: one tile of a row per block iteration.
-unsigned flat_blocks(const FlatWalk& w, int64_t nvec, int sms) {
+// `two_pass`: a kernel of dynamic_scaled_fp8_quant's two (kQuantPolicy).
+unsigned flat_blocks(const FlatWalk& w, int64_t nvec, int sms, const TwoPass* two_pass,
+                     int64_t bytes) {
+  constexpr QuantPolicy p = kQuantPolicy;
   constexpr int64_t kThreads = cuda::kFlatThreads;
   const int64_t needed =
       w.rows == 1 ? (nvec + kThreads - 1) / kThreads : w.rows * ((nvec + kThreads - 1) / kThreads);
-  const int64_t cap = static_cast<int64_t>(sms) * kQuantPolicy.flat_blocks_per_sm;
+  const bool small = two_pass != nullptr && bytes <= 2 * two_pass->l2_bytes;
+  const int64_t cap =
+      static_cast<int64_t>(sms) * (small ? p.two_pass_blocks_per_sm : p.flat_blocks_per_sm);
   return static_cast<unsigned>(std::max<int64_t>(1, std::min(needed, cap)));
+}
+
+// Whether the current device runs this module's kernels from code for sm_90 or newer, where
+// clusters and programmatic launches exist: not so on older devices, nor where a newer one
+// runs a PTX JIT of the compute_80 code (`kernel`'s ptxVersion tells; that code has none of
+// those parts). Asked once per device.
+bool runs_sm90_code(const void* kernel) {
+  constexpr int kMaxDevices = 64;
+  static std::atomic<int> cache[kMaxDevices] = {};  // 0: not asked yet, 1: no, 2: yes
+  int device = 0;
+  if (cudaGetDevice(&device) != cudaSuccess || device < 0 || device >= kMaxDevices) {
+    cudaGetLastError();
+    return false;
+  }
+  const int cached = cache[device].load(std::memory_order_relaxed);
+  if (cached > 0) {
+    return cached == 2;
+  }
+  int major = 0;
+  cudaFuncAttributes attributes = {};
+  const bool yes =
+      cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, device) == cudaSuccess &&
+      major >= 9 && cudaFuncGetAttributes(&attributes, kernel) == cudaSuccess &&
+      attributes.ptxVersion >= 90;
+  cudaGetLastError();  // a query that failed leaves no error behind
+  cache[device].store(yes ? 2 : 1, std::memory_order_relaxed);
+  return yes;
+}
+
+// The conversion pass after the amax pass, on a dense walk: launched programmatically (it
+// may start before the amax kernel ends; quantize_kernel's PDL form waits for it before
+// reading the scale) where the device runs sm_90 code.
+template <typename CT, int VEC>
+void launch_quantize_after_amax(cudaStream_t s, unsigned blocks, uint8_t* out, const CT* in,
+                                const float* scale, int64_t nvec) {
+  constexpr auto kernel = &cuda::quantize_kernel<CT, VEC, true, true>;
+  if (!runs_sm90_code(reinterpret_cast<const void*>(kernel))) {
+    cuda::quantize_kernel<CT, VEC, true><<<blocks, cuda::kFlatThreads, 0, s>>>(
+        out, RowIndexer{}, in, RowIndexer{}, scale, 1, nvec, true);
+    return;
+  }
+  cudaLaunchAttribute attr[1];
+  attr[0].id = cudaLaunchAttributeProgrammaticStreamSerialization;
+  attr[0].val.programmaticStreamSerializationAllowed = 1;
+  cudaLaunchConfig_t config = {};
+  config.gridDim = dim3(blocks);
+  config.blockDim = dim3(cuda::kFlatThreads);
+  config.stream = s;
+  config.attrs = attr;
+  config.numAttrs = 1;
+  // its error is the last error
+  cudaLaunchKernelEx(&config, kernel, out, RowIndexer{}, in, RowIndexer{}, scale, int64_t{1}, nvec,
+                     true);
 }
 
 template <typename CT, int VEC>
 void launch_quantize(cudaStream_t s, const FlatWalk& w, uint8_t* out, const CT* in,
-                     const float* scale, int sms, bool backward) {
+                     const float* scale, int sms, const TwoPass* two_pass) {
   const int64_t nvec = w.hidden / VEC;
-  const unsigned blocks = flat_blocks(w, nvec, sms);
-  if (w.rows == 1) {
+  const int64_t bytes = w.rows * w.hidden * static_cast<int64_t>(sizeof(CT));
+  const unsigned blocks = flat_blocks(w, nvec, sms, two_pass, bytes);
+  const bool backward = two_pass != nullptr;
+  if (w.rows == 1 && two_pass != nullptr) {
+    launch_quantize_after_amax<CT, VEC>(s, blocks, out, in, scale, nvec);
+  } else if (w.rows == 1) {
     cuda::quantize_kernel<CT, VEC, true><<<blocks, cuda::kFlatThreads, 0, s>>>(
         out, w.out_rows, in, w.in_rows, scale, w.rows, nvec, backward);
   } else {
@@ -101,15 +174,23 @@ void launch_quantize(cudaStream_t s, const FlatWalk& w, uint8_t* out, const CT* 
 }
 
 template <typename CT, int VEC>
-void launch_amax(cudaStream_t s, const FlatWalk& w, float* scale, const CT* in, int sms) {
+void launch_amax(cudaStream_t s, const FlatWalk& w, float* scale, const CT* in, int sms,
+                 const TwoPass& two_pass) {
   const int64_t nvec = w.hidden / VEC;
-  const unsigned blocks = flat_blocks(w, nvec, sms);
-  if (w.rows == 1) {
-    cuda::tensor_amax_kernel<CT, VEC, true>
-        <<<blocks, cuda::kFlatThreads, 0, s>>>(scale, in, w.in_rows, w.rows, nvec);
+  const int64_t bytes = w.rows * w.hidden * static_cast<int64_t>(sizeof(CT));
+  const unsigned blocks = flat_blocks(w, nvec, sms, &two_pass, bytes);
+  const cuda::L2Keep none{0};
+  if (w.rows != 1) {
+    cuda::tensor_amax_kernel<CT, VEC, false, false>
+        <<<blocks, cuda::kFlatThreads, 0, s>>>(scale, in, w.in_rows, w.rows, nvec, none);
+  } else if constexpr (sizeof(CT) * VEC == 16) {
+    const int64_t keep_vec = two_pass.l2_bytes * kQuantPolicy.two_pass_l2_keep_percent / 100 / 16;
+    const cuda::L2Keep keep{std::max<int64_t>(0, nvec - keep_vec)};
+    cuda::tensor_amax_kernel<CT, VEC, true, true>
+        <<<blocks, cuda::kFlatThreads, 0, s>>>(scale, in, w.in_rows, w.rows, nvec, keep);
   } else {
-    cuda::tensor_amax_kernel<CT, VEC, false>
-        <<<blocks, cuda::kFlatThreads, 0, s>>>(scale, in, w.in_rows, w.rows, nvec);
+    cuda::tensor_amax_kernel<CT, VEC, true, false>
+        <<<blocks, cuda::kFlatThreads, 0, s>>>(scale, in, w.in_rows, w.rows, nvec, none);
   }
 }
 
@@ -196,10 +277,8 @@ void allow_large_clusters() {
 }
 
 // How many dynamic_quant_fused_kernel blocks one cluster of the current device may hold:
-// 0 where there are no clusters (devices before sm_90, or kernels compiled for an older
-// arch, as a PTX JIT of compute_80 code would be: that code has no cluster part), else
-// kQuantPolicy.cluster_max_blocks where the device schedules that many, else the portable
-// 8. Asked once per device.
+// 0 where there are no clusters (runs_sm90_code), else kQuantPolicy.cluster_max_blocks where
+// the device schedules that many, else the portable 8. Asked once per device.
 int fused_cluster_cap() {
   constexpr int kMaxDevices = 64;
   static std::atomic<int> cache[kMaxDevices] = {};  // cap + 1; 0: not asked yet
@@ -215,11 +294,7 @@ int fused_cluster_cap() {
   constexpr auto kernel =
       &cuda::dynamic_quant_fused_kernel<__nv_bfloat16, 8, cuda::kOneBlockMaxItems, true>;
   int cap = 0;
-  int major = 0;
-  cudaFuncAttributes attributes = {};
-  if (cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, device) == cudaSuccess &&
-      major >= 9 && cudaFuncGetAttributes(&attributes, kernel) == cudaSuccess &&
-      attributes.ptxVersion >= 90) {
+  if (runs_sm90_code(reinterpret_cast<const void*>(kernel))) {
     allow_large_clusters<kernel>();
     const int want = kQuantPolicy.cluster_max_blocks;
     cudaLaunchAttribute attr[1];
@@ -317,7 +392,7 @@ bool launch_dynamic_quant_fused(DType dtype, cudaStream_t stream, const FlatWalk
 
 cudaError_t launch_quantize_tensor(DType dtype, cudaStream_t stream, const FlatWalk& w,
                                    uint8_t* out, const void* in_ptr, const float* scale, int sms,
-                                   bool backward) {
+                                   const TwoPass* two_pass) {
   return stablekernels::cuda::dispatch_float(dtype, [&](auto tag) {
     using CT = typename decltype(tag)::type;
     const CT* in = static_cast<const CT*>(in_ptr);
@@ -332,23 +407,23 @@ cudaError_t launch_quantize_tensor(DType dtype, cudaStream_t stream, const FlatW
       return;
     }
     if (vec == 1) {
-      launch_quantize<CT, 1>(stream, w, out, in, scale, sms, backward);
+      launch_quantize<CT, 1>(stream, w, out, in, scale, sms, two_pass);
     } else {
       launch_quantize<CT, stablekernels::cuda::kVec16<CT>>(stream, w, out, in, scale, sms,
-                                                           backward);
+                                                           two_pass);
     }
   });
 }
 
 cudaError_t launch_tensor_amax(DType dtype, cudaStream_t stream, const FlatWalk& w, float* scale,
-                               const void* in_ptr, int sms) {
+                               const void* in_ptr, int sms, const TwoPass& two_pass) {
   return stablekernels::cuda::dispatch_float(dtype, [&](auto tag) {
     using CT = typename decltype(tag)::type;
     const CT* in = static_cast<const CT*>(in_ptr);
     if (flat_vec<CT>(w, nullptr, in) == 1) {
-      launch_amax<CT, 1>(stream, w, scale, in, sms);
+      launch_amax<CT, 1>(stream, w, scale, in, sms, two_pass);
     } else {
-      launch_amax<CT, stablekernels::cuda::kVec16<CT>>(stream, w, scale, in, sms);
+      launch_amax<CT, stablekernels::cuda::kVec16<CT>>(stream, w, scale, in, sms, two_pass);
     }
   });
 }

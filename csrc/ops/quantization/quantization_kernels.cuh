@@ -7,7 +7,10 @@
 // scale buffer (zeroed beforehand) with atomicMax on its bits: positive floats order
 // like their bit patterns as signed ints, and division by 448 is monotonic, so the
 // maximum candidate is exactly the scale of the whole tensor. quantize_kernel then
-// reads the scale and converts; static_scaled_fp8_quant runs only the latter.
+// reads the scale and converts, walking backward from where the amax pass ended (its end
+// of the input kept in L2 by eviction priorities) and, on sm_90 and newer, launched
+// programmatically so that it starts during the amax pass's last blocks;
+// static_scaled_fp8_quant runs only the conversion.
 // Both walk (row, vector) pairs in a grid-stride loop with 16-byte loads where the
 // layout allows; a tensor with contiguous rows is walked as one long row. Dense inputs that
 // one block, or on sm_90 and newer one cluster of blocks, holds in registers take
@@ -219,16 +222,41 @@ __device__ __forceinline__ int64_t walk_index(int64_t i, int64_t nvec, bool back
   return backward ? nvec - 1 - i : i;
 }
 
+// The L2 priorities of the amax pass's loads (dense walks of 16-byte vectors): the vectors
+// from index `from` to the end, where the conversion pass starts its backward walk, as
+// evict-last, the ones before as evict-first, so that the end of the input is what L2 still
+// holds for the conversion. The conversion's plain loads read them last; the lines are not
+// pinned (reading twice the L2 size afterwards evicts them, as it does any other line).
+struct L2Keep {
+  int64_t from;
+};
+
 // The vectors base + u * step (u < kFlatUnroll) below nvec (walk_index), loaded into v:
-// kFlatUnroll independent loads in flight per thread.
-template <typename T, int VEC>
+// kFlatUnroll independent loads in flight per thread; where HINT, under the L2 priorities of
+// `keep`.
+template <typename T, int VEC, bool HINT = false>
 __device__ __forceinline__ void load_flat(const T* in, int64_t base, int64_t step, int64_t nvec,
-                                          Vec<T, VEC> (&v)[kFlatUnroll], bool backward = false) {
+                                          Vec<T, VEC> (&v)[kFlatUnroll], bool backward = false,
+                                          L2Keep keep = {0}) {
+  namespace sc = stablekernels::cuda;
+  static_assert(!HINT || sizeof(Vec<T, VEC>) == 16, "L2 priorities on 16-byte loads only");
+  uint64_t keep_pol = 0;
+  uint64_t drop_pol = 0;
+  if constexpr (HINT) {
+    keep_pol = sc::l2_policy<sc::Evict::kLast>();
+    drop_pol = sc::l2_policy<sc::Evict::kFirst>();
+  }
 #pragma unroll
   for (int u = 0; u < kFlatUnroll; ++u) {
     const int64_t i = base + u * step;
     if (i < nvec) {
-      v[u] = load_vec<T, VEC>(in + walk_index(i, nvec, backward) * VEC);
+      const int64_t j = walk_index(i, nvec, backward);
+      if constexpr (HINT) {
+        const uint4 w = sc::load16_l2(in + j * VEC, j >= keep.from ? keep_pol : drop_pol);
+        memcpy(&v[u], &w, sizeof(w));
+      } else {
+        v[u] = load_vec<T, VEC>(in + j * VEC);
+      }
     }
   }
 }
@@ -238,15 +266,17 @@ __device__ __forceinline__ void load_flat(const T* in, int64_t base, int64_t ste
 // touches): a flat grid-stride loop, kFlatUnroll independent loads in flight per thread.
 // Otherwise: tiles of blockDim.x vectors of one row, so a row's offset is computed once
 // per tile (RowIndexer::offset divides by each collapsed dim size).
-template <typename T, int VEC, bool DENSE, typename F>
+// HINT: dense walks load under the L2 priorities of `keep` (L2Keep).
+template <typename T, int VEC, bool DENSE, bool HINT = false, typename F>
 __device__ __forceinline__ void for_each_vec(const T* in, const RowIndexer& in_rows, int64_t rows,
-                                             int64_t nvec, F&& f, bool backward = false) {
+                                             int64_t nvec, F&& f, bool backward = false,
+                                             L2Keep keep = {0}) {
   if constexpr (DENSE) {
     const int64_t step = static_cast<int64_t>(gridDim.x) * blockDim.x;
     for (int64_t base = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; base < nvec;
          base += step * kFlatUnroll) {
       Vec<T, VEC> v[kFlatUnroll];
-      load_flat<T, VEC>(in, base, step, nvec, v);
+      load_flat<T, VEC, HINT>(in, base, step, nvec, v, false, keep);
 #pragma unroll
       for (int u = 0; u < kFlatUnroll; ++u) {
         const int64_t i = base + u * step;
@@ -271,14 +301,19 @@ __device__ __forceinline__ void for_each_vec(const T* in, const RowIndexer& in_r
 
 // scale <- max(scale, max(amax(this block's slice) / 448, kMinScale)) by atomicMax on the bits.
 // The slice's max |x| is taken with inf counted (one instruction per element); a block that
-// sees an inf reads its slice again with inf ignored.
-template <typename T, int VEC, bool DENSE>
+// sees an inf reads its slice again with inf ignored. HINT (dense walks of 16-byte vectors):
+// the loads under the L2 priorities of `keep`. Once a block has read its slice, the
+// conversion kernel (launched programmatically after it, sm_90 and newer) may start.
+template <typename T, int VEC, bool DENSE, bool HINT>
 __global__ void __launch_bounds__(kFlatThreads)
-    tensor_amax_kernel(float* scale, const T* in, RowIndexer in_rows, int64_t rows, int64_t nvec) {
+    tensor_amax_kernel(float* scale, const T* in, RowIndexer in_rows, int64_t rows, int64_t nvec,
+                       L2Keep keep) {
   float m = 0.0f;
-  for_each_vec<T, VEC, DENSE>(in, in_rows, rows, nvec, [&](int64_t, int64_t, const Vec<T, VEC>& v) {
-    m = vec_amax_with_inf<T, VEC>(v, m);
-  });
+  for_each_vec<T, VEC, DENSE, HINT>(
+      in, in_rows, rows, nvec,
+      [&](int64_t, int64_t, const Vec<T, VEC>& v) { m = vec_amax_with_inf<T, VEC>(v, m); }, false,
+      keep);
+  stablekernels::cuda::grid_dependents_may_launch();
   m = block_max(m);
   if (m > FLT_MAX) {  // the same for the whole block
     m = 0.0f;
@@ -314,17 +349,32 @@ __device__ __forceinline__ void quantize_walk(uint8_t* out, const RowIndexer& ou
 //
 // `backward`: the walk starts from the end of the input. After tensor_amax_kernel, whose
 // walk ends there, the first reads find what it read last still in L2.
-template <typename T, int VEC, bool DENSE>
+//
+// PDL (dense walks): launched programmatically right after tensor_amax_kernel (sm_90 and
+// newer), so that its blocks start while the amax kernel's last ones run. A thread issues
+// its first loads (the input, which the amax kernel only reads) before it waits for that
+// kernel to complete and reads the scale.
+template <typename T, int VEC, bool DENSE, bool PDL = false>
 __global__ void __launch_bounds__(kFlatThreads)
     quantize_kernel(uint8_t* out, RowIndexer out_rows, const T* in, RowIndexer in_rows,
                     const float* scale, int64_t rows, int64_t nvec, bool backward) {
+  static_assert(DENSE || !PDL, "programmatic launches of dense walks only");
   if constexpr (DENSE) {
-    float sv = *scale;
+    float sv = 0.0f;
+    if constexpr (!PDL) {
+      sv = *scale;
+    }
+    bool scale_read = !PDL;
     const int64_t step = static_cast<int64_t>(gridDim.x) * blockDim.x;
     for (int64_t base = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; base < nvec;
          base += step * kFlatUnroll) {
       Vec<T, VEC> v[kFlatUnroll];
       load_flat<T, VEC>(in, base, step, nvec, v, backward);
+      if (!scale_read) {
+        stablekernels::cuda::wait_for_grid_dependencies();
+        sv = *scale;
+        scale_read = true;
+      }
       asm volatile("" : "+f"(sv));
       const Divider d = make_divider<T>(sv);
 #pragma unroll

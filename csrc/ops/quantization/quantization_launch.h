@@ -22,18 +22,25 @@ struct FlatWalk {
   RowIndexer in_rows;
 };
 
+// What the two kernels of dynamic_scaled_fp8_quant (launch_tensor_amax, then
+// launch_quantize_tensor) size themselves by besides the SM count: the device's L2 size.
+struct TwoPass {
+  int64_t l2_bytes;
+};
+
 // out <- fp8 e4m3 bits of in / *scale (scale on the device); `in` of `dtype` (float32,
-// float16, bfloat16); `sms`: the device's SM count; `backward`: walk the input from its
-// end (after launch_tensor_amax, whose walk ends there, so that the first reads find L2
-// holding what it read last). Returns cudaGetLastError().
+// float16, bfloat16); `sms`: the device's SM count; `two_pass`: null, or set right after
+// launch_tensor_amax, whose walk ends at the end of the input: this walk then starts there
+// (where L2 holds what that one read last) and, on devices with programmatic launches
+// (sm_90 and newer), may start before it ends. Returns cudaGetLastError().
 cudaError_t launch_quantize_tensor(DType dtype, cudaStream_t stream, const FlatWalk& w,
                                    uint8_t* out, const void* in, const float* scale, int sms,
-                                   bool backward);
+                                   const TwoPass* two_pass);
 
 // *scale <- max(*scale, max(amax(in) / 448, kMinScale)); the caller zeroes *scale first.
 // As above.
 cudaError_t launch_tensor_amax(DType dtype, cudaStream_t stream, const FlatWalk& w, float* scale,
-                               const void* in, int sms);
+                               const void* in, int sms, const TwoPass& two_pass);
 
 // dynamic_scaled_fp8_quant in one kernel (no scale zeroing, no second launch): for a dense
 // walk (w.rows == 1) whose pointers allow 16-byte vectors and that fits one block or, on
