@@ -9,7 +9,9 @@ checking the code style):
   identifiers it prints against those ci/variants.toml implies;
 - ci/variants.toml's own checks, and `bash -n` on the ci/ shell scripts;
 - every nvcc translation unit (csrc/**/*.cu) torch-free: no include chain under
-  csrc/ reaches torch/, ATen/ or c10/ (ci/nvcc_includes.py; docs/farm.md says why).
+  csrc/ reaches torch/, ATen/ or c10/ (ci/nvcc_includes.py; docs/farm.md says why);
+- every kernel under csrc/ops/ starts with pdl_enter() and is launched through
+  launch_kernel, not <<<...>>> (ci/kernel_launches.py; docs/adding-an-op.md says why).
 
 Everything runs offline."""
 
@@ -21,6 +23,7 @@ import shutil
 import sys
 from pathlib import Path
 
+import kernel_launches
 import nvcc_includes
 import tomllib
 from _common import ROOT, log, run
@@ -50,6 +53,12 @@ def main(argv: list[str]) -> int:
     log(f"nvcc translation units: {len(torch_in_nvcc)} reach torch")
     if torch_in_nvcc:
         failed.append("torch-free nvcc translation units")
+    launches = kernel_launches.check(ROOT / "csrc")
+    for e in launches:
+        log(e)
+    log(f"kernels and launches: {len(launches)} not waiting first or not through launch_kernel")
+    if launches:
+        failed.append("kernel launches")
     # csrc/ and the host programs of the farm's tests (ci/tests/, e.g. the fast-division check)
     sources = sorted(
         p for d in ("csrc", "ci/tests") for p in (ROOT / d).rglob("*") if p.suffix in CXX_SUFFIXES

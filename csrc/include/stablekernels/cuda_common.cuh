@@ -163,6 +163,14 @@ __device__ __forceinline__ void wait_for_grid_dependencies() {
 #endif
 }
 
+// The first statement of every kernel (they are launched with PDL where the device allows:
+// kernel_launch.cuh): wait for the kernel ahead in the stream, then let the next one be
+// scheduled. Nothing before it may touch global memory.
+__device__ __forceinline__ void pdl_enter() {
+  wait_for_grid_dependencies();
+  grid_dependents_may_launch();
+}
+
 // WORDS 32-bit words stored as one plain access (st.global.v4 / .v2 in PTX, STG.E.128 /
 // STG.E.64 in SASS). Where a kernel computes its values, nvcc lowers the struct copy of
 // store_vec (and a uint4 assigned through a pointer) into one store per member: four

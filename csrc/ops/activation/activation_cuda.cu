@@ -9,6 +9,7 @@
 #include "ops/activation/activation_launch.h"
 #include "ops/activation/activation_math.h"
 #include "stablekernels/cuda_dispatch.cuh"
+#include "stablekernels/kernel_launch.cuh"
 #include "stablekernels/launch.h"
 
 namespace stablekernels::activation {
@@ -46,8 +47,8 @@ void launch_unrolled(cudaStream_t s, int threads, CT* out, const RowIndexer& oro
   const dim3 grid(
       static_cast<unsigned>(std::min(rows, kActPolicy.max_blocks_x)),
       static_cast<unsigned>(std::min((nvec + chunk - 1) / chunk, kActPolicy.max_blocks_y)));
-  cuda::act_and_mul_kernel<Act, CT, VEC, UNROLL>
-      <<<grid, threads, 0, s>>>(out, orows, in, irows, rows, d);
+  launch_kernel(&cuda::act_and_mul_kernel<Act, CT, VEC, UNROLL>, grid, threads, 0, s, out, orows,
+                in, irows, rows, d);
 }
 
 // Rows at one stride each (ndim 1): act_and_mul_strided_kernel, chunks of a row on grid.x.
@@ -57,8 +58,8 @@ void launch_strided(cudaStream_t s, int threads, CT* out, int64_t ostride, const
   const int64_t chunk = static_cast<int64_t>(threads) * UNROLL;
   const dim3 grid(static_cast<unsigned>((nvec + chunk - 1) / chunk),
                   static_cast<unsigned>(std::min(rows, kActPolicy.max_blocks_y)));
-  cuda::act_and_mul_strided_kernel<Act, CT, VEC, UNROLL>
-      <<<grid, threads, 0, s>>>(out, ostride, in, istride, rows, static_cast<int32_t>(nvec));
+  launch_kernel(&cuda::act_and_mul_strided_kernel<Act, CT, VEC, UNROLL>, grid, threads, 0, s, out,
+                ostride, in, istride, rows, static_cast<int32_t>(nvec));
 }
 
 template <typename Act, typename CT, int VEC>

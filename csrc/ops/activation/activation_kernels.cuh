@@ -133,6 +133,7 @@ __device__ __forceinline__ void act_and_mul_store(T* y, const Vec<T, VEC>& a,
 template <typename Act, typename T, int VEC, int UNROLL>
 __global__ void act_and_mul_kernel(T* out, RowIndexer out_rows, const T* in, RowIndexer in_rows,
                                    int64_t rows, int64_t d) {
+  stablekernels::cuda::pdl_enter();
   using A = KernelAct<Act, T>;
   const int64_t nvec = d / VEC;
   const int64_t chunk = static_cast<int64_t>(blockDim.x) * UNROLL;
@@ -176,6 +177,7 @@ template <typename Act, typename T, int VEC, int UNROLL>
 __global__ void act_and_mul_strided_kernel(T* __restrict__ out, int64_t out_stride,
                                            const T* __restrict__ in, int64_t in_stride,
                                            int64_t rows, int32_t nvec) {
+  stablekernels::cuda::pdl_enter();
   using A = KernelAct<Act, T>;
   const int32_t j0 = static_cast<int32_t>(blockIdx.x * blockDim.x * UNROLL + threadIdx.x);
   const int64_t d = static_cast<int64_t>(nvec) * VEC;

@@ -7,6 +7,7 @@
 #include "ops/attention/attention_launch.h"
 #include "ops/attention/attention_tuning.h"
 #include "stablekernels/cuda_dispatch.cuh"
+#include "stablekernels/kernel_launch.cuh"
 #include "stablekernels/launch.h"
 
 namespace stablekernels::attention {
@@ -18,10 +19,10 @@ void launch(cudaStream_t stream, const MergeShape& s, T* out, float* out_lse, co
   const MergeLaunch l = plan_merge(s.num_heads * s.num_tokens, s.head_size / N);
   const dim3 block(static_cast<unsigned>(l.tile.threads_x),
                    static_cast<unsigned>(l.tile.threads_y));
-  cuda::merge_attn_states_kernel<T, N, kMergePolicy.rows_per_thread,
-                                 kMergePolicy.accesses_per_thread>
-      <<<static_cast<unsigned>(l.blocks), block, 0, stream>>>(out, out_lse, prefix, prefix_lse,
-                                                              suffix, suffix_lse, s);
+  launch_kernel(&cuda::merge_attn_states_kernel<T, N, kMergePolicy.rows_per_thread,
+                                                kMergePolicy.accesses_per_thread>,
+                static_cast<unsigned>(l.blocks), block, 0, stream, out, out_lse, prefix, prefix_lse,
+                suffix, suffix_lse, s);
 }
 
 }  // namespace

@@ -73,6 +73,7 @@ __global__ void __launch_bounds__(kTileMaxThreads)
     merge_attn_states_kernel(T* output, float* output_lse, const T* prefix,
                              const float* __restrict__ prefix_lse, const T* suffix,
                              const float* __restrict__ suffix_lse, MergeShape s) {
+  stablekernels::cuda::pdl_enter();
   using P = packed_t<T, N>;
   const int64_t rows = s.num_heads * s.num_tokens;
   const int64_t chunks = s.head_size / N;

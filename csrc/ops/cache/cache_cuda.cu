@@ -10,6 +10,7 @@
 #include "ops/cache/cache_launch.h"
 #include "ops/cache/cache_tuning.h"
 #include "stablekernels/cuda_dispatch.cuh"
+#include "stablekernels/kernel_launch.cuh"
 #include "stablekernels/launch.h"
 
 namespace stablekernels::cache {
@@ -21,8 +22,8 @@ void launch_reshape(cudaStream_t stream, const ReshapeAndCacheShape& s, const CT
                     BadEntryRecord* bad) {
   const int threads = threads_for(s.num_heads * (s.head_size / N));
   const auto blocks = static_cast<unsigned>(std::min(s.num_tokens, kCachePolicy.max_blocks));
-  cuda::reshape_and_cache_flash_kernel<CT, N, kFp8>
-      <<<blocks, threads, 0, stream>>>(k, v, kc, vc, slots, s, ks, vs, bad);
+  launch_kernel(&cuda::reshape_and_cache_flash_kernel<CT, N, kFp8>, blocks, threads, 0, stream, k,
+                v, kc, vc, slots, s, ks, vs, bad);
 }
 
 template <typename CT, bool kFp8>
@@ -47,8 +48,8 @@ void launch_copy(cudaStream_t stream, const int64_t* ptrs, int64_t layers, const
   const int64_t vu = vbytes / static_cast<int64_t>(sizeof(V));
   const dim3 grid(static_cast<unsigned>(std::min(pairs, kCachePolicy.max_blocks)),
                   static_cast<unsigned>(layers));
-  cuda::copy_blocks_kernel<V><<<grid, threads_for(std::max(ku, vu)), 0, stream>>>(
-      ptrs, layers, mapping, s0, s1, pairs, num_blocks, ku, vu, bad);
+  launch_kernel(&cuda::copy_blocks_kernel<V>, grid, threads_for(std::max(ku, vu)), 0, stream, ptrs,
+                layers, mapping, s0, s1, pairs, num_blocks, ku, vu, bad);
 }
 
 }  // namespace
@@ -80,7 +81,7 @@ cudaError_t launch_reshape_and_cache_flash(DType dtype, bool fp8, cudaStream_t s
 }
 
 cudaError_t launch_reset_bad_entry_claim(int kind, cudaStream_t stream) {
-  cuda::reset_bad_entry_claim<<<1, 1, 0, stream>>>(kind);
+  launch_kernel(&cuda::reset_bad_entry_claim, 1, 1, 0, stream, kind);
   return cudaGetLastError();
 }
 

@@ -40,6 +40,7 @@ __device__ __noinline__ void record_bad_entry(BadEntryRecord* rec, int kind, int
 }
 
 __global__ void reset_bad_entry_claim(int kind) {
+  stablekernels::cuda::pdl_enter();
   bad_entry_claim[kind] = 0u;
 }
 
@@ -76,6 +77,7 @@ __global__ void __launch_bounds__(256)
                                    const int64_t* slots, ReshapeAndCacheShape s,
                                    const float* k_scale, const float* v_scale,
                                    BadEntryRecord* bad) {
+  stablekernels::cuda::pdl_enter();
   const int chunks = static_cast<int>(s.head_size / N);
   const int per_token = static_cast<int>(s.num_heads) * chunks;
   float ks = 1.0f;
@@ -119,6 +121,7 @@ __global__ void __launch_bounds__(256)
                        int64_t map_stride0, int64_t map_stride1, int64_t num_pairs,
                        int64_t num_blocks, int64_t key_units, int64_t value_units,
                        BadEntryRecord* bad) {
+  stablekernels::cuda::pdl_enter();
   const int64_t layer = blockIdx.y;
   V* k = reinterpret_cast<V*>(layer_ptrs[layer]);
   V* v = reinterpret_cast<V*>(layer_ptrs[num_layers + layer]);

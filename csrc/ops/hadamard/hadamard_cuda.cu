@@ -11,6 +11,7 @@
 #include "ops/hadamard/hadamard_math.h"
 #include "ops/hadamard/hadamard_tuning.h"
 #include "stablekernels/cuda_dispatch.cuh"
+#include "stablekernels/kernel_launch.cuh"
 #include "stablekernels/launch.h"
 #include "stablekernels/occupancy.cuh"
 
@@ -51,8 +52,8 @@ HadamardLaunchStatus launch_fast(cudaStream_t stream, CT* out, const RowIndexer&
   const int rows_per_block = threads / c.tpr;
   const int64_t blocks =
       std::min<int64_t>((rows + rows_per_block - 1) / rows_per_block, kHadamardPolicy.max_blocks);
-  cuda::hadamard_kernel<CT, EPT><<<static_cast<unsigned>(blocks), threads, 0, stream>>>(
-      out, orows, in, irows, rows, log_n, log_tpr, scale);
+  launch_kernel(&cuda::hadamard_kernel<CT, EPT>, static_cast<unsigned>(blocks), threads, 0, stream,
+                out, orows, in, irows, rows, log_n, log_tpr, scale);
   return HadamardLaunchStatus{};
 }
 
@@ -94,8 +95,8 @@ bool launch_wide(HadamardLaunchStatus& s, cudaStream_t stream, CT* out, const Ro
     return false;  // fewer threads per SM than the launch bounds plan for
   }
   const int64_t blocks = std::min(rows, resident);
-  kernel<<<static_cast<unsigned>(blocks), W::kThreads, static_cast<size_t>(kSmem), stream>>>(
-      out, orows, in, irows, rows, scale);
+  launch_kernel(kernel, static_cast<unsigned>(blocks), W::kThreads, static_cast<size_t>(kSmem),
+                stream, out, orows, in, irows, rows, scale);
   return true;
 }
 
@@ -137,15 +138,15 @@ HadamardLaunchStatus launch_xpose(cudaStream_t stream, CT* out, const RowIndexer
       }
       if (staged_blocks >= plain_blocks) {
         const int64_t blocks = std::min(needed, staged_blocks);
-        staged<<<static_cast<unsigned>(blocks), kThreads, static_cast<size_t>(kStagedSmem),
-                 stream>>>(out, orows, in, irows, rows, scale);
+        launch_kernel(staged, static_cast<unsigned>(blocks), kThreads,
+                      static_cast<size_t>(kStagedSmem), stream, out, orows, in, irows, rows, scale);
         return st;
       }
     }
   }
   const int64_t blocks = std::min<int64_t>(needed, kHadamardPolicy.max_blocks);
-  kernel<<<static_cast<unsigned>(blocks), kThreads, static_cast<size_t>(kSmem), stream>>>(
-      out, orows, in, irows, rows, scale);
+  launch_kernel(kernel, static_cast<unsigned>(blocks), kThreads, static_cast<size_t>(kSmem), stream,
+                out, orows, in, irows, rows, scale);
   return s;
 }
 
@@ -195,8 +196,8 @@ HadamardLaunchStatus launch(cudaStream_t stream, CT* out, const RowIndexer& orow
   const int threads =
       static_cast<int>(std::clamp<int64_t>(n / 2, 32, kHadamardPolicy.generic_threads));
   const int64_t blocks = std::min<int64_t>(rows, kHadamardPolicy.max_blocks);
-  kernel<<<static_cast<unsigned>(blocks), threads, static_cast<size_t>(smem), stream>>>(
-      out, orows, in, irows, rows, log_n, scale);
+  launch_kernel(kernel, static_cast<unsigned>(blocks), threads, static_cast<size_t>(smem), stream,
+                out, orows, in, irows, rows, log_n, scale);
   return s;
 }
 

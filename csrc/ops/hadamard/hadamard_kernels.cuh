@@ -108,6 +108,7 @@ template <typename T, int EPT>
 __global__ void __launch_bounds__(kMaxBlockThreads)
     hadamard_kernel(T* out, RowIndexer out_rows, const T* in, RowIndexer in_rows, int64_t rows,
                     int log_n, int log_tpr, float scale) {
+  stablekernels::cuda::pdl_enter();
   constexpr int V = kVecElems<T, EPT>;
   constexpr int LOG_V = ilog2(V);
   constexpr int K = EPT / V;
@@ -342,6 +343,7 @@ __global__ void __launch_bounds__((1 << (LOG_N - 5)) * kXposeRowsPerBlock<LOG_N>
                                          : 0)
     hadamard_xpose_kernel(T* out, RowIndexer out_rows, const T* in, RowIndexer in_rows,
                           int64_t rows, float scale) {
+  stablekernels::cuda::pdl_enter();
   constexpr int N = 1 << LOG_N;
   constexpr int V = kVec16<T>;
   constexpr int K = kXposeCols / V;
@@ -555,6 +557,7 @@ template <typename T, int LOG_N>
 __global__ void __launch_bounds__(WideShape<LOG_N>::kThreads, WideShape<LOG_N>::kMinBlocks)
     hadamard_wide_kernel(T* out, RowIndexer out_rows, const T* in, RowIndexer in_rows, int64_t rows,
                          float scale) {
+  stablekernels::cuda::pdl_enter();
   using S = WideShape<LOG_N>;
   constexpr int N = 1 << LOG_N;
   constexpr int K = kWideRegs / 8;  // 16-byte vectors a thread loads and stores
@@ -622,6 +625,7 @@ template <typename T>
 __global__ void __launch_bounds__(1024)
     hadamard_generic_kernel(T* out, RowIndexer out_rows, const T* in, RowIndexer in_rows,
                             int64_t rows, int log_n, float scale) {
+  stablekernels::cuda::pdl_enter();
   extern __shared__ float4 hadamard_smem[];
   float* s = reinterpret_cast<float*>(hadamard_smem);
   const int n = 1 << log_n;

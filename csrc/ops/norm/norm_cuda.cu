@@ -10,6 +10,7 @@
 #include "ops/norm/norm_launch.h"
 #include "ops/norm/norm_tuning.h"
 #include "stablekernels/cuda_dispatch.cuh"
+#include "stablekernels/kernel_launch.cuh"
 #include "stablekernels/launch.h"
 #include "stablekernels/occupancy.cuh"
 
@@ -143,7 +144,7 @@ void rms_norm_persistent(const Launch& l, cudaStream_t s, CT* out, const RowInde
     return;
   }
   const auto blocks = static_cast<unsigned>(std::min<int64_t>(l.blocks, resident));
-  kernel<<<blocks, l.threads, 0, s>>>(out, orows, in, irows, w, rows, hidden, eps);
+  launch_kernel(kernel, blocks, l.threads, 0, s, out, orows, in, irows, w, rows, hidden, eps);
 }
 
 template <typename CT, int VEC>
@@ -151,8 +152,8 @@ void rms_norm_kernels(const Launch& l, cudaStream_t s, CT* out, const RowIndexer
                       const CT* in, const RowIndexer& irows, const CT* w, int64_t rows, int hidden,
                       float eps, int sms) {
   if (l.items == 0) {
-    cuda::rms_norm_generic_kernel<CT, VEC>
-        <<<l.blocks, l.threads, 0, s>>>(out, orows, in, irows, w, rows, hidden, eps);
+    launch_kernel(&cuda::rms_norm_generic_kernel<CT, VEC>, l.blocks, l.threads, 0, s, out, orows,
+                  in, irows, w, rows, hidden, eps);
     return;
   }
   switch (l.kind) {
@@ -161,16 +162,16 @@ void rms_norm_kernels(const Launch& l, cudaStream_t s, CT* out, const RowIndexer
         using Rows = std::decay_t<decltype(o)>;
         switch (l.items) {
           case 1:
-            cuda::rms_norm_decode_kernel<CT, VEC, 1, Rows>
-                <<<l.blocks, l.threads, 0, s>>>(out, o, in, i, w, hidden, eps);
+            launch_kernel(&cuda::rms_norm_decode_kernel<CT, VEC, 1, Rows>, l.blocks, l.threads, 0,
+                          s, out, o, in, i, w, hidden, eps);
             return;
           case 2:
-            cuda::rms_norm_decode_kernel<CT, VEC, 2, Rows>
-                <<<l.blocks, l.threads, 0, s>>>(out, o, in, i, w, hidden, eps);
+            launch_kernel(&cuda::rms_norm_decode_kernel<CT, VEC, 2, Rows>, l.blocks, l.threads, 0,
+                          s, out, o, in, i, w, hidden, eps);
             return;
           default:
-            cuda::rms_norm_decode_kernel<CT, VEC, 4, Rows>
-                <<<l.blocks, l.threads, 0, s>>>(out, o, in, i, w, hidden, eps);
+            launch_kernel(&cuda::rms_norm_decode_kernel<CT, VEC, 4, Rows>, l.blocks, l.threads, 0,
+                          s, out, o, in, i, w, hidden, eps);
             return;
         }
       });
@@ -182,7 +183,7 @@ void rms_norm_kernels(const Launch& l, cudaStream_t s, CT* out, const RowIndexer
         visit_rows(orows, irows, [&](const auto& o, const auto& i) {
           using Rows = std::decay_t<decltype(o)>;
           const auto launch = [&](auto kernel) {
-            kernel<<<l.blocks, l.threads, 0, s>>>(out, o, in, i, w, hidden, eps);
+            launch_kernel(kernel, l.blocks, l.threads, 0, s, out, o, in, i, w, hidden, eps);
           };
           if (l.items == 2) {
             exact ? launch(cuda::rms_norm_two_pass_kernel<CT, 2, true, Rows>)
@@ -196,8 +197,8 @@ void rms_norm_kernels(const Launch& l, cudaStream_t s, CT* out, const RowIndexer
       return;
     case Launch::Kind::kWideRow:
       static_assert(kNormPolicy.rms_norm_wide_items == 2, "instantiated for 2 items");
-      cuda::rms_norm_kernel<CT, VEC, 2, 1024>
-          <<<l.blocks, l.threads, 0, s>>>(out, orows, in, irows, w, rows, hidden, eps);
+      launch_kernel(&cuda::rms_norm_kernel<CT, VEC, 2, 1024>, l.blocks, l.threads, 0, s, out, orows,
+                    in, irows, w, rows, hidden, eps);
       return;
     case Launch::Kind::kPersistent:
       switch (l.items) {
@@ -215,20 +216,20 @@ void rms_norm_kernels(const Launch& l, cudaStream_t s, CT* out, const RowIndexer
       static_assert(kNormPolicy.rms_norm_max_items <= 8, "instantiated up to 8 items");
       switch (l.items) {
         case 1:
-          cuda::rms_norm_kernel<CT, VEC, 1>
-              <<<l.blocks, l.threads, 0, s>>>(out, orows, in, irows, w, rows, hidden, eps);
+          launch_kernel(&cuda::rms_norm_kernel<CT, VEC, 1>, l.blocks, l.threads, 0, s, out, orows,
+                        in, irows, w, rows, hidden, eps);
           return;
         case 2:
-          cuda::rms_norm_kernel<CT, VEC, 2>
-              <<<l.blocks, l.threads, 0, s>>>(out, orows, in, irows, w, rows, hidden, eps);
+          launch_kernel(&cuda::rms_norm_kernel<CT, VEC, 2>, l.blocks, l.threads, 0, s, out, orows,
+                        in, irows, w, rows, hidden, eps);
           return;
         case 4:
-          cuda::rms_norm_kernel<CT, VEC, 4>
-              <<<l.blocks, l.threads, 0, s>>>(out, orows, in, irows, w, rows, hidden, eps);
+          launch_kernel(&cuda::rms_norm_kernel<CT, VEC, 4>, l.blocks, l.threads, 0, s, out, orows,
+                        in, irows, w, rows, hidden, eps);
           return;
         default:  // only with rms_norm_max_items = 8 (norm_tuning.h)
-          cuda::rms_norm_kernel<CT, VEC, 8>
-              <<<l.blocks, l.threads, 0, s>>>(out, orows, in, irows, w, rows, hidden, eps);
+          launch_kernel(&cuda::rms_norm_kernel<CT, VEC, 8>, l.blocks, l.threads, 0, s, out, orows,
+                        in, irows, w, rows, hidden, eps);
           return;
       }
   }
@@ -242,31 +243,31 @@ void fused_add_rms_norm_kernels(const Launch& l, cudaStream_t s, CT* in, const R
     visit_rows(irows, rrows, [&](const auto& i, const auto& r) {
       using Rows = std::decay_t<decltype(i)>;
       if (l.items == 1) {
-        cuda::fused_add_rms_norm_decode_kernel<CT, VEC, 1, Rows>
-            <<<l.blocks, l.threads, 0, s>>>(in, i, res, r, w, hidden, eps);
+        launch_kernel(&cuda::fused_add_rms_norm_decode_kernel<CT, VEC, 1, Rows>, l.blocks,
+                      l.threads, 0, s, in, i, res, r, w, hidden, eps);
       } else {
-        cuda::fused_add_rms_norm_decode_kernel<CT, VEC, 2, Rows>
-            <<<l.blocks, l.threads, 0, s>>>(in, i, res, r, w, hidden, eps);
+        launch_kernel(&cuda::fused_add_rms_norm_decode_kernel<CT, VEC, 2, Rows>, l.blocks,
+                      l.threads, 0, s, in, i, res, r, w, hidden, eps);
       }
     });
     return;
   }
   switch (l.items) {
     case 1:
-      cuda::fused_add_rms_norm_kernel<CT, VEC, 1>
-          <<<l.blocks, l.threads, 0, s>>>(in, irows, res, rrows, w, rows, hidden, eps);
+      launch_kernel(&cuda::fused_add_rms_norm_kernel<CT, VEC, 1>, l.blocks, l.threads, 0, s, in,
+                    irows, res, rrows, w, rows, hidden, eps);
       break;
     case 2:
-      cuda::fused_add_rms_norm_kernel<CT, VEC, 2>
-          <<<l.blocks, l.threads, 0, s>>>(in, irows, res, rrows, w, rows, hidden, eps);
+      launch_kernel(&cuda::fused_add_rms_norm_kernel<CT, VEC, 2>, l.blocks, l.threads, 0, s, in,
+                    irows, res, rrows, w, rows, hidden, eps);
       break;
     case 4:
-      cuda::fused_add_rms_norm_kernel<CT, VEC, 4>
-          <<<l.blocks, l.threads, 0, s>>>(in, irows, res, rrows, w, rows, hidden, eps);
+      launch_kernel(&cuda::fused_add_rms_norm_kernel<CT, VEC, 4>, l.blocks, l.threads, 0, s, in,
+                    irows, res, rrows, w, rows, hidden, eps);
       break;
     default:
-      cuda::fused_add_rms_norm_generic_kernel<CT, VEC>
-          <<<l.blocks, l.threads, 0, s>>>(in, irows, res, rrows, w, rows, hidden, eps);
+      launch_kernel(&cuda::fused_add_rms_norm_generic_kernel<CT, VEC>, l.blocks, l.threads, 0, s,
+                    in, irows, res, rrows, w, rows, hidden, eps);
   }
 }
 

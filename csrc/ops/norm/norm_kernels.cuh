@@ -213,6 +213,7 @@ template <typename T, int VEC, int ITEMS, int THREADS = kRegisterKernelThreads>
 __global__ void __launch_bounds__(THREADS, (rms_norm_kernel_min_blocks<T, VEC, ITEMS, THREADS>()))
     rms_norm_kernel(T* out, RowIndexer out_rows, const T* in, RowIndexer in_rows,
                     const T* __restrict__ weight, int64_t rows, int hidden, float eps) {
+  stablekernels::cuda::pdl_enter();
   __shared__ float partial[2][32];
   const int nvec = hidden / VEC;
   int parity = 0;
@@ -247,6 +248,7 @@ template <typename T, int ITEMS, bool EXACT, typename Rows>
 __global__ void __launch_bounds__(kTwoPassThreads)
     rms_norm_two_pass_kernel(T* out, Rows out_rows, const T* in, Rows in_rows,
                              const T* __restrict__ weight, int hidden, float eps) {
+  stablekernels::cuda::pdl_enter();
   using stablekernels::cuda::Evict;
   using stablekernels::cuda::load16_evict;
   constexpr int VEC = stablekernels::cuda::kVec16<T>;
@@ -299,6 +301,7 @@ template <typename T, int VEC, int ITEMS, typename Rows>
 __global__ void __launch_bounds__(1024)
     rms_norm_decode_kernel(T* out, Rows out_rows, const T* in, Rows in_rows,
                            const T* __restrict__ weight, int hidden, float eps) {
+  stablekernels::cuda::pdl_enter();
   __shared__ float partial[2][32];
   const int nvec = hidden / VEC;
   const int64_t row = blockIdx.x;
@@ -328,6 +331,7 @@ template <typename T, int VEC, int ITEMS>
 __global__ void __launch_bounds__(1024)
     rms_norm_persistent_kernel(T* out, RowIndexer out_rows, const T* in, RowIndexer in_rows,
                                const T* __restrict__ weight, int64_t rows, int hidden, float eps) {
+  stablekernels::cuda::pdl_enter();
   __shared__ float partial[2][32];
   const int nvec = hidden / VEC;
   Vec<T, VEC> xv[ITEMS];
@@ -359,6 +363,7 @@ template <typename T, int VEC>
 __global__ void __launch_bounds__(1024)
     rms_norm_generic_kernel(T* out, RowIndexer out_rows, const T* in, RowIndexer in_rows,
                             const T* __restrict__ weight, int64_t rows, int hidden, float eps) {
+  stablekernels::cuda::pdl_enter();
   const int nvec = hidden / VEC;
   for (int64_t row = blockIdx.x; row < rows; row += gridDim.x) {
     const T* x = in + in_rows.offset(row);
@@ -393,6 +398,7 @@ __global__ void __launch_bounds__(kRegisterKernelThreads,
                                   (register_kernel_min_blocks<T, VEC, ITEMS, 2>()))
     fused_add_rms_norm_kernel(T* in, RowIndexer in_rows, T* res, RowIndexer res_rows,
                               const T* __restrict__ weight, int64_t rows, int hidden, float eps) {
+  stablekernels::cuda::pdl_enter();
   const int nvec = hidden / VEC;
   for (int64_t row = blockIdx.x; row < rows; row += gridDim.x) {
     T* x = in + in_rows.offset(row);
@@ -421,6 +427,7 @@ template <typename T, int VEC, int ITEMS, typename Rows>
 __global__ void __launch_bounds__(1024)
     fused_add_rms_norm_decode_kernel(T* in, Rows in_rows, T* res, Rows res_rows,
                                      const T* __restrict__ weight, int hidden, float eps) {
+  stablekernels::cuda::pdl_enter();
   __shared__ float partial[2][32];
   const int nvec = hidden / VEC;
   const int64_t row = blockIdx.x;
@@ -442,6 +449,7 @@ __global__ void __launch_bounds__(1024)
     fused_add_rms_norm_generic_kernel(T* in, RowIndexer in_rows, T* res, RowIndexer res_rows,
                                       const T* __restrict__ weight, int64_t rows, int hidden,
                                       float eps) {
+  stablekernels::cuda::pdl_enter();
   const int nvec = hidden / VEC;
   for (int64_t row = blockIdx.x; row < rows; row += gridDim.x) {
     T* x = in + in_rows.offset(row);

@@ -10,6 +10,7 @@
 #include "ops/quantization/quantization_kernels.cuh"
 #include "ops/quantization/quantization_launch.h"
 #include "stablekernels/cuda_dispatch.cuh"
+#include "stablekernels/kernel_launch.cuh"
 #include "stablekernels/launch.h"
 
 namespace stablekernels::quantization {
@@ -102,57 +103,13 @@ unsigned flat_blocks(const FlatWalk& w, int64_t nvec, int sms, const TwoPass* tw
   return static_cast<unsigned>(std::max<int64_t>(1, std::min(needed, cap)));
 }
 
-// Whether the current device runs this module's kernels from code for sm_90 or newer, where
-// clusters and programmatic launches exist: not so on older devices, nor where a newer one
-// runs a PTX JIT of the compute_80 code (`kernel`'s ptxVersion tells; that code has none of
-// those parts). Asked once per device.
-bool runs_sm90_code(const void* kernel) {
-  constexpr int kMaxDevices = 64;
-  static std::atomic<int> cache[kMaxDevices] = {};  // 0: not asked yet, 1: no, 2: yes
-  int device = 0;
-  if (cudaGetDevice(&device) != cudaSuccess || device < 0 || device >= kMaxDevices) {
-    cudaGetLastError();
-    return false;
-  }
-  const int cached = cache[device].load(std::memory_order_relaxed);
-  if (cached > 0) {
-    return cached == 2;
-  }
-  int major = 0;
-  cudaFuncAttributes attributes = {};
-  const bool yes =
-      cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, device) == cudaSuccess &&
-      major >= 9 && cudaFuncGetAttributes(&attributes, kernel) == cudaSuccess &&
-      attributes.ptxVersion >= 90;
-  cudaGetLastError();  // a query that failed leaves no error behind
-  cache[device].store(yes ? 2 : 1, std::memory_order_relaxed);
-  return yes;
-}
-
-// The conversion pass after the amax pass, on a dense walk: launched programmatically (it
-// may start before the amax kernel ends; quantize_kernel's PDL form waits for it before
-// reading the scale) where the device runs sm_90 code.
+// The conversion pass after the amax pass, on a dense walk: quantize_kernel's PDL form, whose
+// first loads may go before the amax kernel ends (launched with PDL where the device allows).
 template <typename CT, int VEC>
 void launch_quantize_after_amax(cudaStream_t s, unsigned blocks, uint8_t* out, const CT* in,
                                 const float* scale, int64_t nvec) {
-  constexpr auto kernel = &cuda::quantize_kernel<CT, VEC, true, true>;
-  if (!runs_sm90_code(reinterpret_cast<const void*>(kernel))) {
-    cuda::quantize_kernel<CT, VEC, true><<<blocks, cuda::kFlatThreads, 0, s>>>(
-        out, RowIndexer{}, in, RowIndexer{}, scale, 1, nvec, true);
-    return;
-  }
-  cudaLaunchAttribute attr[1];
-  attr[0].id = cudaLaunchAttributeProgrammaticStreamSerialization;
-  attr[0].val.programmaticStreamSerializationAllowed = 1;
-  cudaLaunchConfig_t config = {};
-  config.gridDim = dim3(blocks);
-  config.blockDim = dim3(cuda::kFlatThreads);
-  config.stream = s;
-  config.attrs = attr;
-  config.numAttrs = 1;
-  // its error is the last error
-  cudaLaunchKernelEx(&config, kernel, out, RowIndexer{}, in, RowIndexer{}, scale, int64_t{1}, nvec,
-                     true);
+  launch_kernel(&cuda::quantize_kernel<CT, VEC, true, true>, blocks, cuda::kFlatThreads, 0, s, out,
+                RowIndexer{}, in, RowIndexer{}, scale, int64_t{1}, nvec, true);
 }
 
 template <typename CT, int VEC>
@@ -165,11 +122,11 @@ void launch_quantize(cudaStream_t s, const FlatWalk& w, uint8_t* out, const CT* 
   if (w.rows == 1 && two_pass != nullptr) {
     launch_quantize_after_amax<CT, VEC>(s, blocks, out, in, scale, nvec);
   } else if (w.rows == 1) {
-    cuda::quantize_kernel<CT, VEC, true><<<blocks, cuda::kFlatThreads, 0, s>>>(
-        out, w.out_rows, in, w.in_rows, scale, w.rows, nvec, backward);
+    launch_kernel(&cuda::quantize_kernel<CT, VEC, true>, blocks, cuda::kFlatThreads, 0, s, out,
+                  w.out_rows, in, w.in_rows, scale, w.rows, nvec, backward);
   } else {
-    cuda::quantize_kernel<CT, VEC, false><<<blocks, cuda::kFlatThreads, 0, s>>>(
-        out, w.out_rows, in, w.in_rows, scale, w.rows, nvec, backward);
+    launch_kernel(&cuda::quantize_kernel<CT, VEC, false>, blocks, cuda::kFlatThreads, 0, s, out,
+                  w.out_rows, in, w.in_rows, scale, w.rows, nvec, backward);
   }
 }
 
@@ -181,16 +138,16 @@ void launch_amax(cudaStream_t s, const FlatWalk& w, float* scale, const CT* in, 
   const unsigned blocks = flat_blocks(w, nvec, sms, &two_pass, bytes);
   const cuda::L2Keep none{0};
   if (w.rows != 1) {
-    cuda::tensor_amax_kernel<CT, VEC, false, false>
-        <<<blocks, cuda::kFlatThreads, 0, s>>>(scale, in, w.in_rows, w.rows, nvec, none);
+    launch_kernel(&cuda::tensor_amax_kernel<CT, VEC, false, false>, blocks, cuda::kFlatThreads, 0,
+                  s, scale, in, w.in_rows, w.rows, nvec, none);
   } else if constexpr (sizeof(CT) * VEC == 16) {
     const int64_t keep_vec = two_pass.l2_bytes * kQuantPolicy.two_pass_l2_keep_percent / 100 / 16;
     const cuda::L2Keep keep{std::max<int64_t>(0, nvec - keep_vec)};
-    cuda::tensor_amax_kernel<CT, VEC, true, true>
-        <<<blocks, cuda::kFlatThreads, 0, s>>>(scale, in, w.in_rows, w.rows, nvec, keep);
+    launch_kernel(&cuda::tensor_amax_kernel<CT, VEC, true, true>, blocks, cuda::kFlatThreads, 0, s,
+                  scale, in, w.in_rows, w.rows, nvec, keep);
   } else {
-    cuda::tensor_amax_kernel<CT, VEC, true, false>
-        <<<blocks, cuda::kFlatThreads, 0, s>>>(scale, in, w.in_rows, w.rows, nvec, none);
+    launch_kernel(&cuda::tensor_amax_kernel<CT, VEC, true, false>, blocks, cuda::kFlatThreads, 0, s,
+                  scale, in, w.in_rows, w.rows, nvec, none);
   }
 }
 
@@ -200,20 +157,20 @@ void launch_per_token_rows(cudaStream_t st, int items, int threads, unsigned blo
                            int64_t scale_stride, const float* ub, int64_t rows, int hidden) {
   switch (items) {
     case 1:
-      cuda::per_token_kernel<CT, VEC, 1, Rows><<<blocks, threads, 0, st>>>(
-          out, orows, in, irows, scale, scale_stride, ub, rows, hidden);
+      launch_kernel(&cuda::per_token_kernel<CT, VEC, 1, Rows>, blocks, threads, 0, st, out, orows,
+                    in, irows, scale, scale_stride, ub, rows, hidden);
       break;
     case 2:
-      cuda::per_token_kernel<CT, VEC, 2, Rows><<<blocks, threads, 0, st>>>(
-          out, orows, in, irows, scale, scale_stride, ub, rows, hidden);
+      launch_kernel(&cuda::per_token_kernel<CT, VEC, 2, Rows>, blocks, threads, 0, st, out, orows,
+                    in, irows, scale, scale_stride, ub, rows, hidden);
       break;
     case 4:
-      cuda::per_token_kernel<CT, VEC, 4, Rows><<<blocks, threads, 0, st>>>(
-          out, orows, in, irows, scale, scale_stride, ub, rows, hidden);
+      launch_kernel(&cuda::per_token_kernel<CT, VEC, 4, Rows>, blocks, threads, 0, st, out, orows,
+                    in, irows, scale, scale_stride, ub, rows, hidden);
       break;
     default:
-      cuda::per_token_kernel<CT, VEC, 8, Rows><<<blocks, threads, 0, st>>>(
-          out, orows, in, irows, scale, scale_stride, ub, rows, hidden);
+      launch_kernel(&cuda::per_token_kernel<CT, VEC, 8, Rows>, blocks, threads, 0, st, out, orows,
+                    in, irows, scale, scale_stride, ub, rows, hidden);
   }
 }
 
@@ -222,8 +179,8 @@ void launch_per_token(cudaStream_t st, int items, int threads, unsigned blocks, 
                       const RowIndexer& orows, const CT* in, const RowIndexer& irows, float* scale,
                       int64_t scale_stride, const float* ub, int64_t rows, int hidden) {
   if (items == 0) {
-    cuda::per_token_generic_kernel<CT, VEC>
-        <<<blocks, threads, 0, st>>>(out, orows, in, irows, scale, scale_stride, ub, rows, hidden);
+    launch_kernel(&cuda::per_token_generic_kernel<CT, VEC>, blocks, threads, 0, st, out, orows, in,
+                  irows, scale, scale_stride, ub, rows, hidden);
     return;
   }
   visit_rows(orows, irows, [&](const auto& o, const auto& i) {
@@ -336,24 +293,19 @@ template <typename CT, int VEC, int ITEMS>
 void launch_fused_items(cudaStream_t s, FusedShape b, uint8_t* out, float* scale, const CT* in,
                         int64_t nvec) {
   if (b.blocks == 1) {
-    cuda::dynamic_quant_fused_kernel<CT, VEC, ITEMS, false>
-        <<<1, b.threads, 0, s>>>(out, scale, in, nvec);
+    launch_kernel(&cuda::dynamic_quant_fused_kernel<CT, VEC, ITEMS, false>, 1, b.threads, 0, s, out,
+                  scale, in, nvec);
     return;
   }
   constexpr auto kernel = &cuda::dynamic_quant_fused_kernel<CT, VEC, ITEMS, true>;
   if (b.blocks > 8) {
     allow_large_clusters<kernel>();
   }
-  cudaLaunchAttribute attr[1];
-  attr[0].id = cudaLaunchAttributeClusterDimension;
-  attr[0].val.clusterDim = {static_cast<unsigned>(b.blocks), 1, 1};
-  cudaLaunchConfig_t config = {};
-  config.gridDim = dim3(static_cast<unsigned>(b.blocks));
-  config.blockDim = dim3(static_cast<unsigned>(b.threads));
-  config.stream = s;
-  config.attrs = attr;
-  config.numAttrs = 1;
-  cudaLaunchKernelEx(&config, kernel, out, scale, in, nvec);  // its error is the last error
+  cudaLaunchAttribute cluster;
+  cluster.id = cudaLaunchAttributeClusterDimension;
+  cluster.val.clusterDim = {static_cast<unsigned>(b.blocks), 1, 1};
+  launch_kernel_with(kernel, static_cast<unsigned>(b.blocks), static_cast<unsigned>(b.threads), 0,
+                     s, &cluster, out, scale, in, nvec);
 }
 
 template <typename CT, int VEC>
@@ -401,9 +353,9 @@ cudaError_t launch_quantize_tensor(DType dtype, cudaStream_t stream, const FlatW
     if (w.rows == 1 && w.hidden <= kQuantPolicy.decode_max_elems && vec > 1) {
       constexpr int kThreads = cuda::kFlatThreads;
       const int64_t nvec = w.hidden / kDecodeVec;
-      cuda::quantize_decode_kernel<CT, kDecodeVec>
-          <<<static_cast<unsigned>((nvec + kThreads - 1) / kThreads), kThreads, 0, stream>>>(
-              out, in, scale, static_cast<int>(nvec));
+      launch_kernel(&cuda::quantize_decode_kernel<CT, kDecodeVec>,
+                    static_cast<unsigned>((nvec + kThreads - 1) / kThreads), kThreads, 0, stream,
+                    out, in, scale, static_cast<int>(nvec));
       return;
     }
     if (vec == 1) {

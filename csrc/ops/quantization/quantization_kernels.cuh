@@ -302,18 +302,17 @@ __device__ __forceinline__ void for_each_vec(const T* in, const RowIndexer& in_r
 // scale <- max(scale, max(amax(this block's slice) / 448, kMinScale)) by atomicMax on the bits.
 // The slice's max |x| is taken with inf counted (one instruction per element); a block that
 // sees an inf reads its slice again with inf ignored. HINT (dense walks of 16-byte vectors):
-// the loads under the L2 priorities of `keep`. Once a block has read its slice, the
-// conversion kernel (launched programmatically after it, sm_90 and newer) may start.
+// the loads under the L2 priorities of `keep`.
 template <typename T, int VEC, bool DENSE, bool HINT>
 __global__ void __launch_bounds__(kFlatThreads)
     tensor_amax_kernel(float* scale, const T* in, RowIndexer in_rows, int64_t rows, int64_t nvec,
                        L2Keep keep) {
+  stablekernels::cuda::pdl_enter();
   float m = 0.0f;
   for_each_vec<T, VEC, DENSE, HINT>(
       in, in_rows, rows, nvec,
       [&](int64_t, int64_t, const Vec<T, VEC>& v) { m = vec_amax_with_inf<T, VEC>(v, m); }, false,
       keep);
-  stablekernels::cuda::grid_dependents_may_launch();
   m = block_max(m);
   if (m > FLT_MAX) {  // the same for the whole block
     m = 0.0f;
@@ -350,15 +349,19 @@ __device__ __forceinline__ void quantize_walk(uint8_t* out, const RowIndexer& ou
 // `backward`: the walk starts from the end of the input. After tensor_amax_kernel, whose
 // walk ends there, the first reads find what it read last still in L2.
 //
-// PDL (dense walks): launched programmatically right after tensor_amax_kernel (sm_90 and
-// newer), so that its blocks start while the amax kernel's last ones run. A thread issues
-// its first loads (the input, which the amax kernel only reads) before it waits for that
-// kernel to complete and reads the scale.
+// PDL (dense walks, right after tensor_amax_kernel): a thread issues its first loads before
+// pdl_enter, then reads the scale. Every other kernel waits before touching memory; these
+// loads may go first because the input is what the amax kernel only reads, and the amax
+// kernel let this one be scheduled only after its own wait (pdl_enter), when all work
+// before it, which may have written the input, had completed.
 template <typename T, int VEC, bool DENSE, bool PDL = false>
 __global__ void __launch_bounds__(kFlatThreads)
     quantize_kernel(uint8_t* out, RowIndexer out_rows, const T* in, RowIndexer in_rows,
                     const float* scale, int64_t rows, int64_t nvec, bool backward) {
-  static_assert(DENSE || !PDL, "programmatic launches of dense walks only");
+  static_assert(DENSE || !PDL, "the early loads are the dense walk's");
+  if constexpr (!PDL) {
+    stablekernels::cuda::pdl_enter();
+  }
   if constexpr (DENSE) {
     float sv = 0.0f;
     if constexpr (!PDL) {
@@ -371,7 +374,7 @@ __global__ void __launch_bounds__(kFlatThreads)
       Vec<T, VEC> v[kFlatUnroll];
       load_flat<T, VEC>(in, base, step, nvec, v, backward);
       if (!scale_read) {
-        stablekernels::cuda::wait_for_grid_dependencies();
+        stablekernels::cuda::pdl_enter();
         sv = *scale;
         scale_read = true;
       }
@@ -404,6 +407,7 @@ template <typename T, int VEC>
 __global__ void __launch_bounds__(kFlatThreads)
     quantize_decode_kernel(uint8_t* __restrict__ out, const T* __restrict__ in,
                            const float* __restrict__ scale, int nvec) {
+  stablekernels::cuda::pdl_enter();
   const int j = static_cast<int>(blockIdx.x * blockDim.x + threadIdx.x);
   if (j >= nvec) {
     return;
@@ -499,6 +503,7 @@ __device__ __forceinline__ void cluster_done() {
 template <typename T, int VEC, int ITEMS, bool CLUSTER>
 __global__ void __launch_bounds__(kOneBlockThreads)
     dynamic_quant_fused_kernel(uint8_t* out, float* scale, const T* in, int64_t nvec_len) {
+  stablekernels::cuda::pdl_enter();
   const int nvec = static_cast<int>(nvec_len);
   const int first = static_cast<int>(blockIdx.x * blockDim.x + threadIdx.x);
   const int stride = static_cast<int>(gridDim.x * blockDim.x);
@@ -529,6 +534,7 @@ template <typename T, int VEC, int ITEMS, typename Rows>
 __global__ void __launch_bounds__(kRowKernelMaxThreads)
     per_token_kernel(uint8_t* out, Rows out_rows, const T* in, Rows in_rows, float* scale,
                      int64_t scale_stride, const float* scale_ub, int64_t rows, int hidden) {
+  stablekernels::cuda::pdl_enter();
   const int nvec = hidden / VEC;
   const float ub = scale_ub != nullptr ? *scale_ub : NAN;
   for (int64_t row = blockIdx.x; row < rows; row += gridDim.x) {
@@ -554,6 +560,7 @@ __global__ void __launch_bounds__(kGenericThreads)
     per_token_generic_kernel(uint8_t* out, RowIndexer out_rows, const T* in, RowIndexer in_rows,
                              float* scale, int64_t scale_stride, const float* scale_ub,
                              int64_t rows, int hidden) {
+  stablekernels::cuda::pdl_enter();
   const int nvec = hidden / VEC;
   const float ub = scale_ub != nullptr ? *scale_ub : NAN;
   for (int64_t row = blockIdx.x; row < rows; row += gridDim.x) {

@@ -10,6 +10,7 @@
 #include "ops/rotary/rotary_launch.h"
 #include "ops/rotary/rotary_tuning.h"
 #include "stablekernels/cuda_dispatch.cuh"
+#include "stablekernels/kernel_launch.cuh"
 #include "stablekernels/launch.h"
 
 namespace stablekernels::rotary {
@@ -33,8 +34,9 @@ void launch(cudaStream_t stream, const RotaryShape& s, const int64_t* positions,
   const dim3 block(static_cast<unsigned>(l.threads_x), static_cast<unsigned>(l.threads_y),
                    static_cast<unsigned>(l.threads_z));
   const bool cache_vec = cache_vectorizable < C, NEOX ? N : N / 2 > (s, cache);
-  cuda::rotary_embedding_kernel<T, C, NEOX, N, VECTOR, kRotaryPolicy.heads_per_thread>
-      <<<grid, block, 0, stream>>>(positions, query, key, cache, s, cache_vec);
+  launch_kernel(
+      &cuda::rotary_embedding_kernel<T, C, NEOX, N, VECTOR, kRotaryPolicy.heads_per_thread>, grid,
+      block, 0, stream, positions, query, key, cache, s, cache_vec);
 }
 
 // Calls f(TypeTag<float>) for a float32 cache, else f(TypeTag<CT>) (the query's type):

@@ -90,6 +90,7 @@ template <typename T, typename C, bool NEOX, int N, bool VECTOR, int HPT>
 __global__ void __launch_bounds__(kTileMaxThreads, kRotaryPolicy.min_blocks)
     rotary_embedding_kernel(const int64_t* __restrict__ positions, T* query, T* key,
                             const C* __restrict__ cache, RotaryShape s, bool cache_vec) {
+  stablekernels::cuda::pdl_enter();
   static_assert(NEOX || N % 2 == 0, "an interleaved chunk holds whole pairs");
   constexpr int kPairs = NEOX ? N : N / 2;
   constexpr float kNaN = std::numeric_limits<float>::quiet_NaN();

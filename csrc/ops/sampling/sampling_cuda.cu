@@ -10,6 +10,7 @@
 #include "ops/sampling/sampling_kernels.cuh"
 #include "ops/sampling/sampling_launch.h"
 #include "stablekernels/cuda_dispatch.cuh"
+#include "stablekernels/kernel_launch.cuh"
 
 namespace stablekernels::sampling {
 namespace {
@@ -51,15 +52,15 @@ void launch_penalty_tiles(cudaStream_t stream, const PenaltyProblem& p, CT* logi
   // penalty 1 is not read: the same time where every row counts (256 x 128256: 52.6 us,
   // 52.5 speculative), less where some rows do not.
   if (UNROLL == 1 && grid >= tiles) {
-    cuda::repetition_penalty_kernel<CT, VEC, UNROLL, true, PT>
-        <<<static_cast<unsigned>(grid), cuda::kPenaltyThreads, 0, stream>>>(
-            logits, p.logits_stride, prompt, p.prompt_stride, output, p.output_stride, penalties,
-            p.penalty_stride, p.rows, p.vocab, tiles_per_row);
+    launch_kernel(&cuda::repetition_penalty_kernel<CT, VEC, UNROLL, true, PT>,
+                  static_cast<unsigned>(grid), cuda::kPenaltyThreads, 0, stream, logits,
+                  p.logits_stride, prompt, p.prompt_stride, output, p.output_stride, penalties,
+                  p.penalty_stride, p.rows, p.vocab, tiles_per_row);
   } else {
-    cuda::repetition_penalty_kernel<CT, VEC, UNROLL, false, PT>
-        <<<static_cast<unsigned>(grid), cuda::kPenaltyThreads, 0, stream>>>(
-            logits, p.logits_stride, prompt, p.prompt_stride, output, p.output_stride, penalties,
-            p.penalty_stride, p.rows, p.vocab, tiles_per_row);
+    launch_kernel(&cuda::repetition_penalty_kernel<CT, VEC, UNROLL, false, PT>,
+                  static_cast<unsigned>(grid), cuda::kPenaltyThreads, 0, stream, logits,
+                  p.logits_stride, prompt, p.prompt_stride, output, p.output_stride, penalties,
+                  p.penalty_stride, p.rows, p.vocab, tiles_per_row);
   }
 }
 
@@ -84,9 +85,9 @@ void launch_penalties(cudaStream_t stream, const PenaltyProblem& p, int sms, CT*
     const int64_t nvec = p.vocab / VEC;
     const dim3 grid(static_cast<unsigned>(ceil_div(nvec, cuda::kPenaltyThreads)),
                     static_cast<unsigned>(p.rows));
-    cuda::repetition_penalty_decode_kernel<CT, VEC, PT><<<grid, cuda::kPenaltyThreads, 0, stream>>>(
-        logits, p.logits_stride, prompt, p.prompt_stride, output, p.output_stride, penalties,
-        p.penalty_stride, static_cast<int>(nvec));
+    launch_kernel(&cuda::repetition_penalty_decode_kernel<CT, VEC, PT>, grid, cuda::kPenaltyThreads,
+                  0, stream, logits, p.logits_stride, prompt, p.prompt_stride, output,
+                  p.output_stride, penalties, p.penalty_stride, static_cast<int>(nvec));
     return;
   }
   constexpr int64_t kTileVecs = int64_t{cuda::kPenaltyThreads} * cuda::kPenaltyUnroll;
@@ -125,14 +126,14 @@ cudaError_t launch_top_k_per_row(cudaStream_t stream, const TopKProblem& p, int 
   // One block per row: with few rows, larger blocks keep more of each row in flight.
   if (p.rows <= static_cast<int64_t>(sms) * kSamplingPolicy.top_k_large_block_rows_per_sm) {
     constexpr int kThreads = cuda::kTopKThreadsLarge;
-    cuda::top_k_per_row_kernel<kThreads>
-        <<<blocks, kThreads, 0, stream>>>(x, p.logits_stride, p.cols, starts, p.starts_stride, ends,
-                                          p.ends_stride, out, p.indices_stride, p.rows, p.k);
+    launch_kernel(&cuda::top_k_per_row_kernel<kThreads>, blocks, kThreads, 0, stream, x,
+                  p.logits_stride, p.cols, starts, p.starts_stride, ends, p.ends_stride, out,
+                  p.indices_stride, p.rows, p.k);
   } else {
     constexpr int kThreads = cuda::kTopKThreadsSmall;
-    cuda::top_k_per_row_kernel<kThreads>
-        <<<blocks, kThreads, 0, stream>>>(x, p.logits_stride, p.cols, starts, p.starts_stride, ends,
-                                          p.ends_stride, out, p.indices_stride, p.rows, p.k);
+    launch_kernel(&cuda::top_k_per_row_kernel<kThreads>, blocks, kThreads, 0, stream, x,
+                  p.logits_stride, p.cols, starts, p.starts_stride, ends, p.ends_stride, out,
+                  p.indices_stride, p.rows, p.k);
   }
   return cudaGetLastError();
 }

@@ -200,6 +200,7 @@ __global__ void __launch_bounds__(kPenaltyThreads, kPenaltyBlocksPerSm)
                               const uint8_t* __restrict__ output, int64_t output_stride,
                               const P* __restrict__ penalties, int64_t penalty_stride, int64_t rows,
                               int64_t vocab, int64_t tiles_per_row) {
+  stablekernels::cuda::pdl_enter();
   using MaskT = typename MaskWord<VEC>::type;
   constexpr int64_t kTileVecs = static_cast<int64_t>(kPenaltyThreads) * UNROLL;
   const int64_t tiles = rows * tiles_per_row;
@@ -309,6 +310,7 @@ __global__ void __launch_bounds__(kPenaltyThreads)
                                      const uint8_t* __restrict__ output, int64_t output_stride,
                                      const P* __restrict__ penalties, int64_t penalty_stride,
                                      int nvec) {
+  stablekernels::cuda::pdl_enter();
   using MaskT = typename MaskWord<VEC>::type;
   const int v = static_cast<int>(blockIdx.x * blockDim.x + threadIdx.x);
   if (v >= nvec) {
@@ -473,6 +475,7 @@ __global__ void __launch_bounds__(THREADS)
                          const int32_t* __restrict__ ends, int64_t ends_stride,
                          int32_t* __restrict__ indices, int64_t indices_stride, int64_t rows,
                          int k) {
+  stablekernels::cuda::pdl_enter();
   __shared__ TopKShared sh;
   __shared__ uint32_t suffix[THREADS];
   const int tid = threadIdx.x;
