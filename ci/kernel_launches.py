@@ -15,13 +15,11 @@ import re
 import sys
 from pathlib import Path
 
+from nvcc_includes import strip_comments
+
 SUFFIXES = {".cu", ".cuh", ".h"}
+CSRC = Path(__file__).resolve().parents[1] / "csrc"
 GLOBAL = re.compile(r"__global__")
-
-
-def _strip_comments(text: str) -> str:
-    text = re.sub(r"/\*.*?\*/", lambda m: re.sub(r"[^\n]", " ", m.group(0)), text, flags=re.S)
-    return re.sub(r"//[^\n]*", "", text)
 
 
 def _body_start(text: str, at: int) -> int | None:
@@ -50,7 +48,7 @@ def _body_start(text: str, at: int) -> int | None:
 def check(csrc: Path) -> list[str]:
     errors = []
     for path in sorted(p for p in (csrc / "ops").rglob("*") if p.suffix in SUFFIXES):
-        text = _strip_comments(path.read_text())
+        text = strip_comments(path.read_text())
         name = path.relative_to(csrc.parent)
         for m in re.finditer(r"<<<", text):
             line = text.count("\n", 0, m.start()) + 1
@@ -68,11 +66,9 @@ def check(csrc: Path) -> list[str]:
 
 
 def main(argv: list[str]) -> int:
-    csrc = Path(argv[0]) if argv else Path(__file__).resolve().parents[1] / "csrc"
-    errors = check(csrc)
-    for e in errors:
-        print(e)
-    return 1 if errors else 0
+    errors = check(Path(argv[0]) if argv else CSRC)
+    print("\n".join([*errors, f"kernel launches: {len(errors)} problems"]))
+    return int(bool(errors))
 
 
 if __name__ == "__main__":

@@ -47,18 +47,24 @@ def main(argv: list[str]) -> int:
         if run(cmd, cwd=ROOT, check=False).returncode:
             failed.append(cmd[3])
     failed += farm_checks()
-    torch_in_nvcc = nvcc_includes.check(ROOT / "csrc")
-    for e in torch_in_nvcc:
-        log(e)
-    log(f"nvcc translation units: {len(torch_in_nvcc)} reach torch")
-    if torch_in_nvcc:
-        failed.append("torch-free nvcc translation units")
-    launches = kernel_launches.check(ROOT / "csrc")
-    for e in launches:
-        log(e)
-    log(f"kernels and launches: {len(launches)} not waiting first or not through launch_kernel")
-    if launches:
-        failed.append("kernel launches")
+    for label, check, summary in (
+        (
+            "torch-free nvcc translation units",
+            nvcc_includes.check,
+            "nvcc translation units: {} reach torch",
+        ),
+        (
+            "kernel launches",
+            kernel_launches.check,
+            "kernels and launches: {} not waiting first or not through launch_kernel",
+        ),
+    ):
+        errors = check(ROOT / "csrc")
+        for e in errors:
+            log(e)
+        log(summary.format(len(errors)))
+        if errors:
+            failed.append(label)
     # csrc/ and the host programs of the farm's tests (ci/tests/, e.g. the fast-division check)
     sources = sorted(
         p for d in ("csrc", "ci/tests") for p in (ROOT / d).rglob("*") if p.suffix in CXX_SUFFIXES

@@ -27,14 +27,15 @@ TORCH_PREFIXES = ("torch/", "ATen/", "c10/")
 INCLUDE = re.compile(r'^\s*#\s*include\s*([<"])([^>"]+)[>"]', re.MULTILINE)
 
 
-def _strip_comments(text: str) -> str:
+def strip_comments(text: str) -> str:
+    """The C/C++ text without comments; a block comment leaves its newlines (line numbers hold)."""
     text = re.sub(r"/\*.*?\*/", lambda m: "\n" * m.group(0).count("\n"), text, flags=re.S)
     return re.sub(r"//[^\n]*", "", text)
 
 
 def includes(path: Path) -> list[tuple[str, str]]:
     """(delimiter, name) of every #include of `path`, in order; comments ignored."""
-    return INCLUDE.findall(_strip_comments(path.read_text(errors="replace")))
+    return INCLUDE.findall(strip_comments(path.read_text(errors="replace")))
 
 
 def resolve(name: str, quoted: bool, including: Path, roots: list[Path]) -> Path | None:
