@@ -82,6 +82,22 @@ def test_hadacore_transform_rows_beyond_one_wave(
     _check(_make((rows, n), layout, dtype, "cuda", seed=rows))
 
 
+@pytest.mark.cuda
+@pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float16])
+@pytest.mark.parametrize(("n", "rows_a_block"), [(1024, 4), (2048, 2), (4096, 1)])
+@pytest.mark.parametrize("layout", ["contiguous", "wide_rows"])
+def test_hadacore_transform_staged_short_rows_many_waves(
+    dtype: torch.dtype, n: int, rows_a_block: int, layout: str
+) -> None:
+    # 16-bit rows of n = 1024-4096 also take the staged grid where the GPU allows: blocks of
+    # `rows_a_block` rows, resident ones looping over the rows. Past twice as many rows as
+    # the most blocks an SM could hold (16 of 128 threads) would cover, and not a whole
+    # number of blocks (the last block's rows partly there).
+    sms = torch.cuda.get_device_properties(0).multi_processor_count
+    rows = 2 * sms * 16 * rows_a_block + 3
+    _check(_make((rows, n), layout, dtype, "cuda", seed=n))
+
+
 @pytest.mark.parametrize("n", [1, 2, 4, 16, 64, 256, 1024])
 def test_reference_is_the_sylvester_matrix(n: int) -> None:
     # the reference's butterfly stages against the definition, x @ H_n / sqrt(n)

@@ -120,7 +120,7 @@ HadamardLaunchStatus launch_xpose(cudaStream_t stream, CT* out, const RowIndexer
   }
   const int64_t needed = (rows + kRows - 1) / kRows;
   // Staged rows where the device's shared memory keeps as many blocks resident with the
-  // staging space as without it (the H100 and H200 do at n = 8192).
+  // staging space as without it (the H100 and H200 do from n = 1024 to 8192).
   if constexpr (cuda::kXposeStaged<CT, LOG_N>) {
     constexpr int64_t kStagedSmem = kSmem + (int64_t{kRows} << LOG_N) * int64_t{sizeof(CT)};
     constexpr auto staged = &cuda::hadamard_xpose_kernel<CT, LOG_N, true>;

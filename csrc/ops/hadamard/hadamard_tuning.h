@@ -50,9 +50,12 @@ constexpr int kXposeDirectMaxLogN = 14;
 // us, before -> staged: 16384 x 8192 158.5 -> 151.6, 4096 x 8192 43.7 -> 41.1, 16384 x
 // 16384 334 -> 325, 16384 x 32768 722.7 -> 717.8 (against the next row's loads into 16
 // registers, which this replaced; one row at a time measured 888; DirectStore at 32768,
-// 2-byte stores, 742); at n = 4096 mixed (16384 rows 76.2 -> 78.2, 4096 rows 23.9 ->
-// 22.4), so from 2^13.
-constexpr int kXposeStageMinLogN = 13;
+// 2-byte stores, 742). From 2^13 at first (n = 4096 then read 16384 rows 76.2 -> 78.2, 4096
+// rows 23.9 -> 22.4); with the reading L2 flush of the benchmark and PDL launches, from
+// 2^10, one machine, two rounds, unstaged -> staged: 16384 x 1024 19.7 -> 19.1-19.2, 4096 x
+// 1024 8.4-8.5 -> 8.5, 16384 x 2048 38.3-38.4 -> 34.8-34.9, 4096 x 2048 12.9 -> 12.5, 16384
+// x 4096 74.0-74.1 -> 72.2-72.4, 4096 x 4096 21.4 -> 19.8-19.9.
+constexpr int kXposeStageMinLogN = 10;
 
 // hadamard_wide_kernel: 16-bit rows of n = 2^14 and 2^15 take n / kWideRegs threads of
 // kWideRegs = 64 elements each (one row a block: 256 or 512 threads) where the device
