@@ -31,10 +31,9 @@ struct QuantPolicy {
   // 4096 (4x L2) 79.0 / 78.7, 16384 x 8192 157.0 / 159.8.
   int two_pass_blocks_per_sm = 16;
   // ... and the share of the L2 size (in percent) that the amax pass's loads at the end of
-  // the input mark evict-last, the rest evict-first (cuda::L2Keep). H200, bf16, us, no
-  // priorities / 50% / 75% / 100%: 16384 x 8192 158.1 / 154.5 / 154.6 / -; before the
-  // programmatic launch, 16384 x 4096 81.0 / 81.1 / 79.6 / 80.4, 4096 x 4096 27.2 / - / 26.9
-  // / -.
+  // the input mark evict-last, the rest evict-first (cuda::L2Keep). H200, bf16, us, with
+  // the programmatic launch, no priorities / 50% / 75%: 16384 x 8192 158.1 / 154.5 / 154.6,
+  // 16384 x 4096 79.2 / 78.5 / 78.3; before it, none / 75%: 4096 x 4096 27.2 / 26.9.
   int two_pass_l2_keep_percent = 75;
   // Per token: vectors per thread in the register kernel grow in powers of two up to this
   // many until a row fits in cuda::kRowKernelThreads threads; longer rows use the generic
