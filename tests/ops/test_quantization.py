@@ -162,13 +162,19 @@ def test_per_token(
 
 @pytest.mark.parametrize("device", DEVICES)
 @pytest.mark.parametrize("dtype", DTYPES)
-@pytest.mark.parametrize("shape", [(64, 4096), (65, 4096), (64, 16384), (65, 16384)], ids=str)
+@pytest.mark.parametrize(
+    "shape",
+    [(64, 4096), (65, 4096), (65, 8192), (65, 12288), (64, 16384), (65, 16384), (65, 16400)],
+    ids=str,
+)
 @pytest.mark.parametrize("layout", ["contiguous", "noncollapsible"])
 def test_per_token_either_side_of_the_decode_rows(
     device: str, dtype: torch.dtype, shape: tuple[int, ...], layout: str
 ) -> None:
-    # CUDA: up to 64 rows take blocks of up to 512 threads from 2 vectors a thread, more
-    # rows blocks of up to 256 from 1; rows of one stride take the 8-byte row parameters.
+    # CUDA: up to 64 rows take blocks of up to 512 threads from 2 vectors a thread; more rows
+    # 128 threads while up to 8 vectors a thread hold the row (16-bit rows of 4096: 128 x 4,
+    # 8192: 128 x 8), then up to 256 threads (12288: 192 x 8, 16384: 256 x 8), then the
+    # generic kernel (16400); rows of one stride take the 8-byte row parameters.
     if layout == "noncollapsible":
         shape = (8, 8, shape[1]) if shape[0] == 64 else (5, 13, shape[1])
     x = make_input(shape, layout, dtype, device, seed=12)

@@ -36,9 +36,14 @@ struct QuantPolicy {
   // 16384 x 4096 79.2 / 78.5 / 78.3; before it, none / 75%: 4096 x 4096 27.2 / 26.9.
   int two_pass_l2_keep_percent = 75;
   // Per token: vectors per thread in the register kernel grow in powers of two up to this
-  // many until a row fits in cuda::kRowKernelThreads threads; longer rows use the generic
-  // two-pass kernel.
+  // many until a row fits in per_token_threads threads, then threads grow up to
+  // cuda::kRowKernelThreads; longer rows use the generic two-pass kernel.
   int per_token_max_items = 8;
+  // Rows of 4096 16-bit elements go 128 x 4, of 8192 128 x 8 (more, smaller blocks resident
+  // per SM). H200, bf16, us, 256 / 128 / 512 / 64 threads at first: 4096 x 4096 16.4 / 15.2
+  // / 21.5 / 16.0, 4096 x 8192 26.6 / 25.9 / 31.6 / 51.3 (the generic kernel), 16384 x 4096
+  // 55.7 / 48.3 / 75.5 / 48.2, 16384 x 8192 95.3 / 93.8 / 117.1 / 191.8.
+  int per_token_threads = 128;
   // ... and on at most per_token_decode_rows rows, from per_token_decode_items vectors a
   // thread and up to per_token_decode_threads threads (rows of 4096 16-bit elements: 256 x
   // 2, of 8192: 512 x 2). H200, bf16, us per call in a CUDA graph of 32 calls, 256 x 2 / 512
@@ -393,16 +398,20 @@ cudaError_t launch_per_token_quant(DType dtype, cudaStream_t stream, uint8_t* ou
                         : 1;
     const int64_t nvec = hidden_len / vec;
     const bool decode = rows <= kQuantPolicy.per_token_decode_rows;
-    const int64_t kThreads =
-        decode ? kQuantPolicy.per_token_decode_threads : cuda::kRowKernelThreads;
+    // vectors a thread grow while a row needs more than `want` threads; then threads grow
+    // up to `most`
+    const int64_t want =
+        decode ? kQuantPolicy.per_token_decode_threads : kQuantPolicy.per_token_threads;
+    const int64_t most = decode ? kQuantPolicy.per_token_decode_threads : cuda::kRowKernelThreads;
     static_assert(kQuantPolicy.per_token_decode_threads <= cuda::kRowKernelMaxThreads);
+    static_assert(kQuantPolicy.per_token_threads <= cuda::kRowKernelThreads);
     int items = decode ? kQuantPolicy.per_token_decode_items : 1;
-    while (items < kQuantPolicy.per_token_max_items && (nvec + items - 1) / items > kThreads) {
+    while (items < kQuantPolicy.per_token_max_items && (nvec + items - 1) / items > want) {
       items *= 2;
     }
     const int64_t per_thread = (nvec + items - 1) / items;
     int threads = static_cast<int>(std::max<int64_t>(32, (per_thread + 31) / 32 * 32));
-    if (per_thread > kThreads) {
+    if (per_thread > most) {
       items = 0;
       threads = cuda::kGenericThreads;
     }
