@@ -101,28 +101,6 @@ constexpr int kVec16 = static_cast<int>(16 / sizeof(T));
 // policy) in L2: kLast for data the kernel reads again, kFirst for its last read.
 enum class Evict { kFirst, kLast };
 
-// One 16-byte load with an eviction priority (ld.global.L1::evict_*.L2::cache_hint, the
-// policy made by createpolicy.fractional over the whole line), issued where it is written
-// (asm volatile, as load_packed).
-template <Evict E>
-__device__ __forceinline__ uint4 load16_evict(const void* p) {
-  uint4 u;
-  if constexpr (E == Evict::kLast) {
-    asm volatile(
-        "{\n .reg .b64 pol;\n createpolicy.fractional.L2::evict_last.b64 pol, 1.0;\n"
-        " ld.global.L1::evict_last.L2::cache_hint.v4.b32 {%0, %1, %2, %3}, [%4], pol;\n}"
-        : "=r"(u.x), "=r"(u.y), "=r"(u.z), "=r"(u.w)
-        : "l"(p));
-  } else {
-    asm volatile(
-        "{\n .reg .b64 pol;\n createpolicy.fractional.L2::evict_first.b64 pol, 1.0;\n"
-        " ld.global.L1::evict_first.L2::cache_hint.v4.b32 {%0, %1, %2, %3}, [%4], pol;\n}"
-        : "=r"(u.x), "=r"(u.y), "=r"(u.z), "=r"(u.w)
-        : "l"(p));
-  }
-  return u;
-}
-
 // An L2 eviction policy (createpolicy.fractional over the whole line) for loads that take
 // one (load16_l2): the policy is a register, so one load instruction can take either.
 template <Evict E>
@@ -136,6 +114,25 @@ __device__ __forceinline__ uint64_t l2_policy() {
   return pol;
 }
 
+// One 16-byte load with an eviction priority in L1 and in L2 (ld.global.L1::evict_*
+// .L2::cache_hint under l2_policy<E>), issued where it is written (asm volatile, as
+// load_packed).
+template <Evict E>
+__device__ __forceinline__ uint4 load16_evict(const void* p) {
+  const uint64_t pol = l2_policy<E>();
+  uint4 u;
+  if constexpr (E == Evict::kLast) {
+    asm volatile("ld.global.L1::evict_last.L2::cache_hint.v4.b32 {%0, %1, %2, %3}, [%4], %5;"
+                 : "=r"(u.x), "=r"(u.y), "=r"(u.z), "=r"(u.w)
+                 : "l"(p), "l"(pol));
+  } else {
+    asm volatile("ld.global.L1::evict_first.L2::cache_hint.v4.b32 {%0, %1, %2, %3}, [%4], %5;"
+                 : "=r"(u.x), "=r"(u.y), "=r"(u.z), "=r"(u.w)
+                 : "l"(p), "l"(pol));
+  }
+  return u;
+}
+
 // One 16-byte load under the L2 policy `pol` (l2_policy), not allocated in L1 (a read the
 // thread does not repeat), issued where it is written (asm volatile, as load_packed).
 __device__ __forceinline__ uint4 load16_l2(const void* p, uint64_t pol) {
@@ -146,29 +143,16 @@ __device__ __forceinline__ uint4 load16_l2(const void* p, uint64_t pol) {
   return u;
 }
 
-// Programmatic dependent launch (sm_90 and newer; no-ops on older archs, where the host
-// never launches a kernel that way). grid_dependents_may_launch: this block has done what
-// the next kernel's early part may overlap (griddepcontrol.launch_dependents).
-// wait_for_grid_dependencies: the grids this one was launched after have completed and their
-// writes are visible (griddepcontrol.wait); a kernel launched with
-// cudaLaunchAttributeProgrammaticStreamSerialization calls it before reading what they wrote.
-__device__ __forceinline__ void grid_dependents_may_launch() {
-#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
-  asm volatile("griddepcontrol.launch_dependents;" ::: "memory");
-#endif
-}
-__device__ __forceinline__ void wait_for_grid_dependencies() {
+// The first statement of every kernel (they are launched with programmatic dependent launch
+// where the device allows: kernel_launch.cuh): wait for the kernel ahead in the stream to
+// complete, its writes visible (griddepcontrol.wait), then let the next kernel be scheduled
+// (griddepcontrol.launch_dependents). Nothing before it may touch global memory. sm_90 and
+// newer; nothing on older archs, where the host never launches a kernel that way.
+__device__ __forceinline__ void pdl_enter() {
 #if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
   asm volatile("griddepcontrol.wait;" ::: "memory");
+  asm volatile("griddepcontrol.launch_dependents;" ::: "memory");
 #endif
-}
-
-// The first statement of every kernel (they are launched with PDL where the device allows:
-// kernel_launch.cuh): wait for the kernel ahead in the stream, then let the next one be
-// scheduled. Nothing before it may touch global memory.
-__device__ __forceinline__ void pdl_enter() {
-  wait_for_grid_dependencies();
-  grid_dependents_may_launch();
 }
 
 // WORDS 32-bit words stored as one plain access (st.global.v4 / .v2 in PTX, STG.E.128 /
