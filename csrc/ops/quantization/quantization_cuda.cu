@@ -94,10 +94,12 @@ int flat_vec(const FlatWalk& w, const void* out, const void* in) {
 
 // Dense walks: one vector per thread while that fits under the cap; past it, threads loop
 // (kFlatUnroll vectors per iteration). Row walks: one tile of a row per block iteration.
-// `two_pass`: a kernel of dynamic_scaled_fp8_quant's two (kQuantPolicy).
-unsigned flat_blocks(const FlatWalk& w, int64_t nvec, int sms, const TwoPass* two_pass,
-                     int64_t bytes) {
+// `two_pass`: a kernel of dynamic_scaled_fp8_quant's two (kQuantPolicy), sized by the input's
+// bytes (CT elements).
+template <typename CT>
+unsigned flat_blocks(const FlatWalk& w, int64_t nvec, int sms, const TwoPass* two_pass) {
   constexpr QuantPolicy p = kQuantPolicy;
+  const int64_t bytes = w.rows * w.hidden * static_cast<int64_t>(sizeof(CT));
   constexpr int64_t kThreads = cuda::kFlatThreads;
   const int64_t needed =
       w.rows == 1 ? (nvec + kThreads - 1) / kThreads : w.rows * ((nvec + kThreads - 1) / kThreads);
@@ -120,8 +122,7 @@ template <typename CT, int VEC>
 void launch_quantize(cudaStream_t s, const FlatWalk& w, uint8_t* out, const CT* in,
                      const float* scale, int sms, const TwoPass* two_pass) {
   const int64_t nvec = w.hidden / VEC;
-  const int64_t bytes = w.rows * w.hidden * static_cast<int64_t>(sizeof(CT));
-  const unsigned blocks = flat_blocks(w, nvec, sms, two_pass, bytes);
+  const unsigned blocks = flat_blocks<CT>(w, nvec, sms, two_pass);
   const bool backward = two_pass != nullptr;
   if (w.rows == 1 && two_pass != nullptr) {
     launch_quantize_after_amax<CT, VEC>(s, blocks, out, in, scale, nvec);
@@ -138,8 +139,7 @@ template <typename CT, int VEC>
 void launch_amax(cudaStream_t s, const FlatWalk& w, float* scale, const CT* in, int sms,
                  const TwoPass& two_pass) {
   const int64_t nvec = w.hidden / VEC;
-  const int64_t bytes = w.rows * w.hidden * static_cast<int64_t>(sizeof(CT));
-  const unsigned blocks = flat_blocks(w, nvec, sms, &two_pass, bytes);
+  const unsigned blocks = flat_blocks<CT>(w, nvec, sms, &two_pass);
   const cuda::L2Keep none{0};
   if (w.rows != 1) {
     launch_kernel(&cuda::tensor_amax_kernel<CT, VEC, false, false>, blocks, cuda::kFlatThreads, 0,
