@@ -143,18 +143,40 @@ def test_repetition_penalties_empty_and_dense_masks(device) -> None:
 
 @pytest.mark.cuda
 @pytest.mark.parametrize("dtype", DTYPES)
-# (64, 4096): the last row count of the decode kernel; (65, 4096): aligned rows of the tile kernel.
+# Aligned rows (the rows kernel): one vector a thread up to (255, 4104), two from (256, 4104);
+# rows of 4104 and 1000 end inside a block's chunk, 1000 inside its first vector pass.
+# Misaligned and strided rows: the tile kernel.
 @pytest.mark.parametrize(
-    "shape", [(1, 128256), (33, 32000), (3, 50257), (256, 4097), (64, 4096), (65, 4096)], ids=str
+    "shape",
+    [
+        (1, 128256),
+        (33, 32000),
+        (3, 50257),
+        (256, 4097),
+        (64, 4096),
+        (65, 4096),
+        (255, 4104),
+        (256, 4104),
+        (300, 1000),
+    ],
+    ids=str,
 )
-def test_repetition_penalties_cpu_matches_cuda(dtype, shape) -> None:
+@pytest.mark.parametrize("unit_rows", [False, True], ids=["penalties", "some_penalties_1"])
+def test_repetition_penalties_cpu_matches_cuda(dtype, shape, unit_rows) -> None:
     for layout in PENALTY_LAYOUTS:
         # built on the GPU in the layout (a copy to the GPU would be contiguous and aligned)
         cuda, pm, om, pen = penalty_inputs(shape, layout, dtype, "cuda", seed=3)
+        if unit_rows:
+            pen[::3] = 1.0  # rows the op leaves as they are (read, not written)
         logits = cuda.cpu()
+        before = logits.clone()
         OPS.apply_repetition_penalties_(logits, pm.cpu(), om.cpu(), pen.cpu())
         OPS.apply_repetition_penalties_(cuda, pm, om, pen)
         torch.testing.assert_close(cuda.cpu(), logits, **EXACT)
+        if unit_rows:
+            assert torch.equal(cuda[::3].cpu(), before[::3])
+        if shape[0] > 1:  # the penalized rows did change
+            assert not torch.equal(cuda[1::3].cpu(), before[1::3])
 
 
 @pytest.mark.cuda

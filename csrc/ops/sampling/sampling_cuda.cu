@@ -21,10 +21,23 @@ struct SamplingPolicy {
   // this many tiles per SM; below, tiles of 1 vector a thread (decode: 1 x 128256 bfloat16
   // is 16 tiles of 4, 63 of 1).
   int64_t penalty_min_tiles_per_sm = 1;
-  // Up to this many rows whose every row start is vector-aligned:
-  // repetition_penalty_decode_kernel. H200, bf16, 128256 logits a row, us per call in a CUDA
-  // graph of 32 calls, before (torch.compile): 1 row 1.95 (1.39), 32 rows 9.76 (7.06).
-  int64_t penalty_decode_rows = 64;
+  // Rows whose every row start is vector-aligned take repetition_penalty_rows_kernel (blocks
+  // of 128 threads, every load issued with the penalty's): one vector a thread below this
+  // many rows, two from it. H200, bf16, 128256 logits a row, us, one / two vectors a thread
+  // (torch.compile): 64 rows 14.0-14.1 / 14.4-14.5 (14.1-14.3), 128 rows 24.2-24.4 / 24.4-24.5
+  // (24.4), 256 rows 46.0-46.1 / 45.6-45.9 (45.4-45.5), 512 rows 90.6-90.9 / 90.1-90.5
+  // (90.0-90.5). Blocks of 256 threads: 256 rows 46.3-46.4 / 46.0-46.3. The tile kernel
+  // these rows took before: 47.6-47.8 at 256 rows, 92.4-92.7 at 512.
+  //
+  // A row of penalty 1 is read (not written): loading a row only after its penalty is known
+  // cost 4% where every row counts (256 rows: 47.4-48.0), a block walking 2 / 4 / 8 rows with
+  // the next row's penalty loaded ahead 46.8-46.9 / 48.8 / 49.7. With every other row at
+  // penalty 1, 256 rows take 39.5 us (torch.compile 45.5; the tile kernel, which skips those
+  // rows unread, 26.1-26.4).
+  int64_t penalty_two_vector_rows = 256;
+  // The grid's y extent (rows) of repetition_penalty_rows_kernel; more rows take
+  // repetition_penalty_kernel.
+  int64_t max_grid_y = 65535;
   // Top-k: 1024-thread blocks while there are at most this many rows per SM, else 512.
   int64_t top_k_large_block_rows_per_sm = 1;
   int64_t max_grid_x = (int64_t{1} << 31) - 1;
@@ -74,20 +87,30 @@ bool rows_vector_aligned(const PenaltyProblem& p, const void* logits, const uint
   };
   return p.vocab % VEC == 0 && p.logits_stride % VEC == 0 && p.prompt_stride % VEC == 0 &&
          p.output_stride % VEC == 0 && aligned(logits, 16) && aligned(prompt, VEC) &&
-         aligned(output, VEC) && p.vocab / VEC < (int64_t{1} << 31) - cuda::kPenaltyThreads;
+         aligned(output, VEC) && p.vocab / VEC < (int64_t{1} << 31) - 2 * cuda::kPenaltyRowThreads;
+}
+
+template <typename CT, int VEC, int VPT, typename PT>
+void launch_penalty_rows(cudaStream_t stream, const PenaltyProblem& p, CT* logits,
+                         const uint8_t* prompt, const uint8_t* output, const PT* penalties) {
+  const int64_t nvec = p.vocab / VEC;
+  const dim3 grid(static_cast<unsigned>(ceil_div(nvec, int64_t{cuda::kPenaltyRowThreads} * VPT)),
+                  static_cast<unsigned>(p.rows));
+  launch_kernel(&cuda::repetition_penalty_rows_kernel<CT, VEC, VPT, PT>, grid,
+                cuda::kPenaltyRowThreads, 0, stream, logits, p.logits_stride, prompt,
+                p.prompt_stride, output, p.output_stride, penalties, p.penalty_stride,
+                static_cast<int>(nvec));
 }
 
 template <typename CT, int VEC, typename PT>
 void launch_penalties(cudaStream_t stream, const PenaltyProblem& p, int sms, CT* logits,
                       const uint8_t* prompt, const uint8_t* output, const PT* penalties) {
-  if (p.rows <= kSamplingPolicy.penalty_decode_rows &&
-      rows_vector_aligned<VEC>(p, logits, prompt, output)) {
-    const int64_t nvec = p.vocab / VEC;
-    const dim3 grid(static_cast<unsigned>(ceil_div(nvec, cuda::kPenaltyThreads)),
-                    static_cast<unsigned>(p.rows));
-    launch_kernel(&cuda::repetition_penalty_decode_kernel<CT, VEC, PT>, grid, cuda::kPenaltyThreads,
-                  0, stream, logits, p.logits_stride, prompt, p.prompt_stride, output,
-                  p.output_stride, penalties, p.penalty_stride, static_cast<int>(nvec));
+  if (p.rows <= kSamplingPolicy.max_grid_y && rows_vector_aligned<VEC>(p, logits, prompt, output)) {
+    if (p.rows < kSamplingPolicy.penalty_two_vector_rows) {
+      launch_penalty_rows<CT, VEC, 1>(stream, p, logits, prompt, output, penalties);
+    } else {
+      launch_penalty_rows<CT, VEC, 2>(stream, p, logits, prompt, output, penalties);
+    }
     return;
   }
   constexpr int64_t kTileVecs = int64_t{cuda::kPenaltyThreads} * cuda::kPenaltyUnroll;

@@ -29,6 +29,9 @@ constexpr int kPenaltyUnroll = 4;
 // Blocks of kPenaltyThreads resident per SM (__launch_bounds__: at most 64 registers a
 // thread).
 constexpr int kPenaltyBlocksPerSm = 4;
+// Threads of repetition_penalty_rows_kernel's blocks (256: 256 x 128256 bf16 46.3 us, one
+// vector a thread; 128: 46.0).
+constexpr int kPenaltyRowThreads = 128;
 
 // The mask bytes of one VEC-element vector, read as one access.
 template <int VEC>
@@ -296,40 +299,57 @@ __global__ void __launch_bounds__(kPenaltyThreads, kPenaltyBlocksPerSm)
   }
 }
 
-// Decode (few rows, every row a whole number of aligned vectors: 16 bytes of logits, VEC
-// bytes of each mask, at every row start; the launch checks): grid (chunks of
-// kPenaltyThreads vectors, rows), one vector a thread, no loop and no division. The penalty,
-// the logits and both masks are loaded together, ahead of any other work: in
-// repetition_penalty_kernel a thread worked out its tile's row (a division), its next
-// tile's and the row's alignment before its loads (ncu, 1 x 128256 bf16: 292 instructions
-// a warp against torch.compile's 60). Results as repetition_penalty_kernel's.
-template <typename T, int VEC, typename P>
-__global__ void __launch_bounds__(kPenaltyThreads)
-    repetition_penalty_decode_kernel(T* __restrict__ logits, int64_t logits_stride,
-                                     const uint8_t* __restrict__ prompt, int64_t prompt_stride,
-                                     const uint8_t* __restrict__ output, int64_t output_stride,
-                                     const P* __restrict__ penalties, int64_t penalty_stride,
-                                     int nvec) {
+// Rows that are a whole number of aligned vectors (16 bytes of logits, VEC bytes of each
+// mask, at every row start; the launch checks): a grid of (chunks of kPenaltyRowThreads * VPT
+// vectors, rows), VPT vectors a thread, no loop and no division. The penalty, the logits and
+// both masks are loaded together, ahead of any other work; a row of penalty 1 is read but
+// not written. Results as repetition_penalty_kernel's, which the launch keeps for the rows
+// this kernel cannot take: there a thread works out its tile's row (a division) and the
+// row's alignment before its loads (ncu, 1 x 128256 bf16: 292 instructions a warp against
+// torch.compile's 60).
+template <typename T, int VEC, int VPT, typename P>
+__global__ void __launch_bounds__(kPenaltyRowThreads)
+    repetition_penalty_rows_kernel(T* __restrict__ logits, int64_t logits_stride,
+                                   const uint8_t* __restrict__ prompt, int64_t prompt_stride,
+                                   const uint8_t* __restrict__ output, int64_t output_stride,
+                                   const P* __restrict__ penalties, int64_t penalty_stride,
+                                   int nvec) {
   stablekernels::cuda::pdl_enter();
   using MaskT = typename MaskWord<VEC>::type;
-  const int v = static_cast<int>(blockIdx.x * blockDim.x + threadIdx.x);
-  if (v >= nvec) {
+  const int v0 = static_cast<int>(blockIdx.x * (kPenaltyRowThreads * VPT) + threadIdx.x);
+  if (v0 >= nvec) {
     return;
   }
   const int64_t row = blockIdx.y;
-  const int64_t at = static_cast<int64_t>(v) * VEC;
-  const P p = penalties[row * penalty_stride];
-  T* x = logits + row * logits_stride + at;
-  const MaskT mp = *reinterpret_cast<const MaskT*>(prompt + row * prompt_stride + at);
-  const MaskT mo = *reinterpret_cast<const MaskT*>(output + row * output_stride + at);
-  const uint4 val = *reinterpret_cast<const uint4*>(x);
-  uint32_t w[4] = {val.x, val.y, val.z, val.w};
-  const float pen = to_float(p);
-  const MaskT m = mp | mo;
-  // No early exit for m == 0 or pen == 1 (a predicated store instead): ptxas sank the
-  // logits' load behind that exit, a second trip to memory after the masks' and penalty's.
-  penalize_words<T>(w, m, row_penalty(pen));
-  store_words_if<4>(m != 0 && pen != 1.0f, reinterpret_cast<uint32_t*>(x), w);
+  const float pen = to_float(penalties[row * penalty_stride]);
+  T* x = logits + row * logits_stride;
+  const uint8_t* pm = prompt + row * prompt_stride;
+  const uint8_t* om = output + row * output_stride;
+  MaskT m[VPT];
+  uint4 val[VPT];
+#pragma unroll
+  for (int u = 0; u < VPT; ++u) {
+    const int v = v0 + u * kPenaltyRowThreads;
+    m[u] = 0;
+    val[u] = make_uint4(0, 0, 0, 0);
+    if (u == 0 || v < nvec) {
+      const int64_t at = static_cast<int64_t>(v) * VEC;
+      const MaskT mp = *reinterpret_cast<const MaskT*>(pm + at);
+      const MaskT mo = *reinterpret_cast<const MaskT*>(om + at);
+      val[u] = *reinterpret_cast<const uint4*>(x + at);
+      m[u] = mp | mo;
+    }
+  }
+  const RowPenalty rp = row_penalty(pen);
+#pragma unroll
+  for (int u = 0; u < VPT; ++u) {
+    uint32_t w[4] = {val[u].x, val[u].y, val[u].z, val[u].w};
+    penalize_words<T>(w, m[u], rp);
+    // No early exit for m == 0 or pen == 1 (a predicated store instead): ptxas sank the
+    // logits' load behind that exit, a second trip to memory after the masks' and penalty's.
+    const int64_t at = static_cast<int64_t>(v0 + u * kPenaltyRowThreads) * VEC;
+    store_words_if<4>(m[u] != 0 && pen != 1.0f, reinterpret_cast<uint32_t*>(x + at), w);
+  }
 }
 
 // ---- top_k_per_row -----------------------------------------------------------------------
