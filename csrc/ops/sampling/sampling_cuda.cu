@@ -30,7 +30,7 @@ struct SamplingPolicy {
   // these rows took before: 47.6-47.8 at 256 rows, 92.4-92.7 at 512.
   //
   // A row of penalty 1 is read (not written): loading a row only after its penalty is known
-  // cost 4% where every row counts (256 rows: 47.4-48.0), a block walking 2 / 4 / 8 rows with
+  // cost 3-5% where every row counts (256 rows: 47.1-48.1), a block walking 2 / 4 / 8 rows with
   // the next row's penalty loaded ahead 46.8-46.9 / 48.8 / 49.7. With every other row at
   // penalty 1, 256 rows take 39.5 us (torch.compile 45.5; the tile kernel, which skips those
   // rows unread, 26.1-26.4).
