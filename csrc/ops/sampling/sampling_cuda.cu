@@ -17,9 +17,10 @@ namespace {
 
 // Launch policy, as data.
 struct SamplingPolicy {
-  // Tiles of cuda::kPenaltyUnroll vectors a thread while the grid would still hold at least
-  // this many tiles per SM; below, tiles of 1 vector a thread (decode: 1 x 128256 bfloat16
-  // is 16 tiles of 4, 63 of 1).
+  // repetition_penalty_kernel (the rows that repetition_penalty_rows_kernel cannot take):
+  // tiles of cuda::kPenaltyUnroll vectors a thread while the grid would still hold at least
+  // this many tiles per SM; below, tiles of 1 vector a thread (a row of 128256 bfloat16 is 16
+  // tiles of 4, 63 of 1).
   int64_t penalty_min_tiles_per_sm = 1;
   // Rows whose every row start is vector-aligned take repetition_penalty_rows_kernel (blocks
   // of 128 threads, every load issued with the penalty's): one vector a thread below this
