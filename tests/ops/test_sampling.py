@@ -144,8 +144,9 @@ def test_repetition_penalties_empty_and_dense_masks(device) -> None:
 @pytest.mark.cuda
 @pytest.mark.parametrize("dtype", DTYPES)
 # Aligned rows (the rows kernel): one vector a thread up to (255, 4104), two from (256, 4104);
-# rows of 4104 and 1000 end inside a block's chunk, 1000 inside its first vector pass.
-# Misaligned and strided rows: the tile kernel.
+# rows of 4104 and 1000 end inside a block's chunk, 1000 inside its first vector pass; up to
+# 65535 rows (the grid's y extent), the tile kernel from 65536. Misaligned and strided rows:
+# the tile kernel.
 @pytest.mark.parametrize(
     "shape",
     [
@@ -158,6 +159,8 @@ def test_repetition_penalties_empty_and_dense_masks(device) -> None:
         (255, 4104),
         (256, 4104),
         (300, 1000),
+        (65535, 16),
+        (65536, 16),
     ],
     ids=str,
 )
