@@ -26,32 +26,45 @@
 
 namespace stablekernels {
 
+// compute(device) (a value >= 0) for the current device, asked once per device: each call
+// site has a cache of its own (the type of its lambda). `fallback` where the current device
+// cannot be told. A query of compute() that failed leaves no error behind.
+template <typename F>
+int once_per_device(F compute, int fallback) {
+  constexpr int kMaxDevices = 64;
+  static std::atomic<int> cache[kMaxDevices] = {};  // value + 1; 0: not asked yet
+  int device = 0;
+  if (cudaGetDevice(&device) != cudaSuccess || device < 0 || device >= kMaxDevices) {
+    cudaGetLastError();
+    return fallback;
+  }
+  const int cached = cache[device].load(std::memory_order_relaxed);
+  if (cached > 0) {
+    return cached - 1;
+  }
+  const int value = compute(device);
+  cudaGetLastError();
+  cache[device].store(value + 1, std::memory_order_relaxed);
+  return value;
+}
+
 // Whether the current device runs this module's kernels from code for sm_90 or newer, where
 // clusters and programmatic launches exist: not so on older devices, nor where a newer one
 // runs a PTX JIT of the compute_80 code (the kernel's ptxVersion tells; that code has none of
 // those parts, so its kernels would not wait). `kernel`: any kernel of the module (all are
 // built for the same archs). Asked once per device.
 inline bool runs_sm90_code(const void* kernel) {
-  constexpr int kMaxDevices = 64;
-  static std::atomic<int> cache[kMaxDevices] = {};  // 0: not asked yet, 1: no, 2: yes
-  int device = 0;
-  if (cudaGetDevice(&device) != cudaSuccess || device < 0 || device >= kMaxDevices) {
-    cudaGetLastError();
-    return false;
-  }
-  const int cached = cache[device].load(std::memory_order_relaxed);
-  if (cached > 0) {
-    return cached == 2;
-  }
-  int major = 0;
-  cudaFuncAttributes attributes = {};
-  const bool yes =
-      cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, device) == cudaSuccess &&
-      major >= 9 && cudaFuncGetAttributes(&attributes, kernel) == cudaSuccess &&
-      attributes.ptxVersion >= 90;
-  cudaGetLastError();  // a query that failed leaves no error behind
-  cache[device].store(yes ? 2 : 1, std::memory_order_relaxed);
-  return yes;
+  return once_per_device(
+             [kernel](int device) {
+               int major = 0;
+               cudaFuncAttributes attributes = {};
+               return static_cast<int>(
+                   cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, device) ==
+                       cudaSuccess &&
+                   major >= 9 && cudaFuncGetAttributes(&attributes, kernel) == cudaSuccess &&
+                   attributes.ptxVersion >= 90);
+             },
+             0) != 0;
 }
 
 // Whether kernels are launched with PDL: yes unless STABLEKERNELS_PDL=0 in the environment

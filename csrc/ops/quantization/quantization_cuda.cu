@@ -4,7 +4,6 @@
 // SM count and registration are in quantization_cuda.cpp.
 
 #include <algorithm>
-#include <atomic>
 #include <type_traits>
 
 #include "ops/quantization/quantization_kernels.cuh"
@@ -241,38 +240,29 @@ void allow_large_clusters() {
 // 0 where there are no clusters (runs_sm90_code), else kQuantPolicy.cluster_max_blocks where
 // the device schedules that many, else the portable 8. Asked once per device.
 int fused_cluster_cap() {
-  constexpr int kMaxDevices = 64;
-  static std::atomic<int> cache[kMaxDevices] = {};  // cap + 1; 0: not asked yet
-  int device = 0;
-  if (cudaGetDevice(&device) != cudaSuccess || device < 0 || device >= kMaxDevices) {
-    cudaGetLastError();
-    return 0;
-  }
-  const int cached = cache[device].load(std::memory_order_relaxed);
-  if (cached > 0) {
-    return cached - 1;
-  }
-  constexpr auto kernel =
-      &cuda::dynamic_quant_fused_kernel<__nv_bfloat16, 8, cuda::kOneBlockMaxItems, true>;
-  int cap = 0;
-  if (runs_sm90_code(reinterpret_cast<const void*>(kernel))) {
-    allow_large_clusters<kernel>();
-    const int want = kQuantPolicy.cluster_max_blocks;
-    cudaLaunchAttribute attr[1];
-    attr[0].id = cudaLaunchAttributeClusterDimension;
-    attr[0].val.clusterDim = {static_cast<unsigned>(want), 1, 1};
-    cudaLaunchConfig_t config = {};
-    config.gridDim = dim3(static_cast<unsigned>(want));
-    config.blockDim = dim3(static_cast<unsigned>(kQuantPolicy.cluster_threads));
-    config.attrs = attr;
-    config.numAttrs = 1;
-    int clusters = 0;
-    const bool asked = cudaOccupancyMaxActiveClusters(&clusters, kernel, &config) == cudaSuccess;
-    cap = asked && clusters > 0 ? want : 8;
-  }
-  cudaGetLastError();  // a query that failed leaves no error behind
-  cache[device].store(cap + 1, std::memory_order_relaxed);
-  return cap;
+  return once_per_device(
+      [](int) {
+        constexpr auto kernel =
+            &cuda::dynamic_quant_fused_kernel<__nv_bfloat16, 8, cuda::kOneBlockMaxItems, true>;
+        if (!runs_sm90_code(reinterpret_cast<const void*>(kernel))) {
+          return 0;
+        }
+        allow_large_clusters<kernel>();
+        const int want = kQuantPolicy.cluster_max_blocks;
+        cudaLaunchAttribute attr[1];
+        attr[0].id = cudaLaunchAttributeClusterDimension;
+        attr[0].val.clusterDim = {static_cast<unsigned>(want), 1, 1};
+        cudaLaunchConfig_t config = {};
+        config.gridDim = dim3(static_cast<unsigned>(want));
+        config.blockDim = dim3(static_cast<unsigned>(kQuantPolicy.cluster_threads));
+        config.attrs = attr;
+        config.numAttrs = 1;
+        int clusters = 0;
+        const bool asked =
+            cudaOccupancyMaxActiveClusters(&clusters, kernel, &config) == cudaSuccess;
+        return asked && clusters > 0 ? want : 8;
+      },
+      0);
 }
 
 // The fused kernel's shape on the current device (kQuantPolicy), or items == 0 where the
