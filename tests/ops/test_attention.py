@@ -296,6 +296,31 @@ def test_merge_attn_states_current_stream() -> None:
         torch.testing.assert_close(g, e, atol=0, rtol=0)
 
 
+@pytest.mark.cuda
+def test_merge_attn_states_offsets_past_2_31() -> None:
+    """A prefix whose second token starts 2^31 elements in (4 GiB of bfloat16): the kernel's
+    64-bit index form. Its result equals the 32-bit form's on a compact copy, bit for bit."""
+    free, _ = torch.cuda.mem_get_info()
+    if free < (6 << 30):
+        pytest.skip(f"needs 6 GiB of free GPU memory, {free >> 20} MiB free")
+    shape = (2, 3, 64)
+    compact = make_values(shape, "contiguous", torch.bfloat16, "cuda", seed=60)
+    storage = torch.empty((1 << 31) + 3 * 64, dtype=torch.bfloat16, device="cuda")
+    far = storage.as_strided(shape, (1 << 31, 64, 1))
+    far.copy_(compact)
+    s = make_values(shape, "contiguous", torch.bfloat16, "cuda", seed=61)
+    p_lse = make_lse(shape, "cuda", seed=62)
+    s_lse = make_lse(shape, "cuda", seed=63)
+    out_far = torch.full_like(compact, float("nan"))
+    out_far_lse = torch.full_like(p_lse, float("nan"))
+    OP(out_far, out_far_lse, far, p_lse, s, s_lse)
+    del storage, far
+    out, out_lse = stablekernels.merge_attn_states(compact, p_lse, s, s_lse)
+    check_merge(out_far, out_far_lse, (compact, p_lse, s, s_lse), torch.bfloat16)
+    torch.testing.assert_close(out_far, out, atol=0, rtol=0)
+    torch.testing.assert_close(out_far_lse, out_lse, atol=0, rtol=0)
+
+
 def _bad_cases(device: str) -> dict[str, tuple[tuple, str]]:
     """name -> (arguments of the raw op, the message expected after the op's name)."""
 

@@ -13,16 +13,26 @@
 namespace stablekernels::attention {
 namespace {
 
+template <typename T, int N, typename I>
+void launch_rows(cudaStream_t stream, const MergeShape& s, T* out, float* out_lse, const T* prefix,
+                 const float* prefix_lse, const T* suffix, const float* suffix_lse) {
+  const MergeRows<I> rows = merge_rows<I>(s, s.head_size / N);
+  const MergeLaunch l = plan_merge(merge_walk_rows(s), s.head_size / N);
+  const dim3 block(static_cast<unsigned>(l.tile.threads_x),
+                   static_cast<unsigned>(l.tile.threads_y));
+  launch_kernel(&cuda::merge_attn_states_kernel<T, N, kMergePolicy.accesses_per_thread, I>,
+                static_cast<unsigned>(l.blocks), block, 0, stream, out, out_lse, prefix, prefix_lse,
+                suffix, suffix_lse, rows);
+}
+
 template <typename T, int N>
 void launch(cudaStream_t stream, const MergeShape& s, T* out, float* out_lse, const T* prefix,
             const float* prefix_lse, const T* suffix, const float* suffix_lse) {
-  const MergeLaunch l = plan_merge(s.num_heads * s.num_tokens, s.head_size / N);
-  const dim3 block(static_cast<unsigned>(l.tile.threads_x),
-                   static_cast<unsigned>(l.tile.threads_y));
-  launch_kernel(&cuda::merge_attn_states_kernel<T, N, kMergePolicy.rows_per_thread,
-                                                kMergePolicy.accesses_per_thread>,
-                static_cast<unsigned>(l.blocks), block, 0, stream, out, out_lse, prefix, prefix_lse,
-                suffix, suffix_lse, s);
+  if (merge_fits_32(s)) {
+    launch_rows<T, N, uint32_t>(stream, s, out, out_lse, prefix, prefix_lse, suffix, suffix_lse);
+  } else {
+    launch_rows<T, N, int64_t>(stream, s, out, out_lse, prefix, prefix_lse, suffix, suffix_lse);
+  }
 }
 
 }  // namespace

@@ -11,6 +11,7 @@
 #include <type_traits>
 
 #include "ops/attention/attention_math.h"
+#include "ops/attention/attention_tuning.h"
 #include "stablekernels/cuda_common.cuh"
 #include "stablekernels/launch.h"
 
@@ -58,107 +59,75 @@ __device__ __forceinline__ Vec<T, N> merge_vec(const MergeWeights& w, const Vec<
 
 // output [num_tokens, num_heads, head_size] = merge of prefix and suffix (same shape) by
 // the weights of merge_weights(prefix_lse[h, t], suffix_lse[h, t]); output_lse[h, t] (when
-// not null) = the merged lse. Row r is (t, h) = (r / num_heads, r % num_heads): token-major,
-// so a tile's rows lie back to back in the three large tensors (the lse values, 4 bytes a
-// row, are the ones read with a stride).
+// not null) = the merged lse. Rows are visited in tiles of kMergeTileTokens tokens x all
+// heads (MergeRows): row r of the walk is tile g = r / tile_rows, then head-major within
+// the tile (q = r % tile_rows: head q / kMergeTileTokens, token g * kMergeTileTokens +
+// q % kMergeTileTokens). The rows of a warp are consecutive tokens of one head, so its lse
+// loads fall in one 32-byte sector (token-major rows put them in as many sectors as rows),
+// and the tile's rows are still one contiguous stretch of the three large tensors. Rows of
+// the last tile past num_tokens are skipped.
 //
-// A thread issues its first access's data loads together with the two lse loads, before
-// the weights are computed: written as one loop after the weights, the data loads were
-// scheduled behind the lse-dependent branches (SASS: LDG of the data after the FSETP on
-// the lse values), so every thread paid two memory round trips one after the other and
-// only half of its time had data loads in flight. The weights are then computed while
-// the data loads are outstanding.
-template <typename T, int N, int RPT, int APT>
+// A thread issues its first APT accesses' data loads together with the two lse loads,
+// before the weights are computed: written as one loop after the weights, the data loads
+// were scheduled behind the lse-dependent branches (SASS: LDG of the data after the FSETP
+// on the lse values), so every thread paid two memory round trips one after the other and
+// only half of its time had data loads in flight. The weights are then computed while the
+// data loads are outstanding. I is the index type: uint32_t where every element offset of
+// the call is below 2^31 (no 64-bit multiplies or divisions), int64_t otherwise.
+template <typename T, int N, int APT, typename I>
 __global__ void __launch_bounds__(kTileMaxThreads)
     merge_attn_states_kernel(T* output, float* output_lse, const T* prefix,
                              const float* __restrict__ prefix_lse, const T* suffix,
-                             const float* __restrict__ suffix_lse, MergeShape s) {
+                             const float* __restrict__ suffix_lse, MergeRows<I> s) {
   stablekernels::cuda::pdl_enter();
   using P = packed_t<T, N>;
-  const int64_t rows = s.num_heads * s.num_tokens;
-  const int64_t chunks = s.head_size / N;
-  const int64_t tile = static_cast<int64_t>(blockDim.y) * RPT;
-  const int64_t j0 = threadIdx.x;
-  for (int64_t r0 = blockIdx.x * tile + threadIdx.y; r0 < rows; r0 += gridDim.x * tile) {
-    float lp[RPT];
-    float ls[RPT];
-    int64_t lse_t[RPT];
-    int64_t lse_h[RPT];
-    T* out[RPT];
-    const T* pre[RPT];
-    const T* suf[RPT];
-    P pv[RPT][APT];
-    P sv[RPT][APT];
-    // Which of the RPT rows exist. Not `out[u] != nullptr`: an empty output (head_size 0)
-    // may have a null base, and its lse must still be written.
-    bool live[RPT];
+  const I j0 = threadIdx.x;
+  const I step = static_cast<I>(gridDim.x) * static_cast<I>(blockDim.y);
+  for (I r = static_cast<I>(blockIdx.x) * static_cast<I>(blockDim.y) + threadIdx.y; r < s.rows;
+       r += step) {
+    const I g = s.tile_of(r);
+    const I q = r - g * s.tile_rows;
+    const I h = q / kMergeTileTokens;
+    const I t = g * kMergeTileTokens + q % kMergeTileTokens;
+    if (t >= s.num_tokens) {
+      continue;
+    }
+    const float lp = load_lse(prefix_lse + (h * s.prefix_lse_h + t * s.prefix_lse_t));
+    const float ls = load_lse(suffix_lse + (h * s.suffix_lse_h + t * s.suffix_lse_t));
+    T* out = output + (t * s.output_t + h * s.output_h);
+    const T* pre = prefix + (t * s.prefix_t + h * s.prefix_h);
+    const T* suf = suffix + (t * s.suffix_t + h * s.suffix_h);
+    P pv[APT];
+    P sv[APT];
     // Every load of the first APT accesses (and the lse values) first, nothing waiting on
-    // them.
+    // them. Read whatever the weights (merge_vec leaves out a side of weight 0, so what an
+    // empty side holds never reaches the output).
 #pragma unroll
-    for (int u = 0; u < RPT; ++u) {
-      const int64_t r = r0 + static_cast<int64_t>(u) * blockDim.y;
-      live[u] = r < rows;
-      if (live[u]) {
-        const int64_t t = r / s.num_heads;
-        const int64_t h = r - t * s.num_heads;
-        lse_t[u] = t;
-        lse_h[u] = h;
-        lp[u] = load_lse(prefix_lse + h * s.prefix_lse.head_stride + t * s.prefix_lse.token_stride);
-        ls[u] = load_lse(suffix_lse + h * s.suffix_lse.head_stride + t * s.suffix_lse.token_stride);
-        out[u] = output + t * s.output.token_stride + h * s.output.head_stride;
-        pre[u] = prefix + t * s.prefix.token_stride + h * s.prefix.head_stride;
-        suf[u] = suffix + t * s.suffix.token_stride + h * s.suffix.head_stride;
-#pragma unroll
-        for (int a = 0; a < APT; ++a) {
-          const int64_t j = j0 + a * static_cast<int64_t>(blockDim.x);
-          if (j < chunks) {
-            // Read whatever the weights (merge_vec leaves out a side of weight 0, so what
-            // an empty side holds never reaches the output).
-            pv[u][a] = load_packed<T, N>(pre[u] + j * N);
-            sv[u][a] = load_packed<T, N>(suf[u] + j * N);
-          }
-        }
+    for (int a = 0; a < APT; ++a) {
+      const I j = j0 + static_cast<I>(a) * blockDim.x;
+      if (j < s.chunks) {
+        pv[a] = load_packed<T, N>(pre + j * N);
+        sv[a] = load_packed<T, N>(suf + j * N);
       }
     }
-    MergeWeights w[RPT];
-#pragma unroll
-    for (int u = 0; u < RPT; ++u) {
-      if (live[u]) {
-        w[u] = merge_weights(lp[u], ls[u]);
-        if (output_lse != nullptr && threadIdx.x == 0) {
-          output_lse[lse_h[u] * s.output_lse.head_stride + lse_t[u] * s.output_lse.token_stride] =
-              w[u].lse;
-        }
-      }
+    const MergeWeights w = merge_weights(lp, ls);
+    if (output_lse != nullptr && threadIdx.x == 0) {
+      output_lse[h * s.output_lse_h + t * s.output_lse_t] = w.lse;
     }
 #pragma unroll
-    for (int u = 0; u < RPT; ++u) {
-#pragma unroll
-      for (int a = 0; a < APT; ++a) {
-        const int64_t j = j0 + a * static_cast<int64_t>(blockDim.x);
-        if (live[u] && j < chunks) {
-          store_packed<T, N>(out[u] + j * N,
-                             merge_vec<T, N>(w[u], unpack<T, N>(pv[u][a]), unpack<T, N>(sv[u][a])));
-        }
+    for (int a = 0; a < APT; ++a) {
+      const I j = j0 + static_cast<I>(a) * blockDim.x;
+      if (j < s.chunks) {
+        store_packed<T, N>(out + j * N,
+                           merge_vec<T, N>(w, unpack<T, N>(pv[a]), unpack<T, N>(sv[a])));
       }
     }
     // Rows of more accesses than the block covers (more than APT x its width: with the
     // policy's 2 x 256, head_size > 512 N).
-    for (int64_t j = j0 + APT * static_cast<int64_t>(blockDim.x); j < chunks; j += blockDim.x) {
-#pragma unroll
-      for (int u = 0; u < RPT; ++u) {
-        if (live[u]) {
-          pv[u][0] = load_packed<T, N>(pre[u] + j * N);
-          sv[u][0] = load_packed<T, N>(suf[u] + j * N);
-        }
-      }
-#pragma unroll
-      for (int u = 0; u < RPT; ++u) {
-        if (live[u]) {
-          store_packed<T, N>(out[u] + j * N,
-                             merge_vec<T, N>(w[u], unpack<T, N>(pv[u][0]), unpack<T, N>(sv[u][0])));
-        }
-      }
+    for (I j = j0 + static_cast<I>(APT) * blockDim.x; j < s.chunks; j += blockDim.x) {
+      pv[0] = load_packed<T, N>(pre + j * N);
+      sv[0] = load_packed<T, N>(suf + j * N);
+      store_packed<T, N>(out + j * N, merge_vec<T, N>(w, unpack<T, N>(pv[0]), unpack<T, N>(sv[0])));
     }
   }
 }
