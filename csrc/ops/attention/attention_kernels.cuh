@@ -92,11 +92,11 @@ __global__ void __launch_bounds__(kTileMaxThreads)
     if (t >= s.num_tokens) {
       continue;
     }
-    const float lp = load_lse(prefix_lse + (h * s.prefix_lse_h + t * s.prefix_lse_t));
-    const float ls = load_lse(suffix_lse + (h * s.suffix_lse_h + t * s.suffix_lse_t));
-    T* out = output + (t * s.output_t + h * s.output_h);
-    const T* pre = prefix + (t * s.prefix_t + h * s.prefix_h);
-    const T* suf = suffix + (t * s.suffix_t + h * s.suffix_h);
+    const float lp = load_lse(prefix_lse + (h * s.prefix_lse.h + t * s.prefix_lse.t));
+    const float ls = load_lse(suffix_lse + (h * s.suffix_lse.h + t * s.suffix_lse.t));
+    T* out = output + (t * s.output.t + h * s.output.h);
+    const T* pre = prefix + (t * s.prefix.t + h * s.prefix.h);
+    const T* suf = suffix + (t * s.suffix.t + h * s.suffix.h);
     P pv[APT];
     P sv[APT];
     // Every load of the first APT accesses (and the lse values) first, nothing waiting on
@@ -112,7 +112,7 @@ __global__ void __launch_bounds__(kTileMaxThreads)
     }
     const MergeWeights w = merge_weights(lp, ls);
     if (output_lse != nullptr && threadIdx.x == 0) {
-      output_lse[h * s.output_lse_h + t * s.output_lse_t] = w.lse;
+      output_lse[h * s.output_lse.h + t * s.output_lse.t] = w.lse;
     }
 #pragma unroll
     for (int a = 0; a < APT; ++a) {

@@ -50,6 +50,19 @@ constexpr MergePolicy kMergePolicy{};
 // whose float32 lse values are one 32-byte sector.
 constexpr int kMergeTileTokens = 8;
 
+// The token and head strides of a [num_tokens, num_heads, head_size] tensor or of a
+// [num_heads, num_tokens] lse tensor, in index type I.
+template <typename I>
+struct TokenHeadStrides {
+  I t = 0;
+  I h = 0;
+  TokenHeadStrides() = default;
+  explicit TokenHeadStrides(const TokenHeadLayout& l)
+      : t(static_cast<I>(l.token_stride)), h(static_cast<I>(l.head_stride)) {}
+  explicit TokenHeadStrides(const LseLayout& l)
+      : t(static_cast<I>(l.token_stride)), h(static_cast<I>(l.head_stride)) {}
+};
+
 // The kernel's walk over the rows and the strides of one call, in elements, with index
 // type I (uint32_t where merge_fits_32, else int64_t). `rows` counts whole tiles: the last
 // tile's rows past num_tokens are skipped.
@@ -60,9 +73,8 @@ struct MergeRows {
   I tile_rows = 0;      // kMergeTileTokens * num_heads
   FastDivU31 tile_div;  // divides by tile_rows (the 32-bit form)
   I chunks = 0;         // accesses per row
-  I output_t = 0, output_h = 0, prefix_t = 0, prefix_h = 0, suffix_t = 0, suffix_h = 0;
-  I output_lse_h = 0, output_lse_t = 0, prefix_lse_h = 0, prefix_lse_t = 0;
-  I suffix_lse_h = 0, suffix_lse_t = 0;
+  TokenHeadStrides<I> output, prefix, suffix;
+  TokenHeadStrides<I> output_lse, prefix_lse, suffix_lse;
 
   STABLEKERNELS_HOST_DEVICE I tile_of(I r) const {
     if constexpr (sizeof(I) == 4) {
@@ -105,18 +117,12 @@ MergeRows<I> merge_rows(const MergeShape& s, int64_t chunks) {
     r.tile_div = FastDivU31(static_cast<uint32_t>(r.tile_rows));
   }
   r.chunks = c(chunks);
-  r.output_t = c(s.output.token_stride);
-  r.output_h = c(s.output.head_stride);
-  r.prefix_t = c(s.prefix.token_stride);
-  r.prefix_h = c(s.prefix.head_stride);
-  r.suffix_t = c(s.suffix.token_stride);
-  r.suffix_h = c(s.suffix.head_stride);
-  r.output_lse_h = c(s.output_lse.head_stride);
-  r.output_lse_t = c(s.output_lse.token_stride);
-  r.prefix_lse_h = c(s.prefix_lse.head_stride);
-  r.prefix_lse_t = c(s.prefix_lse.token_stride);
-  r.suffix_lse_h = c(s.suffix_lse.head_stride);
-  r.suffix_lse_t = c(s.suffix_lse.token_stride);
+  r.output = TokenHeadStrides<I>(s.output);
+  r.prefix = TokenHeadStrides<I>(s.prefix);
+  r.suffix = TokenHeadStrides<I>(s.suffix);
+  r.output_lse = TokenHeadStrides<I>(s.output_lse);
+  r.prefix_lse = TokenHeadStrides<I>(s.prefix_lse);
+  r.suffix_lse = TokenHeadStrides<I>(s.suffix_lse);
   return r;
 }
 
