@@ -6,10 +6,11 @@
 // The kernel walks (token, head) rows in tiles of kMergeTileTokens tokens x all heads
 // (MergeRows), head-major within a tile, so that a warp's rows are consecutive tokens of
 // one head (their lse values share a 32-byte sector) and a tile is one contiguous stretch
-// of the [num_tokens, num_heads, head_size] tensors. A block covers a tile of rows
-// (plan_tiles): threadIdx.x walks the accesses of a row, threadIdx.y the rows, and each
-// thread merges `accesses_per_thread` accesses of its row (threadIdx.x, threadIdx.x +
-// threads_x, ...), issuing all their loads before computing. grid.x walks the tiles.
+// of the [num_tokens, num_heads, head_size] tensors. A block covers a run of consecutive
+// rows of the walk (plan_tiles): threadIdx.x walks the accesses of a row, threadIdx.y the
+// rows, and each thread merges `accesses_per_thread` accesses of its row (threadIdx.x,
+// threadIdx.x + threads_x, ...), issuing all their loads before computing. grid.x walks
+// the runs.
 //
 // Measured on an H200, bf16, us (token-major rows -> tiles of 8 tokens, with 32-bit
 // indices): 16384 tokens x 32 heads x 64 55.0 -> 50.7-50.8, x 128 97.5 -> 94.6-94.7,
