@@ -76,9 +76,10 @@ def test_hadacore_transform_rows_beyond_one_wave(
 ) -> None:
     # 16-bit rows from n = 8192 go, where the GPU's shared memory allows (H100/H200), to a
     # grid of resident blocks that loop over rows with the next one staged by cp.async (the
-    # wide kernel at n = 32768 and 16384, 1 and 2 blocks per SM; 4 at 8192): row counts
-    # past one and two waves and many rows a block, out of place and in place, dense and
-    # strided.
+    # wide kernel at n = 32768 and 16384, 1 and 2 blocks per SM, and at 8192 past one row
+    # an SM, 4 blocks per SM: each count here is past the 132 SMs of an H100 or H200): row
+    # counts past one and two waves and many rows a block, out of place and in place, dense
+    # and strided.
     _check(_make((rows, n), layout, dtype, "cuda", seed=rows))
 
 

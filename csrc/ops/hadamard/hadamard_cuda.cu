@@ -68,9 +68,9 @@ HadamardLaunchStatus occupancy_failed() {
 // 16-bit rows of n = 2^LOG_N (kWide) through hadamard_wide_kernel, where its shared memory
 // (the float32 row and the staged next row) fits the device's limit per block and as many
 // blocks are resident as the launch bounds plan for (one per SM at n = 32768, two at 16384,
-// 128 registers a thread); the grid is the resident blocks. false: it does not fit (the
-// A100, whose shared memory holds one block of 16384 and none of 32768), the caller
-// launches hadamard_xpose_kernel.
+// four at 8192, 128 registers a thread); the grid is the resident blocks. false: it does
+// not fit (the A100, whose shared memory holds one block of 16384, none of 32768 and three
+// of 8192), the caller launches hadamard_xpose_kernel.
 template <typename CT, int LOG_N>
 bool launch_wide(HadamardLaunchStatus& s, cudaStream_t stream, CT* out, const RowIndexer& orows,
                  const CT* in, const RowIndexer& irows, int64_t rows, float scale, int optin,
@@ -109,9 +109,11 @@ HadamardLaunchStatus launch_xpose(cudaStream_t stream, CT* out, const RowIndexer
   constexpr int64_t kSmem = int64_t{kRows} << LOG_N << 2;  // kRows rows of float32
   constexpr auto kernel = &cuda::hadamard_xpose_kernel<CT, LOG_N, false>;
   if constexpr (cuda::kWide<CT, LOG_N>) {
-    HadamardLaunchStatus ws;
-    if (launch_wide<CT, LOG_N>(ws, stream, out, orows, in, irows, rows, scale, optin, sms)) {
-      return ws;
+    if (LOG_N >= kWideAllRowsLogN || rows > sms) {
+      HadamardLaunchStatus ws;
+      if (launch_wide<CT, LOG_N>(ws, stream, out, orows, in, irows, rows, scale, optin, sms)) {
+        return ws;
+      }
     }
   }
   const HadamardLaunchStatus s = allow_shared_memory(kernel, kSmem, optin);

@@ -12,7 +12,7 @@
 // in two groups: the bits of j and k are a thread's own registers (butterflies in
 // registers), the bits of t are lanes of a warp (butterflies over __shfl_xor_sync).
 // Longer rows take hadamard_xpose_kernel below, and 16-bit rows of n = 16384 and 32768
-// hadamard_wide_kernel where the device's shared memory allows.
+// (8192 past one row an SM) hadamard_wide_kernel where the device's shared memory allows.
 //
 // hadamard_generic_kernel: any pointers and strides, one block per row, the whole row in
 // shared memory, one __syncthreads per stage. Used when vector access is not possible.
@@ -195,7 +195,7 @@ constexpr bool kXposeDirect = (LOG_N > kXposeMinLogN) && (LOG_N <= kXposeDirectM
 // memory and take those rows wherever it fits.
 template <typename T, int LOG_N>
 constexpr bool kXposeStaged =
-    (sizeof(T) == 2) && (LOG_N >= kXposeStageMinLogN) && (LOG_N < kWideMinLogN);
+    (sizeof(T) == 2) && (LOG_N >= kXposeStageMinLogN) && (LOG_N < kWideAllRowsLogN);
 
 // 16 bytes from global to shared memory without registers (cp.async, sm_80 and newer),
 // cached in L2 only; and the wait for all of this thread's copies.
@@ -493,14 +493,15 @@ __global__ void __launch_bounds__((1 << (LOG_N - 5)) * kXposeRowsPerBlock<LOG_N>
 //      8 vectors of 8 consecutive elements; of h (bits 9-11) those not done in A are
 //      transformed here (9-11 at n = 2^15, 9-10 at 2^14, where bit 11, done in A, is
 //      carried: 64 registers hold 8 elements of a store vector and 3 more bits, of which
-//      only 2 are left); it scales, rounds and stores each vector from its registers
+//      only 2 are left; 9 at 2^13, where bits 10 and 11 are carried and bit 12 is the high
+//      bit of w); it scales, rounds and stores each vector from its registers
 //      (16 bytes; a warp's 32 are 512 contiguous bytes).
 // The wide_*_element functions below give the element of register r of thread u in each
 // step, as two parts on disjoint bits (element(u, 0) | element(0, r)); only step A's
 // depends on LOG_N.
 template <int LOG_N>
 struct WideShape {
-  static_assert(LOG_N >= kWideMinLogN && LOG_N <= kWideMaxLogN, "n = 2^14 or 2^15");
+  static_assert(LOG_N >= kWideMinLogN && LOG_N <= kWideMaxLogN, "n = 2^13 to 2^15");
   static_assert(kWideRegs == 64, "6 register bits: 8 vectors of 8 elements");
   static constexpr int kThreads = (1 << LOG_N) / kWideRegs;
   // Blocks per SM of the launch bounds (kWideThreadsPerSm threads of 128 registers).

@@ -46,7 +46,7 @@ constexpr int kXposeDirectMaxLogN = 14;
 // held) before the exchanges of the current one. Taken where the staging space leaves as
 // many blocks resident as without it (the launch asks the occupancy of both; the A100's
 // shared memory does not at n = 16384: there rows go one at a time). Not made from
-// n = 2^kWideMinLogN on (below). H200, bf16,
+// n = 2^kWideAllRowsLogN on (below). H200, bf16,
 // us, before -> staged: 16384 x 8192 158.5 -> 151.6, 4096 x 8192 43.7 -> 41.1, 16384 x
 // 16384 334 -> 325, 16384 x 32768 722.7 -> 717.8 (against the next row's loads into 16
 // registers, which this replaced; one row at a time measured 888; DirectStore at 32768,
@@ -72,11 +72,22 @@ constexpr int kXposeStageMinLogN = 10;
 // H200, bf16, us, hadamard_xpose_kernel -> wide: 16384 x 32768 720 -> 594-601 (71% -> 86%
 // of copy), 4096 x 32768 192 -> 160; 16384 x 16384 326 -> 295 (77% -> 85%), 4096 x 16384
 // 88.4 -> 79.2; 1 x 16384 under CUDA graphs 3.96 -> 3.71.
-constexpr int kWideMinLogN = 14;
+//
+// n = 2^13 (128 threads, four blocks per SM, 48 KiB each; 6 + 6 + 1, two register bits
+// carried) takes the wide kernel where a call has more rows than the device has SMs, and
+// the staged hadamard_xpose_kernel below that (a decode batch: one row's latency is what
+// counts there, and the xpose kernel's 256 threads of 32 elements are shorter). H200, bf16,
+// us, three rounds, staged xpose -> wide: 4096 x 8192 39.9-40.0 -> 37.0-37.4 (78% -> 84% of
+// copy), 16384 x 8192 148.1-148.6 -> 146.3-146.6; under graphs 1 x 8192 2.16 -> 2.19, 64 x
+// 8192 2.40 -> 2.40. At n = 4096 (64 threads) it lost: 4096 x 4096 19.9-20.2 -> 20.5-20.6,
+// 16384 x 4096 level (73.2-73.4 / 72.8-73.4), 1 x 4096 under graphs 1.57 -> 1.88.
+constexpr int kWideMinLogN = 13;
+// From this size the wide kernel takes every row count (where it fits the device).
+constexpr int kWideAllRowsLogN = 14;
 constexpr int kWideMaxLogN = 15;
 constexpr int kWideRegs = 64;
 // Threads per SM the wide kernel's launch bounds ask for: 128 registers each in the 64K of
-// an SM (one block at n = 32768, two at 16384).
+// an SM (one block at n = 32768, two at 16384, four at 8192).
 constexpr int kWideThreadsPerSm = 512;
 
 struct HadamardPolicy {
