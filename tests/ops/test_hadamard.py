@@ -99,6 +99,44 @@ def test_hadacore_transform_staged_short_rows_many_waves(
     _check(_make((rows, n), layout, dtype, "cuda", seed=n))
 
 
+@pytest.mark.cuda
+@pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float16])
+@pytest.mark.parametrize(("n", "rows_a_block"), [(1024, 4), (2048, 2), (4096, 1)])
+@pytest.mark.parametrize("sms_times", [1, 3, 24])
+@pytest.mark.parametrize("layout", ["contiguous", "wide_rows"])
+def test_hadacore_transform_tensor_core_rows(
+    dtype: torch.dtype, n: int, rows_a_block: int, sms_times: int, layout: str
+) -> None:
+    # 16-bit rows of n = 1024-4096 past one row an SM and within four waves of resident
+    # blocks (8 of 128 threads an SM on an H100 or H200) take the tensor-core kernel: just
+    # past the SMs, a few rows a block and the last wave partly there.
+    sms = torch.cuda.get_device_properties(0).multi_processor_count
+    rows = sms_times * sms * rows_a_block + 1
+    _check(_make((rows, n), layout, dtype, "cuda", seed=sms_times))
+
+
+@pytest.mark.cuda
+@pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float16])
+@pytest.mark.parametrize("n", [1024, 4096])
+def test_tensor_core_rows_nan_inf_and_float32_sums(dtype: torch.dtype, n: int) -> None:
+    # The tensor-core kernel's float32 sums: a row of one value whose sums pass float16's
+    # largest value, NaN and infinities (an inf and a -inf in one group of 16: each output
+    # of that row is NaN or infinite, as the reference's), on a row count that kernel takes.
+    sms = torch.cuda.get_device_properties(0).multi_processor_count
+    rows = 2 * sms
+    x = torch.randn(rows, n).to(dtype)
+    x[0] = 60000.0 / math.sqrt(n)
+    x[1, 3] = float("nan")
+    x[2, 5] = float("inf")
+    x[3, 0] = float("inf")
+    x[3, 1] = float("-inf")
+    x = x.to("cuda")
+    y = OP(x, False)
+    torch.testing.assert_close(y, hadacore_transform_ref(x), equal_nan=True, **SPEC.tol(dtype))
+    assert torch.isfinite(y[0]).all() and y[1].isnan().all() and y[2].isinf().all()
+    assert not torch.isfinite(y[3]).any() and y[3].isnan().any() and torch.isfinite(y[4:]).all()
+
+
 @pytest.mark.parametrize("n", [1, 2, 4, 16, 64, 256, 1024])
 def test_reference_is_the_sylvester_matrix(n: int) -> None:
     # the reference's butterfly stages against the definition, x @ H_n / sqrt(n)

@@ -116,6 +116,25 @@ HadamardLaunchStatus launch_xpose(cudaStream_t stream, CT* out, const RowIndexer
       }
     }
   }
+  // Past one row an SM and up to kMmaMaxWaves times the rows of the resident blocks: the
+  // tensor-core kernel (hadamard_tuning.h).
+  if constexpr (cuda::kMma<CT, LOG_N>) {
+    if (rows > sms) {
+      using M = cuda::MmaShape<LOG_N>;
+      constexpr auto mma = &cuda::hadamard_mma_kernel<CT, LOG_N>;
+      const int64_t resident = stablekernels::cuda::resident_blocks<mma>(
+          M::kThreads, static_cast<size_t>(M::kSmem), sms);
+      if (resident == 0) {
+        return occupancy_failed();
+      }
+      if (rows <= kMmaMaxWaves * resident * M::kRows) {
+        const int64_t blocks = std::min((rows + M::kRows - 1) / M::kRows, resident);
+        launch_kernel(mma, static_cast<unsigned>(blocks), M::kThreads,
+                      static_cast<size_t>(M::kSmem), stream, out, orows, in, irows, rows, scale);
+        return HadamardLaunchStatus{};
+      }
+    }
+  }
   const HadamardLaunchStatus s = allow_shared_memory(kernel, kSmem, optin);
   if (!s.ok()) {
     return s;

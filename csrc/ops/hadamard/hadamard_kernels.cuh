@@ -11,8 +11,10 @@
 // contiguous stretch of tpr vectors across the row's threads. The element bits then fall
 // in two groups: the bits of j and k are a thread's own registers (butterflies in
 // registers), the bits of t are lanes of a warp (butterflies over __shfl_xor_sync).
-// Longer rows take hadamard_xpose_kernel below, and 16-bit rows of n = 16384 and 32768
-// (8192 past one row an SM) hadamard_wide_kernel where the device's shared memory allows.
+// Longer rows take hadamard_xpose_kernel below, 16-bit rows of n = 16384 and 32768 (8192
+// past one row an SM) hadamard_wide_kernel where the device's shared memory allows, and
+// 16-bit rows of n = 1024 to 4096 hadamard_mma_kernel (tensor cores) for the row counts
+// hadamard_tuning.h gives.
 //
 // hadamard_generic_kernel: any pointers and strides, one block per row, the whole row in
 // shared memory, one __syncthreads per stage. Used when vector access is not possible.
@@ -471,6 +473,196 @@ __global__ void __launch_bounds__((1 << (LOG_N - 5)) * kXposeRowsPerBlock<LOG_N>
           }
           store_vec<T, V>(y + (k * TPR + t) * V, o);
         }
+      }
+    }
+  }
+}
+
+// hadamard_mma_kernel<T, LOG_N>: 16-bit rows of n = 2^LOG_N, LOG_N = 10 to 12, TPR = n / 32
+// threads a row (a block of 128 threads holds MmaShape::kRows rows), on a grid of resident
+// blocks that loop over the rows. Each row is staged in shared memory by cp.async as it is
+// in memory (16-byte chunks, swizzled), and its element bits are transformed in two steps
+// with one exchange through shared memory (float32) in between:
+//   1. tensor cores: element bits 0-3 as the k dimension of mma.m16n8k16, a warp's part
+//      of the row as four tiles of 16 groups of 16 elements times H_16 (two mma a tile,
+//      columns 0-7 and 8-15; bf16 or fp16 operands from ldmatrix, the products exact and
+//      summed in float32), then the bits the thread holds in its registers beside them
+//      (4, 5 and 6) as butterflies. Register r = (j, m3, h, T) (bits 0, 1, 2, 3-4) of
+//      lane (g, c) = (lane / 4, lane % 4) of the row's warp w holds element
+//        j | c << 1 | h << 3 | m3 << 4 | T << 5 | g << 7 | w << 10;
+//   2. thread t holds elements t + (r << (LOG_N - 5)): element bits 7 and up are register
+//      bits, transformed in registers; scaled and rounded, each pair of neighboring lanes
+//      swaps half of a register pair to store 4-byte words (a warp: two 64-byte runs).
+// Against hadamard_xpose_kernel: 8 mma replace 4 of the 12 butterfly stages at n = 4096
+// (128 of 384 additions a thread) and one of its two exchanges; the row's path from its
+// load to its stores is shorter, which counts where blocks handle few rows each
+// (hadamard_tuning.h). Every element of a row is staged before any is stored, and the
+// staged rows are other rows: `out` may equal `in`.
+template <int LOG_N>
+struct MmaShape {
+  static_assert(LOG_N >= 10 && LOG_N <= 12, "n = 1024 to 4096");
+  static constexpr int kTpr = (1 << LOG_N) / 32;
+  static constexpr int kRows = kTpr >= 128 ? 1 : 128 / kTpr;
+  static constexpr int kThreads = kTpr * kRows;
+  // Dynamic shared memory: the float32 rows and the staged rows.
+  static constexpr int64_t kSmem = int64_t{kRows} * (int64_t{1} << LOG_N) * (4 + 2);
+};
+// Whether hadamard_mma_kernel<T, LOG_N> is made (sm_80 and newer have the instructions).
+template <typename T, int LOG_N>
+constexpr bool kMma = (sizeof(T) == 2) && (LOG_N >= kMmaMinLogN) && (LOG_N <= kMmaMaxLogN);
+
+// The staged row's 16-byte chunk q (elements 8q to 8q + 7) is kept at q ^ ((q >> 4) & 7): the
+// eight rows of an ldmatrix matrix (chunks 16 apart) land on distinct banks.
+__device__ __forceinline__ int mma_chunk(int q) {
+  return q ^ ((q >> 4) & 7);
+}
+// The float32 row's element e is kept at e ^ (((e >> 7) & 3) << 3): step 1's 8-byte writes
+// (a half warp: element bits 1-2 and 7-8) and step 2's 4-byte reads (a warp: bits 0-4) hit
+// distinct banks.
+__device__ __forceinline__ int mma_float(int e) {
+  return e ^ (((e >> 7) & 3) << 3);
+}
+
+__device__ __forceinline__ void ldmatrix_x4(uint32_t (&a)[4], uint32_t addr) {
+  asm volatile("ldmatrix.sync.aligned.m8n8.x4.shared.b16 {%0, %1, %2, %3}, [%4];\n"
+               : "=r"(a[0]), "=r"(a[1]), "=r"(a[2]), "=r"(a[3])
+               : "r"(addr)
+               : "memory");
+}
+
+// d = a * b (m16n8k16, float32 sums of 16-bit products).
+template <typename T>
+__device__ __forceinline__ void mma_16816(float (&d)[4], const uint32_t (&a)[4],
+                                          const uint32_t (&b)[2]) {
+  if constexpr (std::is_same_v<T, __nv_bfloat16>) {
+    asm("mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 {%0, %1, %2, %3}, "
+        "{%4, %5, %6, %7}, {%8, %9}, {%10, %10, %10, %10};\n"
+        : "=f"(d[0]), "=f"(d[1]), "=f"(d[2]), "=f"(d[3])
+        : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b[0]), "r"(b[1]), "f"(0.0f));
+  } else {
+    asm("mma.sync.aligned.m16n8k16.row.col.f32.f16.f16.f32 {%0, %1, %2, %3}, "
+        "{%4, %5, %6, %7}, {%8, %9}, {%10, %10, %10, %10};\n"
+        : "=f"(d[0]), "=f"(d[1]), "=f"(d[2]), "=f"(d[3])
+        : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b[0]), "r"(b[1]), "f"(0.0f));
+  }
+}
+
+// Two entries of H_16 (+-1 in T) as the 32-bit word of a B fragment: rows k and k + 1 of
+// column n, the lower row in the low half.
+template <typename T>
+__device__ __forceinline__ uint32_t h16_pair(int k, int n) {
+  constexpr uint32_t kOne = std::is_same_v<T, __nv_bfloat16> ? 0x3F80u : 0x3C00u;
+  const uint32_t lo = kOne | ((__popc(k & n) & 1u) << 15);
+  const uint32_t hi = kOne | ((__popc((k + 1) & n) & 1u) << 15);
+  return lo | (hi << 16);
+}
+
+template <typename T, int LOG_N>
+__global__ void __launch_bounds__(MmaShape<LOG_N>::kThreads, 1024 / MmaShape<LOG_N>::kThreads)
+    hadamard_mma_kernel(T* out, RowIndexer out_rows, const T* in, RowIndexer in_rows, int64_t rows,
+                        float scale) {
+  stablekernels::cuda::pdl_enter();
+  using S = MmaShape<LOG_N>;
+  constexpr int N = 1 << LOG_N;
+  constexpr int TPR = S::kTpr;
+  constexpr int RPB = S::kRows;
+  constexpr int K = N / 8 / TPR;  // 16-byte chunks a thread stages: 4
+  static_assert(sizeof(T) == 2 && K == 4, "16-bit rows");
+  extern __shared__ float4 hadamard_smem[];
+  const int t = threadIdx.x % TPR;
+  const int row_in_block = threadIdx.x / TPR;
+  float* const xs = reinterpret_cast<float*>(hadamard_smem) + row_in_block * N;
+  uint4* const stage = reinterpret_cast<uint4*>(reinterpret_cast<float*>(hadamard_smem) + RPB * N) +
+                       row_in_block * (N / 8);
+  const auto sync = [] {
+    if constexpr (TPR == 32) {
+      __syncwarp();  // a row is one warp
+    } else {
+      __syncthreads();
+    }
+  };
+  const auto stage_next = [&](int64_t row) {
+    if (row < rows) {
+      const uint4* p = reinterpret_cast<const uint4*>(in + in_rows.offset(row));
+#pragma unroll
+      for (int k = 0; k < K; ++k) {
+        copy_async16(stage + mma_chunk(k * TPR + t), p + k * TPR + t);
+      }
+    }
+    copy_async_commit();
+  };
+  const int lane = t % 32;
+  const int w = t / 32;
+  const int g = lane >> 2;
+  const int c = lane & 3;
+  // B fragments of H_16's columns n = g and g + 8 (rows 2c, 2c + 1 and 2c + 8, 2c + 9).
+  uint32_t b[2][2];
+#pragma unroll
+  for (int h = 0; h < 2; ++h) {
+    b[h][0] = h16_pair<T>(2 * c, g + 8 * h);
+    b[h][1] = h16_pair<T>(2 * c + 8, g + 8 * h);
+  }
+  // ldmatrix rows: lane (i, r) = (lane / 8, lane % 8) gives matrix i's row r: group
+  // g' = r | (i & 1) << 3 of tile T (m3 = i & 1, element bit 4), its k half i >> 1
+  // (element bit 3), i.e. chunk (i >> 1) | (i & 1) << 1 | T << 2 | r << 4 | w << 7.
+  const int li = lane >> 3;
+  const int lr = lane & 7;
+  const uint32_t stage_addr = static_cast<uint32_t>(__cvta_generic_to_shared(stage));
+  const int q0 = (li >> 1) | ((li & 1) << 1) | (lr << 4) | (w << 7);
+  // Step 1's float32 index of register (j, m3, h, T): (base ^ (h << 3 | m3 << 4)) + (T << 5).
+  const int base1 = mma_float((c << 1) | (g << 7) | (w << 10));
+  const int64_t step = static_cast<int64_t>(gridDim.x) * RPB;
+  stage_next(static_cast<int64_t>(blockIdx.x) * RPB + row_in_block);
+  for (int64_t first = static_cast<int64_t>(blockIdx.x) * RPB; first < rows; first += step) {
+    const int64_t row = first + row_in_block;
+    copy_async_wait_all();
+    sync();  // the staged rows are in; the previous rows' reads of xs are done
+    float v[32];
+#pragma unroll
+    for (int tile = 0; tile < 4; ++tile) {
+      uint32_t a[4];
+      ldmatrix_x4(a, stage_addr + 16u * static_cast<uint32_t>(mma_chunk(q0 | (tile << 2))));
+#pragma unroll
+      for (int h = 0; h < 2; ++h) {
+        float d[4];
+        mma_16816<T>(d, a, b[h]);
+#pragma unroll
+        for (int i = 0; i < 4; ++i) {
+          v[tile * 8 + h * 4 + i] = d[i];  // i = m3 * 2 + j
+        }
+      }
+    }
+    // Register bits 1 (m3, element bit 4) and 3, 4 (T, element bits 5, 6).
+    register_stages_over<32, 2, 4>(v);
+    register_stages_over<32, 8, 32>(v);
+#pragma unroll
+    for (int r = 0; r < 32; r += 2) {
+      const int hm = ((r >> 2) & 1) << 3 | ((r >> 1) & 1) << 4;  // h << 3 | m3 << 4
+      *reinterpret_cast<float2*>(xs + ((base1 ^ hm) + ((r >> 3) << 5))) =
+          make_float2(v[r], v[r + 1]);
+    }
+    sync();  // xs holds the row; every ldmatrix read of the stage is done
+    stage_next(row + step);
+    // 2. Element bits 7 and up: thread t's registers. mma_float(t + (r << (LOG_N - 5))) is
+    // t ^ (((r >> (12 - LOG_N)) & 3) << 3) plus r << (LOG_N - 5) (t < 128): four xored
+    // bases with immediate offsets.
+#pragma unroll
+    for (int r = 0; r < 32; ++r) {
+      v[r] = xs[(t ^ (((r >> (12 - LOG_N)) & 3) << 3)) + (r << (LOG_N - 5))];
+    }
+    register_stages_over<32, 1 << (12 - LOG_N), 32>(v);
+    if (row < rows) {
+      // Lanes t and t ^ 1 hold neighboring elements: each pair of registers (r, r + 1) gives
+      // two 4-byte words, the even lane storing the pair of register r and the odd lane
+      // that of register r + 1 (one shuffle and a byte permutation a word).
+      const bool odd = (t & 1) != 0;
+      const uint32_t sel = odd ? 0x3276u : 0x5410u;
+      T* const y = out + out_rows.offset(row) + (t & ~1) + (odd ? (1 << (LOG_N - 5)) : 0);
+#pragma unroll
+      for (int r = 0; r < 32; r += 2) {
+        const uint32_t own = stablekernels::cuda::pack2<T>(v[r] * scale, v[r + 1] * scale);
+        const uint32_t other = __shfl_xor_sync(0xffffffffu, own, 1);
+        *reinterpret_cast<uint32_t*>(y + (r << (LOG_N - 5))) = __byte_perm(own, other, sel);
       }
     }
   }

@@ -5,8 +5,9 @@
 // hadamard_kernel (n < 1024): a row of n = 2^L elements is spread over `tpr` threads (a
 // power of two, at most 32: one warp, warp shuffles, no shared memory) holding `ept`
 // elements each in registers (n = tpr * ept): 8 elements a thread for short rows, 16 at
-// n = 512. From n = 1024 on, hadamard_xpose_kernel (below), and for 16-bit rows of n = 16384
-// and 32768 hadamard_wide_kernel where the device's shared memory allows it.
+// n = 512. From n = 1024 on, hadamard_xpose_kernel (below), for 16-bit rows of n = 16384
+// and 32768 hadamard_wide_kernel where the device's shared memory allows it, and for some
+// row counts of 16-bit rows hadamard_mma_kernel (n = 1024 to 4096) or the wide kernel (8192).
 
 #include <cstdint>
 
@@ -89,6 +90,22 @@ constexpr int kWideRegs = 64;
 // Threads per SM the wide kernel's launch bounds ask for: 128 registers each in the 64K of
 // an SM (one block at n = 32768, two at 16384, four at 8192).
 constexpr int kWideThreadsPerSm = 512;
+
+// hadamard_mma_kernel (tensor cores for element bits 0-3, one exchange): 16-bit rows of
+// n = 2^kMmaMinLogN to 2^kMmaMaxLogN (step 1 holds element bits 0-6, step 2 the rest in its
+// 32 registers: at most 12 bits), taken where a call has more rows than the device has SMs
+// and at most kMmaMaxWaves times the rows its resident blocks hold at once. Its row is
+// shorter than the staged xpose kernel's, which shows where each block handles a few rows
+// (the first row's load and the last one's stores overlap nothing); looping over many rows
+// the xpose kernel moved 1-3% more, and one row (decode) took longer. H200, bf16, us, three
+// rounds, staged xpose -> mma (waves): 4096 x 4096 19.8-19.9 -> 19.2-19.4 (3.9; 78% -> 81%
+// of copy), 4096 x 2048 12.5-12.6 -> 12.4-12.5 (1.9), 4096 x 1024 8.5-8.6 -> 8.0-8.2 (1.0),
+// 16384 x 1024 19.2-19.3 -> 18.8-19.1 (3.9); past 4 waves 16384 x 2048 34.9-35.1 -> 35.9-36.0
+// (7.8), 16384 x 4096 72.5-72.9 -> 74.3-74.7 (15.5); under graphs 1 x 4096 1.58 -> 1.64,
+// 64 x 4096 1.71 -> 1.78, 1 x 1024 1.41 -> 1.55.
+constexpr int kMmaMinLogN = 10;
+constexpr int kMmaMaxLogN = 12;
+constexpr int kMmaMaxWaves = 4;
 
 struct HadamardPolicy {
   // Blocks hold at least this many threads: several short rows per block.
