@@ -103,16 +103,24 @@ def test_hadacore_transform_staged_short_rows_many_waves(
 @pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float16])
 @pytest.mark.parametrize(("n", "rows_a_block"), [(1024, 4), (2048, 2), (4096, 1)])
 @pytest.mark.parametrize("sms_times", [1, 3, 24])
-@pytest.mark.parametrize("layout", ["contiguous", "wide_rows"])
+@pytest.mark.parametrize("layout", ["contiguous", "wide_rows", "two_row_dims"])
 def test_hadacore_transform_tensor_core_rows(
     dtype: torch.dtype, n: int, rows_a_block: int, sms_times: int, layout: str
 ) -> None:
     # 16-bit rows of n = 1024-4096 past one row an SM and within four waves of resident
-    # blocks (8 of 128 threads an SM on an H100 or H200) take the tensor-core kernel: just
-    # past the SMs, a few rows a block and the last wave partly there.
+    # blocks (8 of 128 threads an SM on an H100 or H200) whose rows collapse to one dim
+    # take the tensor-core kernel: just past the SMs, a few rows a block and the last wave
+    # partly there. Leading dims that do not collapse ("two_row_dims": a slice of the
+    # middle dim) take the staged xpose kernel at the same counts.
     sms = torch.cuda.get_device_properties(0).multi_processor_count
     rows = sms_times * sms * rows_a_block + 1
-    _check(_make((rows, n), layout, dtype, "cuda", seed=sms_times))
+    if layout == "two_row_dims":
+        half = rows // 2 + 1
+        g = torch.Generator().manual_seed(sms_times)
+        x = torch.randn((2, half + 3, n), generator=g).to(dtype).to("cuda")[:, :half]
+        _check(x)
+    else:
+        _check(_make((rows, n), layout, dtype, "cuda", seed=sms_times))
 
 
 @pytest.mark.cuda

@@ -116,10 +116,10 @@ HadamardLaunchStatus launch_xpose(cudaStream_t stream, CT* out, const RowIndexer
       }
     }
   }
-  // Past one row an SM and up to kMmaMaxWaves times the rows of the resident blocks: the
-  // tensor-core kernel (hadamard_tuning.h).
+  // Past one row an SM and up to kMmaMaxWaves times the rows of the resident blocks, rows
+  // of one collapsed dim (the common layouts): the tensor-core kernel (hadamard_tuning.h).
   if constexpr (cuda::kMma<CT, LOG_N>) {
-    if (rows > sms) {
+    if (rows > sms && orows.ndim == 1 && irows.ndim == 1) {
       using M = cuda::MmaShape<LOG_N>;
       constexpr auto mma = &cuda::hadamard_mma_kernel<CT, LOG_N>;
       const int64_t resident = stablekernels::cuda::resident_blocks<mma>(
@@ -130,7 +130,8 @@ HadamardLaunchStatus launch_xpose(cudaStream_t stream, CT* out, const RowIndexer
       if (rows <= kMmaMaxWaves * resident * M::kRows) {
         const int64_t blocks = std::min((rows + M::kRows - 1) / M::kRows, resident);
         launch_kernel(mma, static_cast<unsigned>(blocks), M::kThreads,
-                      static_cast<size_t>(M::kSmem), stream, out, orows, in, irows, rows, scale);
+                      static_cast<size_t>(M::kSmem), stream, out, StridedRows{orows.strides[0]}, in,
+                      StridedRows{irows.strides[0]}, rows, scale);
         return HadamardLaunchStatus{};
       }
     }

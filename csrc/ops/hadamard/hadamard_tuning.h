@@ -93,16 +93,20 @@ constexpr int kWideThreadsPerSm = 512;
 
 // hadamard_mma_kernel (tensor cores for element bits 0-3, one exchange): 16-bit rows of
 // n = 2^kMmaMinLogN to 2^kMmaMaxLogN (step 1 holds element bits 0-6, step 2 the rest in its
-// 32 registers: at most 12 bits), taken where a call has more rows than the device has SMs
-// and at most kMmaMaxWaves times the rows its resident blocks hold at once. Its row is
-// shorter than the staged xpose kernel's, which shows where each block handles a few rows
-// (the first row's load and the last one's stores overlap nothing); looping over many rows
-// the xpose kernel moved 1-3% more, and one row (decode) took longer. H200, bf16, us, three
-// rounds, staged xpose -> mma (waves): 4096 x 4096 19.8-19.9 -> 19.2-19.4 (3.9; 78% -> 81%
-// of copy), 4096 x 2048 12.5-12.6 -> 12.4-12.5 (1.9), 4096 x 1024 8.5-8.6 -> 8.0-8.2 (1.0),
-// 16384 x 1024 19.2-19.3 -> 18.8-19.1 (3.9); past 4 waves 16384 x 2048 34.9-35.1 -> 35.9-36.0
-// (7.8), 16384 x 4096 72.5-72.9 -> 74.3-74.7 (15.5); under graphs 1 x 4096 1.58 -> 1.64,
-// 64 x 4096 1.71 -> 1.78, 1 x 1024 1.41 -> 1.55.
+// 32 registers: at most 12 bits) whose rows have one collapsed dim (8-byte StridedRows
+// parameters: against RowIndexer's 104 bytes and its division code, 4096 x 4096 19.5-19.7 ->
+// 19.0-19.2 us), taken where a call has more rows than the device has SMs and at most
+// kMmaMaxWaves times the rows its resident blocks hold at once. Its row is shorter than
+// the staged xpose kernel's, which shows where each block handles a few rows (the first
+// row's load and the last one's stores overlap nothing); looping over many rows the xpose
+// kernel moved 1-2% more, and one row (decode) took longer. H200, bf16, us, three rounds,
+// staged xpose -> mma (waves): 4096 x 4096 19.97-20.13 -> 18.98-19.20 (3.9; 78% -> 81-82% of
+// copy), 4096 x 2048 12.48-12.54 -> 11.97-12.29 (1.9), 8192 x 2048 19.74-19.84 ->
+// 18.94-19.01 (3.9), 4096 x 1024 8.42-8.54 -> 7.97-8.13 (1.0), 16384 x 1024 19.30-19.49 ->
+// 18.80-19.04 (3.9); past 4 waves, 8192 x 4096 35.65-35.94 -> 36.42-37.07 (7.8), 16384 x
+// 2048 35.04-35.31 -> 35.81-36.19 (7.8), 16384 x 4096 72.34-73.28 -> 73.47-73.76 (15.5),
+// 65536 x 1024 68.94-69.34 -> 69.47-70.11 (15.5); under graphs 1 x 4096 1.58 -> 1.64,
+// 1 x 1024 1.41 -> 1.55.
 constexpr int kMmaMinLogN = 10;
 constexpr int kMmaMaxLogN = 12;
 constexpr int kMmaMaxWaves = 4;
