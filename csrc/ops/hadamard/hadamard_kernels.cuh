@@ -213,18 +213,35 @@ __device__ __forceinline__ void copy_async_wait_all() {
 }
 
 // Thread t's part of a row x of 16-bit elements (its 16-byte vectors k * tpr + t, k < K, as
-// load_row_slice reads them) copied to the same places of
-// `stage` (K * tpr 16-byte vectors) by cp.async; nothing when x is null.
-template <int K>
-__device__ __forceinline__ void stage_row(uint4* stage, const void* x, int tpr, int t) {
+// load_row_slice reads them) copied to `stage` (K * tpr 16-byte vectors) by cp.async;
+// nothing when x is null.
+// `place` maps a vector's index in the row to its place in `stage` (the same index unless a
+// kernel swizzles its staged rows).
+struct SamePlace {
+  __device__ __forceinline__ int operator()(int q) const { return q; }
+};
+template <int K, typename Place = SamePlace>
+__device__ __forceinline__ void stage_row(uint4* stage, const void* x, int tpr, int t,
+                                          Place place = {}) {
   if (x != nullptr) {
     const uint4* p = static_cast<const uint4*>(x);
 #pragma unroll
     for (int k = 0; k < K; ++k) {
-      copy_async16(stage + k * tpr + t, p + k * tpr + t);
+      copy_async16(stage + place(k * tpr + t), p + k * tpr + t);
     }
   }
   copy_async_commit();
+}
+
+// The barrier between the steps of a row of TPR threads: the warp where a row is one warp,
+// else the block (whose rows all reach it: the loops' bounds are uniform over the block).
+template <int TPR>
+__device__ __forceinline__ void sync_row() {
+  if constexpr (TPR == 32) {
+    __syncwarp();
+  } else {
+    __syncthreads();
+  }
 }
 
 // Thread t's part of the current row (K 16-byte vectors of 16-bit elements, as
@@ -360,13 +377,6 @@ __global__ void __launch_bounds__((1 << (LOG_N - 5)) * kXposeRowsPerBlock<LOG_N>
   const int t = threadIdx.x % TPR;
   const int row_in_block = threadIdx.x / TPR;
   float* s = reinterpret_cast<float*>(hadamard_smem) + row_in_block * N;
-  const auto sync = [] {
-    if constexpr (TPR == 32) {
-      __syncwarp();  // a row is one warp
-    } else {
-      __syncthreads();
-    }
-  };
   const int64_t step = static_cast<int64_t>(gridDim.x) * RPB;
   // STAGED: the block's next rows, as they are in memory, after the float32 rows.
   uint4* stage = reinterpret_cast<uint4*>(reinterpret_cast<float*>(hadamard_smem) + RPB * N) +
@@ -390,14 +400,14 @@ __global__ void __launch_bounds__((1 << (LOG_N - 5)) * kXposeRowsPerBlock<LOG_N>
     // 1. The bits of c.
     register_stages<kXposeCols>(v);
     if (first != static_cast<int64_t>(blockIdx.x) * RPB) {
-      sync();  // the previous rows' reads of shared memory are done
+      sync_row<TPR>();  // the previous rows' reads of shared memory are done
     }
 #pragma unroll
     for (int q = 0; q < kXposeCols / 4; ++q) {
       *reinterpret_cast<float4*>(s + xpose_index(t, 4 * q)) =
           make_float4(v[4 * q], v[4 * q + 1], v[4 * q + 2], v[4 * q + 3]);
     }
-    sync();
+    sync_row<TPR>();
     // 2. The low 5 bits of m.
     {
       const int c = t % 32;
@@ -414,7 +424,7 @@ __global__ void __launch_bounds__((1 << (LOG_N - 5)) * kXposeRowsPerBlock<LOG_N>
     }
     if constexpr (DIRECT) {
       // 3. The bits of m above the low 5, in the layout of the stores (DirectStore).
-      sync();
+      sync_row<TPR>();
       using D = DirectStore<ilog2(V), LOG_N>;
       const D d(t);
 #pragma unroll
@@ -437,7 +447,7 @@ __global__ void __launch_bounds__((1 << (LOG_N - 5)) * kXposeRowsPerBlock<LOG_N>
     } else {
       // 3. The bits of m above the low 5.
       if constexpr (H > 1) {
-        sync();
+        sync_row<TPR>();
         const int c = t % 32;
         const int w = t / 32;
 #pragma unroll
@@ -456,7 +466,7 @@ __global__ void __launch_bounds__((1 << (LOG_N - 5)) * kXposeRowsPerBlock<LOG_N>
           }
         }
       }
-      sync();
+      sync_row<TPR>();
       if (valid) {
         T* y = out + out_rows.offset(row);
 #pragma unroll
@@ -504,8 +514,9 @@ struct MmaShape {
   static constexpr int kTpr = (1 << LOG_N) / 32;
   static constexpr int kRows = kTpr >= 128 ? 1 : 128 / kTpr;
   static constexpr int kThreads = kTpr * kRows;
-  // Blocks per SM of the launch bounds: 1024 threads of 64 registers (9 blocks, 56
-  // registers, spilled 20-32 bytes and ran 4-15% slower).
+  // Blocks per SM of the launch bounds: 1024 threads of 64 registers (ptxas keeps three
+  // loop-invariant values in local memory: three L1 loads a row). 9 blocks of 56 registers
+  // spilled 20-32 bytes and ran 4-15% slower.
   static constexpr int kMinBlocks = 1024 / kThreads;
   // Dynamic shared memory: the float32 rows and the staged rows.
   static constexpr int64_t kSmem = int64_t{kRows} * (int64_t{1} << LOG_N) * (4 + 2);
@@ -514,11 +525,12 @@ struct MmaShape {
 template <typename T, int LOG_N>
 constexpr bool kMma = (sizeof(T) == 2) && (LOG_N >= kMmaMinLogN) && (LOG_N <= kMmaMaxLogN);
 
-// The staged row's 16-byte chunk q (elements 8q to 8q + 7) is kept at q ^ ((q >> 4) & 7): the
-// eight rows of an ldmatrix matrix (chunks 16 apart) land on distinct banks.
-__device__ __forceinline__ int mma_chunk(int q) {
-  return q ^ ((q >> 4) & 7);
-}
+// The staged row's 16-byte chunk q (elements 8q to 8q + 7) is kept at q ^ ((q >> 4) & 7)
+// (stage_row's place): the eight rows of an ldmatrix matrix (chunks 16 apart) land on
+// distinct banks.
+struct MmaChunk {
+  __device__ __forceinline__ int operator()(int q) const { return q ^ ((q >> 4) & 7); }
+};
 // The float32 row's element e is kept at e ^ (((e >> 7) & 3) << 3): step 1's 8-byte writes
 // (a half warp: element bits 1-2 and 7-8) and step 2's 4-byte reads (a warp: bits 0-4) hit
 // distinct banks.
@@ -577,22 +589,8 @@ __global__ void __launch_bounds__(MmaShape<LOG_N>::kThreads, MmaShape<LOG_N>::kM
   float* const xs = reinterpret_cast<float*>(hadamard_smem) + row_in_block * N;
   uint4* const stage = reinterpret_cast<uint4*>(reinterpret_cast<float*>(hadamard_smem) + RPB * N) +
                        row_in_block * (N / 8);
-  const auto sync = [] {
-    if constexpr (TPR == 32) {
-      __syncwarp();  // a row is one warp
-    } else {
-      __syncthreads();
-    }
-  };
   const auto stage_next = [&](int64_t row) {
-    if (row < rows) {
-      const uint4* p = reinterpret_cast<const uint4*>(in + in_rows.offset(row));
-#pragma unroll
-      for (int k = 0; k < K; ++k) {
-        copy_async16(stage + mma_chunk(k * TPR + t), p + k * TPR + t);
-      }
-    }
-    copy_async_commit();
+    stage_row<K>(stage, row < rows ? in + in_rows.offset(row) : nullptr, TPR, t, MmaChunk{});
   };
   const int lane = t % 32;
   const int w = t / 32;
@@ -619,12 +617,12 @@ __global__ void __launch_bounds__(MmaShape<LOG_N>::kThreads, MmaShape<LOG_N>::kM
   for (int64_t first = static_cast<int64_t>(blockIdx.x) * RPB; first < rows; first += step) {
     const int64_t row = first + row_in_block;
     copy_async_wait_all();
-    sync();  // the staged rows are in; the previous rows' reads of xs are done
+    sync_row<TPR>();  // the staged rows are in; the previous rows' reads of xs are done
     float v[32];
 #pragma unroll
     for (int tile = 0; tile < 4; ++tile) {
       uint32_t a[4];
-      ldmatrix_x4(a, stage_addr + 16u * static_cast<uint32_t>(mma_chunk(q0 | (tile << 2))));
+      ldmatrix_x4(a, stage_addr + 16u * static_cast<uint32_t>(MmaChunk{}(q0 | (tile << 2))));
 #pragma unroll
       for (int h = 0; h < 2; ++h) {
         float d[4];
@@ -644,7 +642,7 @@ __global__ void __launch_bounds__(MmaShape<LOG_N>::kThreads, MmaShape<LOG_N>::kM
       *reinterpret_cast<float2*>(xs + ((base1 ^ hm) + ((r >> 3) << 5))) =
           make_float2(v[r], v[r + 1]);
     }
-    sync();  // xs holds the row; every ldmatrix read of the stage is done
+    sync_row<TPR>();  // xs holds the row; every ldmatrix read of the stage is done
     stage_next(row + step);
     // 2. Element bits 7 and up: thread t's registers. mma_float(t + (r << (LOG_N - 5))) is
     // t ^ (((r >> (12 - LOG_N)) & 3) << 3) plus r << (LOG_N - 5) (t < 128): four xored
