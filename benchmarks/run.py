@@ -31,9 +31,8 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-import torch
-
 import stablekernels
+import torch
 from stablekernels.ops import REGISTRY
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -45,7 +44,9 @@ class Timer:
         self.device, self.reps, self.warmup = device, reps, warmup
         if device == "cuda":
             l2 = torch.cuda.get_device_properties(0).L2_cache_size
-            self.flush_buf = torch.zeros(max(2 * l2, 64 << 20) // 4, dtype=torch.float32, device="cuda")
+            self.flush_buf = torch.zeros(
+                max(2 * l2, 64 << 20) // 4, dtype=torch.float32, device="cuda"
+            )
 
     def flush(self) -> None:
         """Evict the inputs from L2 by reading a buffer twice its size. Reading, not writing:
@@ -80,7 +81,9 @@ class Timer:
             times.append(start.elapsed_time(end) / 1e3)
         return statistics.median(times)
 
-    def time_graph(self, fn: Callable[..., object], arg_sets: list[tuple], calls: int = 32) -> float:
+    def time_graph(
+        self, fn: Callable[..., object], arg_sets: list[tuple], calls: int = 32
+    ) -> float:
         """Median seconds per call of fn(*args) inside a CUDA graph (decode shapes): one
         graph holds `calls` calls cycling through arg_sets, so that the time is the kernels'
         back to back on the GPU (launch gaps inside a graph included), not the host's cost of
@@ -135,8 +138,14 @@ def host_overhead(reps: int = 20000) -> list[dict]:
     g = torch.randn(1, 16)
     h = torch.empty(1, 8)
     cases = [
-        ("torch.ops.stablekernels.rms_norm (1x8)", lambda: torch.ops.stablekernels.rms_norm(out, x, w, 1e-6)),
-        ("torch.ops.stablekernels.silu_and_mul (1x16)", lambda: torch.ops.stablekernels.silu_and_mul(h, g)),
+        (
+            "torch.ops.stablekernels.rms_norm (1x8)",
+            lambda: torch.ops.stablekernels.rms_norm(out, x, w, 1e-6),
+        ),
+        (
+            "torch.ops.stablekernels.silu_and_mul (1x16)",
+            lambda: torch.ops.stablekernels.silu_and_mul(h, g),
+        ),
         ("torch.ops.aten.mul.out (1x8)", lambda: torch.ops.aten.mul.out(x, w, out=out)),
         ("torch.mul(out=) (1x8)", lambda: torch.mul(x, w, out=out)),
     ]
@@ -166,19 +175,32 @@ def run(args: argparse.Namespace, stem: str) -> dict:
         raise SystemExit("--device cuda: no CUDA GPU visible")
     timer = Timer(device, args.reps, args.warmup)
     ceiling = copy_bandwidth(timer, device)
-    gpu = torch.cuda.get_device_name() if device == "cuda" else platform.processor() or platform.machine()
-    print(f"{gpu} | torch {torch.__version__} | stablekernels {stablekernels.__version__} | "
-          f"copy bandwidth {ceiling / 1e9:.0f} GB/s", flush=True)
-    header = (f"{'op':<20} {'dtype':<5} {'shape':<24} {'ours us':>9} {'GB/s':>6} {'%copy':>6} "
-              f"{'%same':>6} {'eager us':>9} {'compile us':>10} {'vs comp':>8}")
+    gpu = (
+        torch.cuda.get_device_name()
+        if device == "cuda"
+        else platform.processor() or platform.machine()
+    )
+    print(
+        f"{gpu} | torch {torch.__version__} | stablekernels {stablekernels.__version__} | "
+        f"copy bandwidth {ceiling / 1e9:.0f} GB/s",
+        flush=True,
+    )
+    header = (
+        f"{'op':<20} {'dtype':<5} {'shape':<24} {'ours us':>9} {'GB/s':>6} {'%copy':>6} "
+        f"{'%same':>6} {'eager us':>9} {'compile us':>10} {'vs comp':>8}"
+    )
     if device == "cuda":
         header += f" {'graph us':>9} {'comp graph':>10}"
     print(header, flush=True)
     rows: list[dict] = []
     result = {
         "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
-        "device": gpu, "torch": torch.__version__, "stablekernels": stablekernels.__version__,
-        "copy_gbps": ceiling / 1e9, "quick": args.quick, "rows": rows,
+        "device": gpu,
+        "torch": torch.__version__,
+        "stablekernels": stablekernels.__version__,
+        "copy_gbps": ceiling / 1e9,
+        "quick": args.quick,
+        "rows": rows,
     }
     names = args.ops.split(",") if args.ops else sorted(REGISTRY)
     for name in names:
@@ -209,16 +231,26 @@ def run(args: argparse.Namespace, stem: str) -> dict:
                 # ramp-up and tail costs, which a large copy spreads thin
                 t_copy = copy_seconds(timer, device, nbytes)
                 row = {
-                    "op": name, "dtype": dt_name, "shape": case.label, "regime": case.regime,
-                    "bytes": nbytes, "ours_us": t_ours * 1e6, "eager_us": t_eager * 1e6,
-                    "compile_us": t_comp * 1e6, "ours_gbps": nbytes / t_ours / 1e9,
-                    "pct_copy": 100 * nbytes / t_ours / ceiling, "speedup_vs_compile": t_comp / t_ours,
-                    "copy_same_us": t_copy * 1e6, "pct_copy_same": 100 * t_copy / t_ours,
+                    "op": name,
+                    "dtype": dt_name,
+                    "shape": case.label,
+                    "regime": case.regime,
+                    "bytes": nbytes,
+                    "ours_us": t_ours * 1e6,
+                    "eager_us": t_eager * 1e6,
+                    "compile_us": t_comp * 1e6,
+                    "ours_gbps": nbytes / t_ours / 1e9,
+                    "pct_copy": 100 * nbytes / t_ours / ceiling,
+                    "speedup_vs_compile": t_comp / t_ours,
+                    "copy_same_us": t_copy * 1e6,
+                    "pct_copy_same": 100 * t_copy / t_ours,
                 }
-                line = (f"{name:<20} {dt_name:<5} {case.label:<24} {row['ours_us']:9.1f} {row['ours_gbps']:6.0f} "
-                        f"{row['pct_copy']:5.0f}% {row['pct_copy_same']:5.0f}% "
-                        f"{row['eager_us']:9.1f} {row['compile_us']:10.1f} "
-                        f"{row['speedup_vs_compile']:7.2f}x")
+                line = (
+                    f"{name:<20} {dt_name:<5} {case.label:<24} {row['ours_us']:9.1f} {row['ours_gbps']:6.0f} "
+                    f"{row['pct_copy']:5.0f}% {row['pct_copy_same']:5.0f}% "
+                    f"{row['eager_us']:9.1f} {row['compile_us']:10.1f} "
+                    f"{row['speedup_vs_compile']:7.2f}x"
+                )
                 if device == "cuda" and case.regime == "decode":
                     row["ours_graph_us"] = timer.time_graph(ours_fn, sets) * 1e6
                     row["compile_graph_us"] = timer.time_graph(compiled, sets) * 1e6
@@ -238,8 +270,11 @@ def run(args: argparse.Namespace, stem: str) -> dict:
 
 
 def markdown(result: dict) -> str:
-    lines = [f"Measured {result['date']} on {result['device']}, torch {result['torch']}, stablekernels "
-             f"{result['stablekernels']}; device copy bandwidth {result['copy_gbps']:.0f} GB/s.", ""]
+    lines = [
+        f"Measured {result['date']} on {result['device']}, torch {result['torch']}, stablekernels "
+        f"{result['stablekernels']}; device copy bandwidth {result['copy_gbps']:.0f} GB/s.",
+        "",
+    ]
     graph = any("ours_graph_us" in r for r in result["rows"])
     same = any("pct_copy_same" in r for r in result["rows"])
     head = "| op | dtype | shape | ours (us) | GB/s | % of copy |"
@@ -259,7 +294,11 @@ def markdown(result: dict) -> str:
             line += f" {r['pct_copy_same']:.0f}% |" if "pct_copy_same" in r else " |"
         line += f" {r['eager_us']:.1f} | {r['compile_us']:.1f} | {r['speedup_vs_compile']:.2f}x |"
         if graph:
-            line += (f" {r['ours_graph_us']:.2f} | {r['compile_graph_us']:.2f} |" if "ours_graph_us" in r else " | |")
+            line += (
+                f" {r['ours_graph_us']:.2f} | {r['compile_graph_us']:.2f} |"
+                if "ours_graph_us" in r
+                else " | |"
+            )
         lines.append(line)
     if "host_overhead" in result:
         lines += ["", "| call (CPU, from Python) | us per call |", "|---|---:|"]
@@ -268,22 +307,34 @@ def markdown(result: dict) -> str:
 
 
 def main(argv: list[str]) -> int:
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--device", choices=["cuda", "cpu"], default="cuda" if torch.cuda.is_available() else "cpu")
-    p.add_argument("--quick", action="store_true", help="small shapes and few repetitions (smoke run)")
+    p = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    p.add_argument(
+        "--device", choices=["cuda", "cpu"], default="cuda" if torch.cuda.is_available() else "cpu"
+    )
+    p.add_argument(
+        "--quick", action="store_true", help="small shapes and few repetitions (smoke run)"
+    )
     p.add_argument("--ops", default="", help="comma-separated op names (default: all)")
     p.add_argument("--match", default="", help="only the shapes whose label contains this text")
     p.add_argument("--dtypes", default="bf16,fp16", help="comma-separated of bf16, fp16, fp32")
-    p.add_argument("--reps", type=int, default=0, help="timed repetitions (default: 50 GPU, 20 CPU, 5 quick)")
+    p.add_argument(
+        "--reps", type=int, default=0, help="timed repetitions (default: 50 GPU, 20 CPU, 5 quick)"
+    )
     p.add_argument("--warmup", type=int, default=5)
     p.add_argument("--out", type=Path, default=ROOT / "reports")
     args = p.parse_args(argv)
     unknown = [n for n in args.ops.split(",") if args.ops and n not in REGISTRY]
     if unknown:
-        p.error(f"--ops: unknown op(s) {', '.join(unknown)}; expected names from {', '.join(sorted(REGISTRY))}")
+        p.error(
+            f"--ops: unknown op(s) {', '.join(unknown)}; expected names from {', '.join(sorted(REGISTRY))}"
+        )
     bad = [d for d in args.dtypes.split(",") if d not in DTYPES]
     if bad:
-        p.error(f"--dtypes: unknown {', '.join(bad)}; expected a comma-separated list of {', '.join(DTYPES)}")
+        p.error(
+            f"--dtypes: unknown {', '.join(bad)}; expected a comma-separated list of {', '.join(DTYPES)}"
+        )
     if not args.reps:
         args.reps = 5 if args.quick else (50 if args.device == "cuda" else 20)
     stem = f"bench-{args.device}{'-quick' if args.quick else ''}"

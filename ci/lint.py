@@ -30,7 +30,7 @@ from _common import ROOT, log, run
 
 WORKFLOWS = ROOT / ".github" / "workflows"
 
-PY_PATHS = ["python", "tests", "ci", "cmake", "noxfile.py"]
+PY_PATHS = ["python", "tests", "ci", "cmake", "benchmarks", "noxfile.py"]
 CXX_SUFFIXES = {".h", ".cpp", ".cu", ".cuh"}
 
 
