@@ -15,8 +15,9 @@ calls a graph, inputs in L2: the kernels back to back). GB/s counts the minimal
 bytes: each input read once, each output written once; "% of copy" divides by the
 copy bandwidth of a large buffer, "% same" by a copy of the same traffic timed the
 same way (the ceiling at that size, launch and tail included). CPU timing: wall
-clock, minimum of the repetitions. Writes reports/bench-<device>.json and .md after
-every op, so a run cut short keeps what it measured.
+clock, minimum of the repetitions. Writes reports/bench-<device>.json, .md and .svg (a
+chart: benchmarks/bench_chart.py) after every op, so a run cut short keeps what it
+measured.
 """
 
 from __future__ import annotations
@@ -34,6 +35,9 @@ from pathlib import Path
 import stablekernels
 import torch
 from stablekernels.ops import REGISTRY
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import bench_chart  # benchmarks/bench_chart.py, beside this script
 
 ROOT = Path(__file__).resolve().parent.parent
 DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16, "fp32": torch.float32}
@@ -167,6 +171,7 @@ def save(result: dict, out: Path, stem: str) -> None:
     out.mkdir(parents=True, exist_ok=True)
     (out / f"{stem}.json").write_text(json.dumps(result, indent=2) + "\n")
     (out / f"{stem}.md").write_text(markdown(result))
+    (out / f"{stem}.svg").write_text(bench_chart.svg(result))
 
 
 def run(args: argparse.Namespace, stem: str) -> dict:
@@ -340,7 +345,7 @@ def main(argv: list[str]) -> int:
     stem = f"bench-{args.device}{'-quick' if args.quick else ''}"
     result = run(args, stem)
     save(result, args.out, stem)
-    print(f"\nwrote {args.out / (stem + '.json')} and .md")
+    print(f"\nwrote {args.out / (stem + '.json')}, .md and .svg")
     return 0
 
 

@@ -1,12 +1,15 @@
 # SPDX-License-Identifier: Apache-2.0
 """benchmarks/run.py: a real CPU smoke run (report files, same-size copy columns,
-host overhead), the --match shape filter, and the markdown rendering."""
+host overhead, the chart), the --match shape filter, the markdown rendering, and
+benchmarks/bench_chart.py's panels and command line."""
 
 from __future__ import annotations
 
 import importlib.util
 import json
+import math
 import sys
+import xml.etree.ElementTree as ET
 from pathlib import Path
 from types import ModuleType
 
@@ -49,13 +52,16 @@ def _cells(line: str) -> int:
 
 
 @pytest.fixture(scope="module")
-def smoke(bench: ModuleType, tmp_path_factory: pytest.TempPathFactory) -> tuple[int, dict, str]:
+def smoke(
+    bench: ModuleType, tmp_path_factory: pytest.TempPathFactory
+) -> tuple[int, dict, str, str]:
     out = tmp_path_factory.mktemp("bench")
     rc = bench.main(_argv(out))
-    json_path, md_path = out / f"{STEM}.json", out / f"{STEM}.md"
-    assert json_path.is_file(), f"no {json_path.name} in {sorted(p.name for p in out.iterdir())}"
-    assert md_path.is_file(), f"no {md_path.name} in {sorted(p.name for p in out.iterdir())}"
-    return rc, json.loads(json_path.read_text()), md_path.read_text()
+    paths = [out / f"{STEM}.{ext}" for ext in ("json", "md", "svg")]
+    for path in paths:
+        assert path.is_file(), f"no {path.name} in {sorted(p.name for p in out.iterdir())}"
+    json_path, md_path, svg_path = paths
+    return rc, json.loads(json_path.read_text()), md_path.read_text(), svg_path.read_text()
 
 
 def _unique_label() -> str:
@@ -67,8 +73,10 @@ def _unique_label() -> str:
     raise AssertionError(f"{OP}: no quick label selects exactly one shape: {labels}")
 
 
-def test_cpu_quick_run_writes_rows_with_same_size_copy(smoke: tuple[int, dict, str]) -> None:
-    rc, result, md = smoke
+def test_cpu_quick_run_writes_rows_with_same_size_copy(
+    smoke: tuple[int, dict, str, str],
+) -> None:
+    rc, result, md, _ = smoke
     assert rc == 0
     rows = [r for r in result["rows"] if r["op"] == OP]
     expected = [case.label for case in REGISTRY[OP].bench_quick]
@@ -89,8 +97,8 @@ def test_cpu_quick_run_writes_rows_with_same_size_copy(smoke: tuple[int, dict, s
         assert _cells(line) == _cells(header)
 
 
-def test_cpu_quick_run_measures_host_overhead(smoke: tuple[int, dict, str]) -> None:
-    _, result, md = smoke
+def test_cpu_quick_run_measures_host_overhead(smoke: tuple[int, dict, str, str]) -> None:
+    _, result, md, _ = smoke
     overhead = result.get("host_overhead")
     assert overhead, "no host_overhead rows in the CPU report"
     for r in overhead:
@@ -184,3 +192,86 @@ def test_unknown_names_are_usage_errors(
     assert exc.value.code == 2
     assert message in capsys.readouterr().err
     assert not list(tmp_path.iterdir()), "a usage error must not write reports"
+
+
+SVG = "{http://www.w3.org/2000/svg}"
+
+
+def _bars(svg: str, panel: str) -> dict[str, list[float]]:
+    """Widths of the `ours` and `compile` bars of one panel (a <g class=...>) of a chart."""
+    root = ET.fromstring(svg)  # well-formed XML, or this raises
+    groups = [g for g in root.iter(f"{SVG}g") if g.get("class") == panel]
+    assert len(groups) <= 1, f"{len(groups)} panels named {panel}"
+    widths: dict[str, list[float]] = {"ours": [], "compile": []}
+    for g in groups:
+        for rect in g.iter(f"{SVG}rect"):
+            widths[rect.get("class", "")].append(float(rect.get("width", "nan")))
+    return widths
+
+
+def test_cpu_quick_run_writes_chart_of_its_rows(
+    bench: ModuleType, smoke: tuple[int, dict, str, str]
+) -> None:
+    _, result, _, svg = smoke
+    bars = _bars(svg, "bandwidth")
+    # a CPU run has no graph times: every row is in the bandwidth panel, ours then compile
+    assert len(bars["ours"]) == len(bars["compile"]) == len(result["rows"]) > 0
+    xmax = bench.bench_chart.panels(result)[0].xmax
+    for r, w_ours, w_comp in zip(result["rows"], bars["ours"], bars["compile"], strict=True):
+        full = bench.bench_chart.PLOT_W
+        assert w_ours == pytest.approx(full * min(r["pct_copy"], xmax) / xmax, abs=0.01)
+        theirs = bench.bench_chart.compile_pct(r, result["copy_gbps"])
+        assert w_comp == pytest.approx(full * min(theirs, xmax) / xmax, abs=0.01)
+    assert _bars(svg, "graph") == {"ours": [], "compile": []}
+
+
+def test_chart_panels_bar_lengths_and_target(bench: ModuleType) -> None:
+    chart = bench.bench_chart
+    rows = [
+        _row("a", "prefill", pct_copy=45.0),  # compile: 1 MiB in 23.4 us of 1000 GB/s: 4.48%
+        _row("x<y & z", "prefill", pct_copy=112.0),
+        _row("c", "decode", ours_graph_us=1.5, compile_graph_us=6.0),
+    ]
+    svg = chart.svg(_result(rows))
+    bw = _bars(svg, "bandwidth")
+    assert len(bw["ours"]) == len(bw["compile"]) == 2  # the decode row is in the graph panel
+    # the axis: 0 to 125% (the next 25% past 112%)
+    # widths are written to 0.01
+    assert bw["ours"] == pytest.approx(
+        [chart.PLOT_W * 45 / 125, chart.PLOT_W * 112 / 125], abs=0.01
+    )
+    comp = 100 * (1 << 20) / 23.4e-6 / 1e12
+    assert bw["compile"] == pytest.approx([chart.PLOT_W * comp / 125] * 2, abs=0.01)
+    root = ET.fromstring(svg)
+    target = [e for e in root.iter(f"{SVG}line") if e.get("class") == "target"]
+    assert [float(e.get("x1", "nan")) for e in target] == pytest.approx(
+        [chart.LABEL_W + chart.PLOT_W * 90 / 125]
+    )
+    assert "x<y & z" in "".join(root.itertext())  # escaped in the file, text when parsed
+    # graph panel: log2 axis from 1 to 8 us
+    g = _bars(svg, "graph")
+    span = math.log2(8) - math.log2(1)
+    assert g["ours"] == pytest.approx([chart.PLOT_W * math.log2(1.5) / span], abs=0.01)
+    assert g["compile"] == pytest.approx([chart.PLOT_W * math.log2(6.0) / span], abs=0.01)
+
+
+def test_chart_without_graph_times_puts_decode_rows_in_bandwidth(bench: ModuleType) -> None:
+    svg = bench.bench_chart.svg(_result([_row("a", "decode"), _row("b", "prefill")]))
+    assert len(_bars(svg, "bandwidth")["ours"]) == 2
+    assert _bars(svg, "graph")["ours"] == []
+
+
+def test_chart_command_line(
+    bench: ModuleType, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    report = tmp_path / "bench-x.json"
+    report.write_text(json.dumps(_result([_row("a", "prefill")])))
+    assert bench.bench_chart.main([str(report)]) == 0
+    assert len(_bars((tmp_path / "bench-x.svg").read_text(), "bandwidth")["ours"]) == 1
+    for text in ("{not json", json.dumps({"rows": []})):
+        report.write_text(text)
+        with pytest.raises(SystemExit) as exc:
+            bench.bench_chart.main([str(report), "-o", str(tmp_path / "bad.svg")])
+        assert exc.value.code == 2
+        assert "report:" in capsys.readouterr().err
+    assert not (tmp_path / "bad.svg").exists()
