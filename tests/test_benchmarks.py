@@ -275,3 +275,18 @@ def test_chart_command_line(
         assert exc.value.code == 2
         assert "report:" in capsys.readouterr().err
     assert not (tmp_path / "bad.svg").exists()
+
+
+def test_docs_chart_is_drawn_from_the_docs_report(bench: ModuleType) -> None:
+    # docs/performance.md shows docs/img/bench-cuda.svg and links the run's JSON beside it:
+    # the chart must be what bench_chart draws from that JSON (a table and chart of one run)
+    docs = RUN_PY.parent.parent / "docs"
+    result = json.loads((docs / "data" / "bench-cuda.json").read_text())
+    assert result["rows"] and all(
+        "ours_graph_us" in r for r in result["rows"] if r["regime"] == "decode"
+    )
+    assert (docs / "img" / "bench-cuda.svg").read_text() == bench.bench_chart.svg(result)
+    table = (docs / "performance.md").read_text()
+    assert result["date"] in table, (
+        "docs/performance.md's table is not from docs/data/bench-cuda.json"
+    )

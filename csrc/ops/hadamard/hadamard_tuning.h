@@ -82,6 +82,10 @@ constexpr int kXposeStageMinLogN = 10;
 // copy), 16384 x 8192 148.1-148.6 -> 146.3-146.6; under graphs 1 x 8192 2.16 -> 2.19, 64 x
 // 8192 2.40 -> 2.40. At n = 4096 (64 threads) it lost: 4096 x 4096 19.9-20.2 -> 20.5-20.6,
 // 16384 x 4096 level (73.2-73.4 / 72.8-73.4), 1 x 4096 under graphs 1.57 -> 1.88.
+// Tensor cores for its first step (element bits 0-3 by mma from the staged row, as
+// hadamard_mma_kernel) took 22% of its instructions away at n = 32768 and no time: 4096 x
+// 32768 157.7-158.2 -> 159.3-159.5 us, 16384 x 16384 291.2-292.1 -> 289.0-289.6, 1 x 32768
+// under graphs 5.40 -> 5.73 (docs/performance.md, the table of what was tried).
 constexpr int kWideMinLogN = 13;
 // From this size the wide kernel takes every row count (where it fits the device).
 constexpr int kWideAllRowsLogN = 14;

@@ -68,6 +68,8 @@ class OpSpec:
     tolerances: per-dtype overrides of TOLERANCES.
     native:    what a user would write in pure torch (the wrapper's signature, float32
                math, outputs in the input dtype): the bar eager and torch.compile set.
+               Where `bench_fn` works in place, the in-place form (it writes the same
+               tensors and returns None): the same reads and writes as ours.
     bench:     benchmark shapes; `quick` ones run in the CPU smoke benchmark.
     bench_fn:  what the benchmark times as ours (default: the wrapper; an in-place
                variant where the wrapper only adds copies).
