@@ -110,7 +110,8 @@ def _bench(tokens: list[int], ds: list[int]) -> tuple[BenchCase, ...]:
     return tuple(case(t, d) for t in tokens for d in ds)
 
 
-_BENCH = _bench([1, 32, 4096, 16384], [8192, 14336])
+# the longest prefill (32768 tokens) at one width
+_BENCH = _bench([1, 32, 4096, 16384], [8192, 14336]) + _bench([32768], [8192])
 _BENCH_QUICK = _bench([4, 512], [1024])
 
 

@@ -148,7 +148,8 @@ register(
         sample_args=_samples,
         native=merge_attn_states_native,
         bench=_bench(
-            [(t, 32, 128) for t in (1, 32, 4096, 16384)] + [(16384, 32, 64), (16384, 16, 256)]
+            [(t, 32, 128) for t in (1, 32, 4096, 16384, 32768)]
+            + [(16384, 32, 64), (16384, 16, 256)]
         ),
         bench_quick=_bench([(4, 4, 64), (512, 8, 128)]),
     )

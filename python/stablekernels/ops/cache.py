@@ -312,7 +312,7 @@ register(
         outputs=(),
         sample_args=_reshape_samples,
         native=reshape_and_cache_flash_native,
-        bench=_reshape_bench([1, 32, 256, 4096, 16384]),
+        bench=_reshape_bench([1, 32, 256, 4096, 16384, 32768]),
         bench_quick=_reshape_bench([4, 512]),
     )
 )

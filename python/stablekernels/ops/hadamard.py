@@ -152,7 +152,8 @@ register(
         sample_args=_samples,
         native=hadacore_transform_native,
         bench=_bench([1, 64], [128, 1024, 4096, 16384])
-        + _bench([4096, 16384], [128, 1024, 4096, 16384, 32768]),
+        + _bench([4096, 16384], [128, 1024, 4096, 16384, 32768])
+        + _bench([32768], [4096]),
         bench_quick=_bench([4, 512], [128, 1024]),
     )
 )

@@ -135,6 +135,7 @@ def _bench(n_rows_inputs: int, tokens: list[int], hiddens: list[int]) -> tuple[B
 _DECODE = [1, 32]
 _PREFILL = [4096, 16384]
 _HIDDEN = [4096, 8192, 16384]
+_LONG = [32768]  # the longest prefill, at one hidden size
 
 
 def _samples(
@@ -159,7 +160,7 @@ register(
         outputs=("result",),
         sample_args=lambda device, dtype: _samples(device, dtype, 2),
         native=rms_norm_native,
-        bench=_bench(1, _DECODE + _PREFILL, _HIDDEN),
+        bench=_bench(1, _DECODE + _PREFILL, _HIDDEN) + _bench(1, _LONG, [8192]),
         bench_quick=_bench(1, [4, 512], [1024]),
     )
 )
@@ -173,7 +174,7 @@ register(
         sample_args=lambda device, dtype: _samples(device, dtype, 2),
         native=fused_add_rms_norm_native,
         bench_fn=fused_add_rms_norm_,
-        bench=_bench(2, _DECODE + _PREFILL, _HIDDEN),
+        bench=_bench(2, _DECODE + _PREFILL, _HIDDEN) + _bench(2, _LONG, [8192]),
         bench_quick=_bench(2, [4, 512], [1024]),
     )
 )

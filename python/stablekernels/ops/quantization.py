@@ -261,6 +261,7 @@ def _bench(kind: str, tokens: list[int], hiddens: list[int]) -> tuple[BenchCase,
 _DECODE = [1, 32]
 _PREFILL = [4096, 16384]
 _HIDDEN = [4096, 8192]
+_LONG = [32768]  # the longest prefill, at one hidden size
 
 for _name, _kind, _wrapper, _ref, _native, _outputs, _samples in [
     (
@@ -300,7 +301,7 @@ for _name, _kind, _wrapper, _ref, _native, _outputs, _samples in [
             outputs=_outputs,
             sample_args=_samples,
             native=_native,
-            bench=_bench(_kind, _DECODE + _PREFILL, _HIDDEN),
+            bench=_bench(_kind, _DECODE + _PREFILL, _HIDDEN) + _bench(_kind, _LONG, [8192]),
             bench_quick=_bench(_kind, [4, 512], [1024]),
         )
     )

@@ -237,7 +237,7 @@ register(
         sample_args=_samples,
         native=rotary_embedding_native,
         bench=_bench(
-            [(t, 32, 8, 128) for t in (1, 32, 4096, 16384)]
+            [(t, 32, 8, 128) for t in (1, 32, 4096, 16384, 32768)]
             + [(16384, 32, 8, 64), (16384, 16, 4, 256)]
         ),
         bench_quick=_bench([(4, 4, 2, 64), (512, 4, 2, 128)]),
