@@ -161,7 +161,8 @@ def index_server(session: nox.Session) -> None:
 def farm_tests(session: nox.Session) -> None:
     """Tests of the farm's tooling (ci/tests/): the wheel gate against the wheel in dist/
     (built first if missing), the matrix tooling, the release against a local index; and the
-    exhaustive host check of the FP8 quantizers' fast division (g++, about a minute)."""
+    exhaustive host checks of the FP8 quantizers' fast division (g++, about a minute) and of
+    the CPU quantizers' float8 conversion (half a minute)."""
     session.install(
         *nox.project.dependency_groups(PYPROJECT, "audit", "release", "build"),
         "pytest>=8",

@@ -1,8 +1,9 @@
 # SPDX-License-Identifier: Apache-2.0
-"""STABLEKERNELS_CPU_CAPABILITY: the CPU *_and_mul kernels are compiled for the x86-64
-baseline, AVX2 + FMA and AVX-512, and the best one the CPU runs is taken. The variable caps
-that pick, so each build is run here, in a fresh process per value (the pick is made once a
-process), and checked against float64."""
+"""STABLEKERNELS_CPU_CAPABILITY: the CPU *_and_mul kernels and FP8 quantizers are compiled
+for the x86-64 baseline, AVX2 + FMA and AVX-512, and the best one the CPU runs is taken. The
+variable caps that pick, so each build is run here, in a fresh process per value (the pick
+is made once a process), and checked against float64 (the activations) or against torch's
+own division and float8 conversion, bit for bit (the quantizers)."""
 
 from __future__ import annotations
 
@@ -35,6 +36,18 @@ inf = float("inf")
 special = [0.0, -0.0, 1e-30, -1e-30, 13.25, -13.25, 1e4, -1e4, 1e30, -1e30, inf, -inf]
 s = torch.cat([torch.linspace(-20, 20, 2**20 + 1), torch.tensor(special + [float("nan")])])
 out["gelu_sweep"] = s, REGISTRY["gelu_and_mul"].wrapper(torch.cat([s, torch.ones_like(s)])[None])[0]
+# the FP8 quantizers on rows with every special value: 1e-3 of fp8's subnormal range, ties,
+# the saturation edge, NaN and +-inf; rows of 1000 (a tail past the vector width)
+q = torch.cat([torch.randn(37, 1000, generator=g) * 300, torch.randn(3, 1000, generator=g) * 1e-3])
+q[0, :8] = torch.tensor([float("nan"), inf, -inf, 0.0, -0.0, 464.0, -464.0, 2.0**-10])
+for dt in ("float32", "bfloat16"):
+    x = q.to(getattr(torch, dt))
+    st = torch.tensor([0.75])
+    out["static", dt] = x, REGISTRY["static_scaled_fp8_quant"].wrapper(x, st).view(torch.uint8)
+    y, ds = REGISTRY["dynamic_scaled_fp8_quant"].wrapper(x)
+    out["dynamic", dt] = y.view(torch.uint8), ds
+    y, ts = REGISTRY["dynamic_per_token_scaled_fp8_quant"].wrapper(x)
+    out["per_token", dt] = y.view(torch.uint8), ts
 torch.save(out, sys.argv[1])
 """
 
@@ -135,3 +148,33 @@ def test_unknown_value_is_an_error(tmp_path: Path) -> None:
     proc = _run(tmp_path, "sse9")
     assert proc.returncode != 0
     assert "STABLEKERNELS_CPU_CAPABILITY='sse9': expected default, avx2 or avx512" in proc.stderr
+
+
+def _fp8_rule(x: torch.Tensor, scale: torch.Tensor) -> torch.Tensor:
+    """The quantizers' rule in torch's own ops: float32 IEEE division, +-448 saturation, the
+    float8 conversion's nearest-even rounding, every NaN to 0x7F."""
+    q = x.float() / scale
+    bits = q.clamp(-448.0, 448.0).to(torch.float8_e4m3fn).view(torch.uint8).clone()
+    bits[q.isnan()] = 0x7F
+    return bits
+
+
+@pytest.mark.parametrize("value", [None, "default", "avx2", "avx512"])
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_every_build_quantizes_as_torch_converts(
+    outputs: dict, value: str | None, dtype: str
+) -> None:
+    x, static = outputs[value]["static", dtype]
+    assert torch.equal(static, _fp8_rule(x, torch.tensor(0.75)))
+    y, scale = outputs[value]["dynamic", dtype]
+    finite = x.float().abs()[x.float().isfinite()]
+    # in float32: max(amax / 448, 1 / (448 * 512))
+    assert torch.equal(scale, (finite.max() / 448.0).clamp(min=1.0 / (448.0 * 512.0)).reshape(1))
+    assert torch.equal(y, _fp8_rule(x, scale))
+    y, scales = outputs[value]["per_token", dtype]
+    assert torch.equal(y, _fp8_rule(x, scales))
+    # the builds agree bit for bit (the same rule, only the vector width differs)
+    for key in ("static", "dynamic", "per_token"):
+        for a, b in zip(outputs[value][key, dtype], outputs["default"][key, dtype], strict=True):
+            # exact (NaN only in the saved input)
+            torch.testing.assert_close(a, b, rtol=0, atol=0, equal_nan=True)

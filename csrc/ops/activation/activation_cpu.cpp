@@ -6,12 +6,11 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
-#include <cstdlib>
 #include <cstring>
 #include <limits>
-#include <string>
 #include <type_traits>
 
+#include "core/cpu_isa.h"
 #include "core/cpu_utils.h"
 #include "core/dispatch.h"
 #include "ops/activation/activation.h"
@@ -200,9 +199,8 @@ __attribute__((always_inline)) inline void act_and_mul_block(T* out, const RowIn
 
 // The x86-64 baseline (SSE2) does 4 floats a step, without FMA; torch's own kernels pick
 // AVX2 or AVX-512 at run time, which made float32 gelu_and_mul and decode-sized rows slower
-// than eager. So the loops are also compiled for x86-64-v3 (AVX2 + FMA, 8 floats a step)
-// and x86-64-v4 (AVX-512, 16), and the best one the CPU runs is taken; other architectures
-// build the baseline only.
+// than eager. So the loops are also compiled for AVX2 + FMA and AVX-512, and the best one
+// the CPU runs is taken (core/cpu_isa.h).
 template <typename Act, typename T>
 void act_and_mul_baseline(T* out, const RowIndexer& out_rows, const T* in,
                           const RowIndexer& in_rows, int64_t d, const Block& blk) {
@@ -211,58 +209,20 @@ void act_and_mul_baseline(T* out, const RowIndexer& out_rows, const T* in,
 
 #if defined(__x86_64__)
 template <typename Act, typename T>
-__attribute__((target("avx2,fma"))) void act_and_mul_avx2(T* out, const RowIndexer& out_rows,
-                                                          const T* in, const RowIndexer& in_rows,
-                                                          int64_t d, const Block& blk) {
+STABLEKERNELS_TARGET_AVX2 void act_and_mul_avx2(T* out, const RowIndexer& out_rows, const T* in,
+                                                const RowIndexer& in_rows, int64_t d,
+                                                const Block& blk) {
   act_and_mul_block<Act>(out, out_rows, in, in_rows, d, blk);
 }
 
 template <typename Act, typename T>
-__attribute__((target("avx512f,avx512bw,avx512dq,avx512vl,avx2,fma"))) void act_and_mul_avx512(
-    T* out, const RowIndexer& out_rows, const T* in, const RowIndexer& in_rows, int64_t d,
-    const Block& blk) {
+STABLEKERNELS_TARGET_AVX512 void act_and_mul_avx512(T* out, const RowIndexer& out_rows, const T* in,
+                                                    const RowIndexer& in_rows, int64_t d,
+                                                    const Block& blk) {
   act_and_mul_block<Act>(out, out_rows, in, in_rows, d, blk);
 }
 
 #endif
-
-enum class Isa { kBaseline, kAvx2, kAvx512 };
-
-// STABLEKERNELS_CPU_CAPABILITY caps the pick, as ATEN_CPU_CAPABILITY does torch's: "default"
-// (the baseline), "avx2" or "avx512" (the default: no cap); an ISA the CPU lacks is never
-// taken. It lets the tests run every build on one machine. Read on the first call of an op
-// (an unknown value fails that call, and the next reads it again).
-Isa capability_cap(const char* op) {
-  const char* v = std::getenv("STABLEKERNELS_CPU_CAPABILITY");
-  const std::string s = v == nullptr ? "" : v;
-  if (s.empty() || s == "avx512") {
-    return Isa::kAvx512;
-  }
-  if (s == "avx2") {
-    return Isa::kAvx2;
-  }
-  STABLEKERNELS_CHECK(s == "default", op, "STABLEKERNELS_CPU_CAPABILITY='", s,
-                      "': expected default, avx2 or avx512 (or unset)");
-  return Isa::kBaseline;
-}
-
-// Asked of the CPU and the environment once.
-Isa cpu_isa(const char* op) {
-  static const Isa isa = [op] {
-    const Isa cap = capability_cap(op);
-    Isa best = Isa::kBaseline;
-#if defined(__x86_64__)
-    if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
-        __builtin_cpu_supports("avx512dq") && __builtin_cpu_supports("avx512vl")) {
-      best = Isa::kAvx512;
-    } else if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) {
-      best = Isa::kAvx2;
-    }
-#endif
-    return std::min(best, cap);
-  }();
-  return isa;
-}
 
 template <typename Act, typename T>
 void act_and_mul_run(Isa isa, T* out, const RowIndexer& out_rows, const T* in,

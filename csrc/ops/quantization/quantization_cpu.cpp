@@ -2,7 +2,6 @@
 // CPU implementation of the quantization family.
 
 #include <torch/csrc/stable/library.h>
-#include <torch/headeronly/util/Float8_e4m3fn.h>
 
 #include <algorithm>
 #include <cmath>
@@ -11,6 +10,7 @@
 #include <mutex>
 #include <optional>
 
+#include "core/cpu_isa.h"
 #include "core/cpu_utils.h"
 #include "core/dispatch.h"
 #include "ops/quantization/quantization.h"
@@ -19,28 +19,94 @@
 namespace stablekernels::quantization {
 namespace {
 
-// The fp8 bits of q: NaN -> kFp8NaN, else saturate to +-448 and round to nearest even.
-inline uint8_t to_fp8_bits(float q) {
-  if (std::isnan(q)) {
-    return kFp8NaN;
+// The row loops below are branch-free (fp8_e4m3_bits, finite_abs, max) and vectorize; each
+// is compiled for the baseline, AVX2 and AVX-512 (core/cpu_isa.h) through the always-inlined
+// bodies, and the CPU's best build runs. Scalar, with the conversion's branches and libm's
+// fminf calls, they ran 2-5x slower than the eager ops (whose fp8 conversion is vectorized).
+
+// max over the row of |x| for finite x (finite_abs), as the bits of the floats: the bits of
+// non-negative floats order as the floats do, and an int32 max is a reduction the compiler
+// vectorizes (a float one it keeps in order: max is exact, but it does not reassociate it).
+template <typename T>
+__attribute__((always_inline)) inline float row_amax_body(const T* x, int64_t n) {
+  int32_t m = 0;
+  for (int64_t j = 0; j < n; ++j) {
+    const float v = static_cast<float>(x[j]);
+    int32_t b = 0;
+    std::memcpy(&b, &v, sizeof(b));
+    b &= 0x7FFFFFFF;
+    const int32_t f = b < 0x7F800000 ? b : 0;  // inf and NaN count as 0
+    m = m > f ? m : f;
   }
-  return torch::headeronly::Float8_e4m3fn(saturate(q)).x;
+  const int32_t bits = m;
+  float r = 0.0f;
+  std::memcpy(&r, &bits, sizeof(r));
+  return r;
+}
+
+// y <- fp8 bits of x / scale (IEEE division).
+template <typename T>
+__attribute__((always_inline)) inline void quantize_row_body(uint8_t* y, const T* x, int64_t n,
+                                                             float scale) {
+  for (int64_t j = 0; j < n; ++j) {
+    y[j] = fp8_e4m3_bits(static_cast<float>(x[j]) / scale);
+  }
 }
 
 template <typename T>
-float row_amax(const T* x, int64_t n) {
-  float m = 0.0f;
-  for (int64_t j = 0; j < n; ++j) {
-    m = std::max(m, finite_abs(static_cast<float>(x[j])));
+float row_amax_baseline(const T* x, int64_t n) {
+  return row_amax_body(x, n);
+}
+template <typename T>
+void quantize_row_baseline(uint8_t* y, const T* x, int64_t n, float scale) {
+  quantize_row_body(y, x, n, scale);
+}
+#if defined(__x86_64__)
+template <typename T>
+STABLEKERNELS_TARGET_AVX2 float row_amax_avx2(const T* x, int64_t n) {
+  return row_amax_body(x, n);
+}
+template <typename T>
+STABLEKERNELS_TARGET_AVX2 void quantize_row_avx2(uint8_t* y, const T* x, int64_t n, float scale) {
+  quantize_row_body(y, x, n, scale);
+}
+template <typename T>
+STABLEKERNELS_TARGET_AVX512 float row_amax_avx512(const T* x, int64_t n) {
+  return row_amax_body(x, n);
+}
+template <typename T>
+STABLEKERNELS_TARGET_AVX512 void quantize_row_avx512(uint8_t* y, const T* x, int64_t n,
+                                                     float scale) {
+  quantize_row_body(y, x, n, scale);
+}
+#endif
+
+template <typename T>
+float row_amax(Isa isa, const T* x, int64_t n) {
+#if defined(__x86_64__)
+  switch (isa) {
+    case Isa::kAvx512: return row_amax_avx512(x, n);
+    case Isa::kAvx2: return row_amax_avx2(x, n);
+    case Isa::kBaseline: break;
   }
-  return m;
+#else
+  (void)isa;
+#endif
+  return row_amax_baseline(x, n);
 }
 
 template <typename T>
-void quantize_row(uint8_t* y, const T* x, int64_t n, float scale) {
-  for (int64_t j = 0; j < n; ++j) {
-    y[j] = to_fp8_bits(static_cast<float>(x[j]) / scale);
+void quantize_row(Isa isa, uint8_t* y, const T* x, int64_t n, float scale) {
+#if defined(__x86_64__)
+  switch (isa) {
+    case Isa::kAvx512: quantize_row_avx512(y, x, n, scale); return;
+    case Isa::kAvx2: quantize_row_avx2(y, x, n, scale); return;
+    case Isa::kBaseline: break;
   }
+#else
+  (void)isa;
+#endif
+  quantize_row_baseline(y, x, n, scale);
 }
 
 float read_scalar(const Tensor& t) {
@@ -55,12 +121,13 @@ void quantize_rows(const char* op, const Tensor& result, const Tensor& input, Qu
   const RowIndexer orows = row_indexer(op, {result, "result"});
   const RowIndexer irows = row_indexer(op, {input, "input"});
   auto* out = static_cast<uint8_t*>(result.data_ptr());
+  const Isa isa = cpu_isa(op);
   dispatch_float_types(input.scalar_type(), op, "input", [&](auto tag) {
     using T = decltype(tag);
     const T* in = static_cast<const T*>(input.data_ptr());
     parallel_rows(p.rows, p.hidden, [&](int64_t b, int64_t e) {
       for (int64_t r = b; r < e; ++r) {
-        quantize_row(out + orows.offset(r), in + irows.offset(r), p.hidden, scale);
+        quantize_row(isa, out + orows.offset(r), in + irows.offset(r), p.hidden, scale);
       }
     });
   });
@@ -81,6 +148,7 @@ void dynamic_scaled_fp8_quant_cpu(const Tensor& result, const Tensor& input, con
   float amax = 0.0f;
   if (p.rows > 0 && p.hidden > 0) {
     const RowIndexer irows = row_indexer(op, {input, "input"});
+    const Isa isa = cpu_isa(op);
     std::mutex mu;
     dispatch_float_types(input.scalar_type(), op, "input", [&](auto tag) {
       using T = decltype(tag);
@@ -88,7 +156,7 @@ void dynamic_scaled_fp8_quant_cpu(const Tensor& result, const Tensor& input, con
       parallel_rows(p.rows, p.hidden, [&](int64_t b, int64_t e) {
         float m = 0.0f;
         for (int64_t r = b; r < e; ++r) {
-          m = std::max(m, row_amax(in + irows.offset(r), p.hidden));
+          m = std::max(m, row_amax(isa, in + irows.offset(r), p.hidden));
         }
         const std::lock_guard<std::mutex> lock(mu);
         amax = std::max(amax, m);
@@ -119,15 +187,16 @@ void dynamic_per_token_scaled_fp8_quant_cpu(const Tensor& result, const Tensor& 
   const RowIndexer irows = row_indexer(op, {input, "input"});
   auto* out = static_cast<uint8_t*>(result.data_ptr());
   auto* scales = static_cast<float*>(scale.data_ptr());
+  const Isa isa = cpu_isa(op);
   dispatch_float_types(input.scalar_type(), op, "input", [&](auto tag) {
     using T = decltype(tag);
     const T* in = static_cast<const T*>(input.data_ptr());
     parallel_rows(p.rows, 2 * p.hidden, [&](int64_t b, int64_t e) {
       for (int64_t r = b; r < e; ++r) {
         const T* x = in + irows.offset(r);
-        const float s = scale_from_amax(std::fmin(row_amax(x, p.hidden), ub));
+        const float s = scale_from_amax(std::fmin(row_amax(isa, x, p.hidden), ub));
         scales[r * scale_stride] = s;
-        quantize_row(out + orows.offset(r), x, p.hidden, s);
+        quantize_row(isa, out + orows.offset(r), x, p.hidden, s);
       }
     });
   });

@@ -13,6 +13,7 @@
 #include <float.h>
 #include <math.h>
 #include <stdint.h>
+#include <string.h>
 
 #include "stablekernels/rows.h"
 
@@ -39,6 +40,40 @@ STABLEKERNELS_HOST_DEVICE float scale_from_amax(float amax) {
 // Clamps to [-448, 448]; NaN stays NaN (comparisons with NaN are false).
 STABLEKERNELS_HOST_DEVICE float saturate(float q) {
   return q > kFp8Max ? kFp8Max : (q < -kFp8Max ? -kFp8Max : q);
+}
+
+// The float8_e4m3fn bits of q under the rules (NaN -> kFp8NaN, +-inf and |q| > 448 ->
+// +-448, the rest to nearest, ties to even) in integer operations and selects only, so
+// that a loop of it vectorizes (the CPU kernels; the CUDA ones convert in hardware). On the
+// bits m of |q|, clamped to those of 448 (inf too; NaN is replaced at the end):
+// |q| >= 2^-6 (a normal fp8): the 23 mantissa bits rounded to 3 by an add of 2^19 - 1 plus
+// the lowest kept bit (a carry moves into the exponent), the exponent rebiased from 127 to
+// 7. |q| < 2^-6 (a subnormal, k * 2^-9): |q| + 2^14, a float whose last mantissa bit is
+// worth 2^-9, is |q| rounded to a multiple of 2^-9 by the float add itself; k (0-8, 8 being
+// the smallest normal's bits) is its bits less those of 2^14. The selects are masks
+// (select_bits), which compilers keep as such. Checked against torch's
+// conversion for every float32 (ci/tests/fp8_convert_check.cpp, a farm test).
+inline uint32_t select_bits(bool c, uint32_t x, uint32_t y) {  // c ? x : y, as masks
+  const uint32_t mask = 0u - static_cast<uint32_t>(c);
+  return (x & mask) | (y & ~mask);
+}
+inline uint8_t fp8_e4m3_bits(float q) {
+  constexpr uint32_t kMaxBits = 0x43E00000u;        // 448.0f
+  constexpr uint32_t kMinNormalBits = 0x3C800000u;  // 2^-6
+  constexpr uint32_t kMagicBits = 0x46800000u;      // 2^14
+  uint32_t qb = 0;
+  memcpy(&qb, &q, sizeof(qb));
+  const uint32_t abs_bits = qb & 0x7FFFFFFFu;
+  const uint32_t m = select_bits(abs_bits < kMaxBits, abs_bits, kMaxBits);
+  const uint32_t normal = (m + 0x7FFFFu + ((m >> 20) & 1u) - (120u << 23)) >> 20;
+  float a = 0.0f;
+  memcpy(&a, &m, sizeof(a));
+  const float d = a + 16384.0f;
+  uint32_t db = 0;
+  memcpy(&db, &d, sizeof(db));
+  const uint32_t bits =
+      select_bits(m < kMinNormalBits, db - kMagicBits, normal) | ((qb >> 24) & 0x80u);
+  return static_cast<uint8_t>(select_bits(abs_bits > 0x7F800000u, kFp8NaN, bits));
 }
 
 }  // namespace stablekernels::quantization
