@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <cstdint>
 #include <cstring>
+#include <functional>
 #include <vector>
 
 #include "core/cpu_utils.h"
@@ -105,6 +106,12 @@ void apply_repetition_penalties_cpu(const Tensor& logits, const Tensor& prompt_m
   });
 }
 
+// Rows at least this many times longer than k find the k-th key with a heap of k keys, shorter
+// ones with std::nth_element over all of the row's keys (bf16-sized rows of 8192, k = 64: 1716
+// against 2251 us for 64 rows before, torch.topk's eager 1418-2005; k = 2048 kept the
+// nth_element, 1.1-1.2x faster than eager).
+constexpr int64_t kHeapRatio = 16;
+
 void top_k_per_row_cpu(const Tensor& logits, const Tensor& row_starts, const Tensor& row_ends,
                        const Tensor& indices, int64_t k) {
   const TopKProblem p = check_top_k_per_row(logits, row_starts, row_ends, indices, k);
@@ -129,14 +136,34 @@ void top_k_per_row_cpu(const Tensor& logits, const Tensor& row_starts, const Ten
         continue;
       }
       const float* row = x + r * p.logits_stride + range.start;
-      keys.resize(static_cast<size_t>(len));
-      for (int64_t j = 0; j < len; ++j) {
-        keys[static_cast<size_t>(j)] = order_key(row[j]);
-      }
       // The key of the k-th largest element; fewer than k elements lie above it.
-      std::nth_element(keys.begin(), keys.begin() + (p.k - 1), keys.end(),
-                       [](uint32_t a, uint32_t b) { return a > b; });
-      const uint32_t kth = keys[static_cast<size_t>(p.k - 1)];
+      uint32_t kth = 0;
+      if (p.k * kHeapRatio <= len) {
+        // a min-heap of the k largest keys so far: one comparison an element once it holds
+        // k (a new key replaces its least only when larger; rarely, past the first few k)
+        keys.resize(static_cast<size_t>(p.k));
+        for (int64_t j = 0; j < p.k; ++j) {
+          keys[static_cast<size_t>(j)] = order_key(row[j]);
+        }
+        std::make_heap(keys.begin(), keys.end(), std::greater<uint32_t>());
+        for (int64_t j = p.k; j < len; ++j) {
+          const uint32_t key = order_key(row[j]);
+          if (key > keys.front()) {
+            std::pop_heap(keys.begin(), keys.end(), std::greater<uint32_t>());
+            keys.back() = key;
+            std::push_heap(keys.begin(), keys.end(), std::greater<uint32_t>());
+          }
+        }
+        kth = keys.front();
+      } else {
+        keys.resize(static_cast<size_t>(len));
+        for (int64_t j = 0; j < len; ++j) {
+          keys[static_cast<size_t>(j)] = order_key(row[j]);
+        }
+        std::nth_element(keys.begin(), keys.begin() + (p.k - 1), keys.end(),
+                         [](uint32_t a, uint32_t b) { return a > b; });
+        kth = keys[static_cast<size_t>(p.k - 1)];
+      }
       int64_t above = 0;
       for (int64_t j = 0; j < len; ++j) {
         if (order_key(row[j]) > kth) {
