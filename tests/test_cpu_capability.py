@@ -1,9 +1,10 @@
 # SPDX-License-Identifier: Apache-2.0
-"""STABLEKERNELS_CPU_CAPABILITY: the CPU *_and_mul kernels and FP8 quantizers are compiled
-for the x86-64 baseline, AVX2 + FMA and AVX-512, and the best one the CPU runs is taken. The
-variable caps that pick, so each build is run here, in a fresh process per value (the pick
-is made once a process), and checked against float64 (the activations) or against torch's
-own division and float8 conversion, bit for bit (the quantizers)."""
+"""STABLEKERNELS_CPU_CAPABILITY: the CPU *_and_mul, merge_attn_states and FP8 quantizer
+kernels are compiled for the x86-64 baseline, AVX2 + FMA and AVX-512, and the best one the
+CPU runs is taken. The variable caps that pick, so each build is run here, in a fresh
+process per value (the pick is made once a process), and checked against float64 (the
+activations, the merge) or against torch's own division and float8 conversion, bit for bit
+(the quantizers)."""
 
 from __future__ import annotations
 
@@ -48,6 +49,12 @@ for dt in ("float32", "bfloat16"):
     out["dynamic", dt] = y.view(torch.uint8), ds
     y, ts = REGISTRY["dynamic_per_token_scaled_fp8_quant"].wrapper(x)
     out["per_token", dt] = y.view(torch.uint8), ts
+# merge_attn_states: 37 tokens x 3 heads x 200 (a chunk and a tail), one lse side -inf in a row
+pl, sl = torch.randn(3, 37, generator=g) * 4, torch.randn(3, 37, generator=g) * 4
+pl[1, 5] = -inf
+for dt in ("float32", "bfloat16"):
+    p, s = (torch.randn(37, 3, 200, generator=g).to(getattr(torch, dt)) for _ in "ps")
+    out["merge", dt] = (p, pl, s, sl), REGISTRY["merge_attn_states"].wrapper(p, pl, s, sl)
 torch.save(out, sys.argv[1])
 """
 
@@ -178,3 +185,13 @@ def test_every_build_quantizes_as_torch_converts(
         for a, b in zip(outputs[value][key, dtype], outputs["default"][key, dtype], strict=True):
             # exact (NaN only in the saved input)
             torch.testing.assert_close(a, b, rtol=0, atol=0, equal_nan=True)
+
+
+@pytest.mark.parametrize("value", [None, "default", "avx2", "avx512"])
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_every_build_merges_as_the_reference(outputs: dict, value: str | None, dtype: str) -> None:
+    spec = REGISTRY["merge_attn_states"]
+    args, (got, got_lse) = outputs[value]["merge", dtype]
+    want, want_lse = spec.reference(*args)
+    torch.testing.assert_close(got, want, **spec.tol(got.dtype))
+    torch.testing.assert_close(got_lse, want_lse, **spec.tol(torch.float32))

@@ -3,8 +3,10 @@
 
 #include <torch/csrc/stable/library.h>
 
+#include <algorithm>
 #include <optional>
 
+#include "core/cpu_isa.h"
 #include "core/cpu_utils.h"
 #include "core/dispatch.h"
 #include "ops/attention/attention.h"
@@ -13,10 +15,60 @@
 namespace stablekernels::attention {
 namespace {
 
+// Rows of up to kChunk elements go through float32 arrays on the stack, one loop each (the
+// loads and widening, the merge, the rounding and stores), which the compiler vectorizes;
+// the weights' zero tests are per row. Compiled for the baseline, AVX2 and AVX-512
+// (core/cpu_isa.h): one element at a time through merge_value and the 16-bit conversions, it
+// ran slower than the eager ops (bf16, 512 tokens x 8 heads x 128: 459 us against 315).
+constexpr int64_t kChunk = 256;
+
+// o[0, n) = merge of p and q under w.
+template <typename T>
+__attribute__((always_inline)) inline void merge_span(T* o, const T* p, const T* q, int64_t n,
+                                                      const MergeWeights& w) {
+  // a zero weight drops its side (0 * inf would be NaN), as merge_value does
+  const float wp = w.prefix;
+  const float ws = w.suffix;
+  const bool use_p = wp != 0.0f;
+  const bool use_s = ws != 0.0f;
+  float a[kChunk];
+  float b[kChunk];
+  for (int64_t j0 = 0; j0 < n; j0 += kChunk) {
+    const int64_t m = std::min(kChunk, n - j0);
+    for (int64_t i = 0; i < m; ++i) {
+      a[i] = static_cast<float>(p[j0 + i]);
+      b[i] = static_cast<float>(q[j0 + i]);
+    }
+    if (use_p && use_s) {
+      for (int64_t i = 0; i < m; ++i) {
+        a[i] = wp * a[i] + ws * b[i];
+      }
+    } else if (use_p) {
+      for (int64_t i = 0; i < m; ++i) {
+        a[i] = wp * a[i] + 0.0f;
+      }
+    } else if (use_s) {
+      for (int64_t i = 0; i < m; ++i) {
+        a[i] = 0.0f + ws * b[i];
+      }
+    } else {
+      for (int64_t i = 0; i < m; ++i) {
+        a[i] = 0.0f;
+      }
+    }
+    for (int64_t i = 0; i < m; ++i) {
+      o[j0 + i] = static_cast<T>(a[i]);
+    }
+  }
+}
+
 // rows [begin, end) of the (token, head) rows, token-major.
 template <typename T>
-void merge_rows(T* out, float* out_lse, const T* prefix, const float* prefix_lse, const T* suffix,
-                const float* suffix_lse, const MergeShape& s, int64_t begin, int64_t end) {
+__attribute__((always_inline)) inline void merge_rows_body(T* out, float* out_lse, const T* prefix,
+                                                           const float* prefix_lse, const T* suffix,
+                                                           const float* suffix_lse,
+                                                           const MergeShape& s, int64_t begin,
+                                                           int64_t end) {
   for (int64_t r = begin; r < end; ++r) {
     const int64_t t = r / s.num_heads;
     const int64_t h = r - t * s.num_heads;
@@ -29,10 +81,42 @@ void merge_rows(T* out, float* out_lse, const T* prefix, const float* prefix_lse
     T* o = out + t * s.output.token_stride + h * s.output.head_stride;
     const T* p = prefix + t * s.prefix.token_stride + h * s.prefix.head_stride;
     const T* q = suffix + t * s.suffix.token_stride + h * s.suffix.head_stride;
-    for (int64_t d = 0; d < s.head_size; ++d) {
-      o[d] = static_cast<T>(merge_value(w, static_cast<float>(p[d]), static_cast<float>(q[d])));
-    }
+    merge_span(o, p, q, s.head_size, w);
   }
+}
+
+#define STABLEKERNELS_MERGE_ROWS(NAME, TARGET)                                                   \
+  template <typename T>                                                                          \
+  TARGET void NAME(T* out, float* out_lse, const T* prefix, const float* prefix_lse,             \
+                   const T* suffix, const float* suffix_lse, const MergeShape& s, int64_t begin, \
+                   int64_t end) {                                                                \
+    merge_rows_body(out, out_lse, prefix, prefix_lse, suffix, suffix_lse, s, begin, end);        \
+  }
+STABLEKERNELS_MERGE_ROWS(merge_rows_baseline, )
+#if defined(__x86_64__)
+STABLEKERNELS_MERGE_ROWS(merge_rows_avx2, STABLEKERNELS_TARGET_AVX2)
+STABLEKERNELS_MERGE_ROWS(merge_rows_avx512, STABLEKERNELS_TARGET_AVX512)
+#endif
+#undef STABLEKERNELS_MERGE_ROWS
+
+template <typename T>
+void merge_rows(Isa isa, T* out, float* out_lse, const T* prefix, const float* prefix_lse,
+                const T* suffix, const float* suffix_lse, const MergeShape& s, int64_t begin,
+                int64_t end) {
+#if defined(__x86_64__)
+  switch (isa) {
+    case Isa::kAvx512:
+      merge_rows_avx512(out, out_lse, prefix, prefix_lse, suffix, suffix_lse, s, begin, end);
+      return;
+    case Isa::kAvx2:
+      merge_rows_avx2(out, out_lse, prefix, prefix_lse, suffix, suffix_lse, s, begin, end);
+      return;
+    case Isa::kBaseline: break;
+  }
+#else
+  (void)isa;
+#endif
+  merge_rows_baseline(out, out_lse, prefix, prefix_lse, suffix, suffix_lse, s, begin, end);
 }
 
 void merge_attn_states_cpu(const Tensor& output, const std::optional<Tensor>& output_lse,
@@ -48,13 +132,14 @@ void merge_attn_states_cpu(const Tensor& output, const std::optional<Tensor>& ou
   float* out_lse = output_lse.has_value() ? static_cast<float*>(output_lse->data_ptr()) : nullptr;
   const auto* p_lse = static_cast<const float*>(prefix_lse.data_ptr());
   const auto* s_lse = static_cast<const float*>(suffix_lse.data_ptr());
+  const Isa isa = cpu_isa(op);
   dispatch_float_types(prefix_output.scalar_type(), op, "prefix_output", [&](auto tag) {
     using T = decltype(tag);
     T* out = static_cast<T*>(output.data_ptr());
     const T* pre = static_cast<const T*>(prefix_output.data_ptr());
     const T* suf = static_cast<const T*>(suffix_output.data_ptr());
     parallel_rows(rows, 2 * s.head_size, [&](int64_t b, int64_t e) {
-      merge_rows(out, out_lse, pre, p_lse, suf, s_lse, s, b, e);
+      merge_rows(isa, out, out_lse, pre, p_lse, suf, s_lse, s, b, e);
     });
   });
 }
