@@ -7,9 +7,9 @@ two cores; exhaustive on purpose."""
 from __future__ import annotations
 
 import re
-import shutil
-import subprocess
 from pathlib import Path
+
+from host_checks import build_and_run
 
 HERE = Path(__file__).resolve().parent
 CHECK = HERE / "fp8_convert_check.cpp"
@@ -19,14 +19,6 @@ SUMMARY = re.compile(r"^(\d+) mismatches of (\d+) floats$", flags=re.M)
 
 
 def test_every_float_converts_as_the_reference(tmp_path: Path) -> None:
-    # CI has g++: a missing compiler is a broken machine, so it fails (FileNotFoundError)
-    # rather than skipping the check
-    gxx = shutil.which("g++") or "g++"
-    exe = tmp_path / "fp8_convert_check"
-    build = subprocess.run(
-        [gxx, *CXXFLAGS, CHECK, "-o", exe], capture_output=True, text=True, check=False
-    )
-    assert build.returncode == 0, build.stderr
-    run = subprocess.run([exe], capture_output=True, text=True, timeout=1800, check=False)
+    run = build_and_run(CHECK, CXXFLAGS, tmp_path, timeout=1800)
     assert SUMMARY.findall(run.stdout) == [("0", str(1 << 32))], run.stdout + run.stderr
     assert run.returncode == 0, run.stdout + run.stderr

@@ -7,9 +7,9 @@ exhaustive sweep is the point, so there is no smaller one."""
 from __future__ import annotations
 
 import re
-import shutil
-import subprocess
 from pathlib import Path
+
+from host_checks import build_and_run
 
 CHECK = Path(__file__).resolve().parent / "quantization_fastdiv_check.cpp"
 
@@ -29,15 +29,7 @@ PAIRS_B = 65536 * (128 * 67 + 1)
 
 
 def test_fast_division_matches_ieee(tmp_path: Path) -> None:
-    # CI has g++: a missing compiler is a broken machine, so it fails (FileNotFoundError)
-    # rather than skipping the check
-    gxx = shutil.which("g++") or "g++"
-    exe = tmp_path / "fastdiv_check"
-    build = subprocess.run(
-        [gxx, *CXXFLAGS, CHECK, "-o", exe], capture_output=True, text=True, check=False
-    )
-    assert build.returncode == 0, build.stderr
-    run = subprocess.run([exe], capture_output=True, text=True, timeout=1800, check=False)
+    run = build_and_run(CHECK, CXXFLAGS, tmp_path, timeout=1800)
     summaries = {
         dtype: (int(bad), int(a), int(b)) for dtype, bad, a, b in SUMMARY.findall(run.stdout)
     }

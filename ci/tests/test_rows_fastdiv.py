@@ -7,9 +7,9 @@ changes (about a second)."""
 from __future__ import annotations
 
 import re
-import shutil
-import subprocess
 from pathlib import Path
+
+from host_checks import build_and_run
 
 HERE = Path(__file__).resolve().parent
 CHECK = HERE / "rows_fastdiv_check.cpp"
@@ -17,17 +17,7 @@ INCLUDE = HERE.parents[1] / "csrc" / "include"
 
 
 def test_fast_division_matches_integer_division(tmp_path: Path) -> None:
-    # CI has g++: a missing compiler is a broken machine, so it fails rather than skipping
-    gxx = shutil.which("g++") or "g++"
-    exe = tmp_path / "rows_fastdiv_check"
-    build = subprocess.run(
-        [gxx, "-O2", "-std=c++17", f"-I{INCLUDE}", CHECK, "-o", exe],
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    assert build.returncode == 0, build.stderr
-    run = subprocess.run([exe], capture_output=True, text=True, timeout=300, check=False)
+    run = build_and_run(CHECK, ["-O2", "-std=c++17", f"-I{INCLUDE}"], tmp_path, timeout=300)
     summary = re.search(r"^(\d+) pairs, (\d+) mismatches$", run.stdout, flags=re.M)
     assert summary, run.stdout + run.stderr
     pairs, bad = int(summary[1]), int(summary[2])

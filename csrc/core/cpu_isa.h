@@ -7,6 +7,7 @@
 // baseline only.
 
 #include <algorithm>
+#include <cstdint>
 #include <cstdlib>
 #include <string>
 
@@ -55,6 +56,18 @@ inline Isa cpu_isa(const char* op) {
     return std::min(best, cap);
   }();
   return isa;
+}
+
+// a[0, m) = x[0, m) and b[0, m) = y[0, m) as float32: the widening loop of a chunk of two
+// rows, which the chunked CPU loops run before their arithmetic (always inlined, so that
+// each instruction-set build compiles it for itself).
+template <typename T>
+__attribute__((always_inline)) inline void widen_two(float* a, float* b, const T* x, const T* y,
+                                                     int64_t m) {
+  for (int64_t i = 0; i < m; ++i) {
+    a[i] = static_cast<float>(x[i]);
+    b[i] = static_cast<float>(y[i]);
+  }
 }
 
 }  // namespace stablekernels

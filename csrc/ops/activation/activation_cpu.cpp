@@ -165,10 +165,7 @@ __attribute__((always_inline)) inline void act_and_mul_row(T* y, const T* x, con
     float b[kChunk];
     for (int64_t j0 = 0; j0 < n; j0 += kChunk) {
       const int64_t m = std::min(kChunk, n - j0);
-      for (int64_t i = 0; i < m; ++i) {
-        a[i] = static_cast<float>(x[j0 + i]);
-        b[i] = static_cast<float>(g[j0 + i]);
-      }
+      widen_two(a, b, x + j0, g + j0, m);
       for (int64_t i = 0; i < m; ++i) {
         a[i] = A::apply(a[i]) * b[i];
       }

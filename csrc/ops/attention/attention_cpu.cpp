@@ -35,10 +35,7 @@ __attribute__((always_inline)) inline void merge_span(T* o, const T* p, const T*
   float b[kChunk];
   for (int64_t j0 = 0; j0 < n; j0 += kChunk) {
     const int64_t m = std::min(kChunk, n - j0);
-    for (int64_t i = 0; i < m; ++i) {
-      a[i] = static_cast<float>(p[j0 + i]);
-      b[i] = static_cast<float>(q[j0 + i]);
-    }
+    widen_two(a, b, p + j0, q + j0, m);
     if (use_p && use_s) {
       for (int64_t i = 0; i < m; ++i) {
         a[i] = wp * a[i] + ws * b[i];
