@@ -51,8 +51,9 @@ STABLEKERNELS_HOST_DEVICE float saturate(float q) {
 // 7. |q| < 2^-6 (a subnormal, k * 2^-9): |q| + 2^14, a float whose last mantissa bit is
 // worth 2^-9, is |q| rounded to a multiple of 2^-9 by the float add itself; k (0-8, 8 being
 // the smallest normal's bits) is its bits less those of 2^14. The selects are masks
-// (select_bits), which compilers keep as such. Checked against torch's
-// conversion for every float32 (ci/tests/fp8_convert_check.cpp, a farm test).
+// (select_bits), which compilers keep as such. Checked for every float32 against a
+// reference built from the format's definition (ci/tests/fp8_convert_check.cpp, a farm
+// test); the same sweep against torch's Float8_e4m3fn conversion also found no difference.
 inline uint32_t select_bits(bool c, uint32_t x, uint32_t y) {  // c ? x : y, as masks
   const uint32_t mask = 0u - static_cast<uint32_t>(c);
   return (x & mask) | (y & ~mask);
