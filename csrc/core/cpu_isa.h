@@ -58,6 +58,19 @@ inline Isa cpu_isa(const char* op) {
   return isa;
 }
 
+// Calls the build of `isa` of a function defined three times as fn_baseline, fn_avx2 and
+// fn_avx512 (those two with the target attributes above; other architectures define and
+// call fn_baseline only): STABLEKERNELS_BY_ISA(isa, fn, targs, args...) is
+// fn_<isa>targs(args...), targs being explicit template arguments (`<Act>`) or empty.
+#if defined(__x86_64__)
+#define STABLEKERNELS_BY_ISA(isa, fn, targs, ...)                          \
+  ((isa) == ::stablekernels::Isa::kAvx512 ? fn##_avx512 targs(__VA_ARGS__) \
+   : (isa) == ::stablekernels::Isa::kAvx2 ? fn##_avx2 targs(__VA_ARGS__)   \
+                                          : fn##_baseline targs(__VA_ARGS__))
+#else
+#define STABLEKERNELS_BY_ISA(isa, fn, targs, ...) ((void)(isa), fn##_baseline targs(__VA_ARGS__))
+#endif
+
 // a[0, m) = x[0, m) and b[0, m) = y[0, m) as float32: the widening loop of a chunk of two
 // rows, which the chunked CPU loops run before their arithmetic (always inlined, so that
 // each instruction-set build compiles it for itself).

@@ -221,21 +221,6 @@ STABLEKERNELS_TARGET_AVX512 void act_and_mul_avx512(T* out, const RowIndexer& ou
 
 #endif
 
-template <typename Act, typename T>
-void act_and_mul_run(Isa isa, T* out, const RowIndexer& out_rows, const T* in,
-                     const RowIndexer& in_rows, int64_t d, const Block& blk) {
-#if defined(__x86_64__)
-  switch (isa) {
-    case Isa::kAvx512: act_and_mul_avx512<Act>(out, out_rows, in, in_rows, d, blk); return;
-    case Isa::kAvx2: act_and_mul_avx2<Act>(out, out_rows, in, in_rows, d, blk); return;
-    case Isa::kBaseline: break;
-  }
-#else
-  (void)isa;
-#endif
-  act_and_mul_baseline<Act>(out, out_rows, in, in_rows, d, blk);
-}
-
 template <typename Act>
 void act_and_mul_cpu(const char* op, const Tensor& result, const Tensor& input) {
   const ActProblem p = check_act_and_mul(op, result, input);
@@ -251,7 +236,8 @@ void act_and_mul_cpu(const char* op, const Tensor& result, const Tensor& input) 
     const T* in = static_cast<const T*>(input.data_ptr());
     // a column of the result reads two input elements; long rows go in pieces over the threads
     parallel_row_pieces(p.rows, p.d, 2, [&](int64_t r, int64_t begin, int64_t end) {
-      act_and_mul_run<Act>(isa, out, out_rows, in, in_rows, p.d, Block{r, r + 1, begin, end});
+      STABLEKERNELS_BY_ISA(isa, act_and_mul, <Act>, out, out_rows, in, in_rows, p.d,
+                           Block{r, r + 1, begin, end});
     });
   });
 }

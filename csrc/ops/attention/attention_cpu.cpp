@@ -96,26 +96,6 @@ STABLEKERNELS_MERGE_ROWS(merge_rows_avx512, STABLEKERNELS_TARGET_AVX512)
 #endif
 #undef STABLEKERNELS_MERGE_ROWS
 
-template <typename T>
-void merge_rows(Isa isa, T* out, float* out_lse, const T* prefix, const float* prefix_lse,
-                const T* suffix, const float* suffix_lse, const MergeShape& s, int64_t begin,
-                int64_t end) {
-#if defined(__x86_64__)
-  switch (isa) {
-    case Isa::kAvx512:
-      merge_rows_avx512(out, out_lse, prefix, prefix_lse, suffix, suffix_lse, s, begin, end);
-      return;
-    case Isa::kAvx2:
-      merge_rows_avx2(out, out_lse, prefix, prefix_lse, suffix, suffix_lse, s, begin, end);
-      return;
-    case Isa::kBaseline: break;
-  }
-#else
-  (void)isa;
-#endif
-  merge_rows_baseline(out, out_lse, prefix, prefix_lse, suffix, suffix_lse, s, begin, end);
-}
-
 void merge_attn_states_cpu(const Tensor& output, const std::optional<Tensor>& output_lse,
                            const Tensor& prefix_output, const Tensor& prefix_lse,
                            const Tensor& suffix_output, const Tensor& suffix_lse) {
@@ -136,7 +116,7 @@ void merge_attn_states_cpu(const Tensor& output, const std::optional<Tensor>& ou
     const T* pre = static_cast<const T*>(prefix_output.data_ptr());
     const T* suf = static_cast<const T*>(suffix_output.data_ptr());
     parallel_rows(rows, 2 * s.head_size, [&](int64_t b, int64_t e) {
-      merge_rows(isa, out, out_lse, pre, p_lse, suf, s_lse, s, b, e);
+      STABLEKERNELS_BY_ISA(isa, merge_rows, , out, out_lse, pre, p_lse, suf, s_lse, s, b, e);
     });
   });
 }

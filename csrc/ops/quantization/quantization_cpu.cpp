@@ -81,34 +81,6 @@ STABLEKERNELS_TARGET_AVX512 void quantize_row_avx512(uint8_t* y, const T* x, int
 }
 #endif
 
-template <typename T>
-float row_amax(Isa isa, const T* x, int64_t n) {
-#if defined(__x86_64__)
-  switch (isa) {
-    case Isa::kAvx512: return row_amax_avx512(x, n);
-    case Isa::kAvx2: return row_amax_avx2(x, n);
-    case Isa::kBaseline: break;
-  }
-#else
-  (void)isa;
-#endif
-  return row_amax_baseline(x, n);
-}
-
-template <typename T>
-void quantize_row(Isa isa, uint8_t* y, const T* x, int64_t n, float scale) {
-#if defined(__x86_64__)
-  switch (isa) {
-    case Isa::kAvx512: quantize_row_avx512(y, x, n, scale); return;
-    case Isa::kAvx2: quantize_row_avx2(y, x, n, scale); return;
-    case Isa::kBaseline: break;
-  }
-#else
-  (void)isa;
-#endif
-  quantize_row_baseline(y, x, n, scale);
-}
-
 float read_scalar(const Tensor& t) {
   float v = 0.0f;
   std::memcpy(&v, t.data_ptr(), sizeof(float));
@@ -127,7 +99,8 @@ void quantize_rows(const char* op, const Tensor& result, const Tensor& input, Qu
     const T* in = static_cast<const T*>(input.data_ptr());
     parallel_rows(p.rows, p.hidden, [&](int64_t b, int64_t e) {
       for (int64_t r = b; r < e; ++r) {
-        quantize_row(isa, out + orows.offset(r), in + irows.offset(r), p.hidden, scale);
+        STABLEKERNELS_BY_ISA(isa, quantize_row, , out + orows.offset(r), in + irows.offset(r),
+                             p.hidden, scale);
       }
     });
   });
@@ -156,7 +129,7 @@ void dynamic_scaled_fp8_quant_cpu(const Tensor& result, const Tensor& input, con
       parallel_rows(p.rows, p.hidden, [&](int64_t b, int64_t e) {
         float m = 0.0f;
         for (int64_t r = b; r < e; ++r) {
-          m = std::max(m, row_amax(isa, in + irows.offset(r), p.hidden));
+          m = std::max(m, STABLEKERNELS_BY_ISA(isa, row_amax, , in + irows.offset(r), p.hidden));
         }
         const std::lock_guard<std::mutex> lock(mu);
         amax = std::max(amax, m);
@@ -194,9 +167,10 @@ void dynamic_per_token_scaled_fp8_quant_cpu(const Tensor& result, const Tensor& 
     parallel_rows(p.rows, 2 * p.hidden, [&](int64_t b, int64_t e) {
       for (int64_t r = b; r < e; ++r) {
         const T* x = in + irows.offset(r);
-        const float s = scale_from_amax(std::fmin(row_amax(isa, x, p.hidden), ub));
+        const float s =
+            scale_from_amax(std::fmin(STABLEKERNELS_BY_ISA(isa, row_amax, , x, p.hidden), ub));
         scales[r * scale_stride] = s;
-        quantize_row(isa, out + orows.offset(r), x, p.hidden, s);
+        STABLEKERNELS_BY_ISA(isa, quantize_row, , out + orows.offset(r), x, p.hidden, s);
       }
     });
   });
