@@ -122,6 +122,10 @@ function(stablekernels_add_op_family name)
   foreach(_s IN LISTS ARG_CPU_SOURCES)
     list(APPEND _cpu "${CMAKE_CURRENT_LIST_DIR}/${_s}")
   endforeach()
+  # The CPU kernels' loops are branch-free float32 arithmetic with selects (and the baseline's
+  # float16 conversion compares floats); GCC vectorizes them only when a comparison may not trap.
+  # Nothing here reads the floating-point exception flags.
+  set_source_files_properties(${_cpu} PROPERTIES COMPILE_OPTIONS "-fno-trapping-math")
   set_property(GLOBAL APPEND PROPERTY STABLEKERNELS_CPU_SOURCES ${_cpu})
   set(_what "CPU")
   if(STABLEKERNELS_WITH_CUDA)

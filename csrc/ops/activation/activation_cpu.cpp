@@ -24,7 +24,7 @@ namespace {
 // float32 on the stack first. libm's expf / erff / tanhf are scalar calls, which kept these
 // kernels at about 5 ns an element, slower than torch's vectorized eager ops; the activations
 // are branch-free float32 arithmetic instead (vectorized only where a comparison may not trap:
-// family.cmake compiles this file with -fno-trapping-math): silu and gelu_tanh are the fast
+// the CPU sources are compiled with -fno-trapping-math, cmake/stablekernels_utils.cmake): silu and gelu_tanh are the fast
 // forms of activation_math.h over CpuPrims below, gelu is GeluCpu. Their relative error is
 // about 1e-6 at most for |x| < 4 and larger in the negative tails, where the results are small
 // (the tests' float32 tolerance is atol = rtol = 1e-5).
@@ -149,9 +149,9 @@ struct CpuAct<Gelu> {
 // one loop, 16-bit rows in chunks of kChunk converted to float32 first (one loop each way).
 // Always inlined, so that each of act_and_mul_baseline / _avx2 / _avx512 below compiles it
 // (and the forms it calls) for its own instruction set.
-template <typename Act, typename T>
-__attribute__((always_inline)) inline void act_and_mul_row(T* y, const T* x, const T* g,
-                                                           int64_t n) {
+template <typename Act, Isa I, typename T>
+__attribute__((always_inline)) inline void act_and_mul_row(IsaTag<I> isa, T* y, const T* x,
+                                                           const T* g, int64_t n) {
   using A = typename CpuAct<Act>::type;
   if constexpr (std::is_same_v<T, float>) {
     // Staged through the stack like the 16-bit rows, float32 gelu took 0.45-0.54 ns an
@@ -165,13 +165,11 @@ __attribute__((always_inline)) inline void act_and_mul_row(T* y, const T* x, con
     float b[kChunk];
     for (int64_t j0 = 0; j0 < n; j0 += kChunk) {
       const int64_t m = std::min(kChunk, n - j0);
-      widen_two(a, b, x + j0, g + j0, m);
+      widen_two(isa, a, b, x + j0, g + j0, m);
       for (int64_t i = 0; i < m; ++i) {
         a[i] = A::apply(a[i]) * b[i];
       }
-      for (int64_t i = 0; i < m; ++i) {
-        y[j0 + i] = static_cast<T>(a[i]);
-      }
+      narrow(isa, y + j0, a, m);
     }
   }
 }
@@ -181,15 +179,16 @@ struct Block {
   int64_t row_begin, row_end, col_begin, col_end;
 };
 
-template <typename Act, typename T>
-__attribute__((always_inline)) inline void act_and_mul_block(T* out, const RowIndexer& out_rows,
+template <Isa I, typename Act, typename T>
+__attribute__((always_inline)) inline void act_and_mul_block(IsaTag<I> isa, Act, T* out,
+                                                             const RowIndexer& out_rows,
                                                              const T* in, const RowIndexer& in_rows,
                                                              int64_t d, const Block& blk) {
   for (int64_t r = blk.row_begin; r < blk.row_end; ++r) {
     const T* x = in + in_rows.offset(r);
     const T* g = x + d;
     T* y = out + out_rows.offset(r);
-    act_and_mul_row<Act>(y + blk.col_begin, x + blk.col_begin, g + blk.col_begin,
+    act_and_mul_row<Act>(isa, y + blk.col_begin, x + blk.col_begin, g + blk.col_begin,
                          blk.col_end - blk.col_begin);
   }
 }
@@ -198,28 +197,7 @@ __attribute__((always_inline)) inline void act_and_mul_block(T* out, const RowIn
 // AVX2 or AVX-512 at run time, which made float32 gelu_and_mul and decode-sized rows slower
 // than eager. So the loops are also compiled for AVX2 + FMA and AVX-512, and the best one
 // the CPU runs is taken (core/cpu_isa.h).
-template <typename Act, typename T>
-void act_and_mul_baseline(T* out, const RowIndexer& out_rows, const T* in,
-                          const RowIndexer& in_rows, int64_t d, const Block& blk) {
-  act_and_mul_block<Act>(out, out_rows, in, in_rows, d, blk);
-}
-
-#if defined(__x86_64__)
-template <typename Act, typename T>
-STABLEKERNELS_TARGET_AVX2 void act_and_mul_avx2(T* out, const RowIndexer& out_rows, const T* in,
-                                                const RowIndexer& in_rows, int64_t d,
-                                                const Block& blk) {
-  act_and_mul_block<Act>(out, out_rows, in, in_rows, d, blk);
-}
-
-template <typename Act, typename T>
-STABLEKERNELS_TARGET_AVX512 void act_and_mul_avx512(T* out, const RowIndexer& out_rows, const T* in,
-                                                    const RowIndexer& in_rows, int64_t d,
-                                                    const Block& blk) {
-  act_and_mul_block<Act>(out, out_rows, in, in_rows, d, blk);
-}
-
-#endif
+STABLEKERNELS_ISA_BUILDS(act_and_mul, act_and_mul_block)
 
 template <typename Act>
 void act_and_mul_cpu(const char* op, const Tensor& result, const Tensor& input) {
@@ -236,7 +214,7 @@ void act_and_mul_cpu(const char* op, const Tensor& result, const Tensor& input) 
     const T* in = static_cast<const T*>(input.data_ptr());
     // a column of the result reads two input elements; long rows go in pieces over the threads
     parallel_row_pieces(p.rows, p.d, 2, [&](int64_t r, int64_t begin, int64_t end) {
-      STABLEKERNELS_BY_ISA(isa, act_and_mul, <Act>, out, out_rows, in, in_rows, p.d,
+      STABLEKERNELS_BY_ISA(isa, act_and_mul, Act{}, out, out_rows, in, in_rows, p.d,
                            Block{r, r + 1, begin, end});
     });
   });

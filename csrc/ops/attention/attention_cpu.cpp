@@ -23,9 +23,9 @@ namespace {
 constexpr int64_t kChunk = 256;
 
 // o[0, n) = merge of p and q under w.
-template <typename T>
-__attribute__((always_inline)) inline void merge_span(T* o, const T* p, const T* q, int64_t n,
-                                                      const MergeWeights& w) {
+template <Isa I, typename T>
+__attribute__((always_inline)) inline void merge_span(IsaTag<I> isa, T* o, const T* p, const T* q,
+                                                      int64_t n, const MergeWeights& w) {
   // a zero weight drops its side (0 * inf would be NaN), as merge_value does
   const float wp = w.prefix;
   const float ws = w.suffix;
@@ -35,7 +35,7 @@ __attribute__((always_inline)) inline void merge_span(T* o, const T* p, const T*
   float b[kChunk];
   for (int64_t j0 = 0; j0 < n; j0 += kChunk) {
     const int64_t m = std::min(kChunk, n - j0);
-    widen_two(a, b, p + j0, q + j0, m);
+    widen_two(isa, a, b, p + j0, q + j0, m);
     if (use_p && use_s) {
       for (int64_t i = 0; i < m; ++i) {
         a[i] = wp * a[i] + ws * b[i];
@@ -53,17 +53,15 @@ __attribute__((always_inline)) inline void merge_span(T* o, const T* p, const T*
         a[i] = 0.0f;
       }
     }
-    for (int64_t i = 0; i < m; ++i) {
-      o[j0 + i] = static_cast<T>(a[i]);
-    }
+    narrow(isa, o + j0, a, m);
   }
 }
 
 // rows [begin, end) of the (token, head) rows, token-major.
-template <typename T>
-__attribute__((always_inline)) inline void merge_rows_body(T* out, float* out_lse, const T* prefix,
-                                                           const float* prefix_lse, const T* suffix,
-                                                           const float* suffix_lse,
+template <Isa I, typename T>
+__attribute__((always_inline)) inline void merge_rows_body(IsaTag<I> isa, T* out, float* out_lse,
+                                                           const T* prefix, const float* prefix_lse,
+                                                           const T* suffix, const float* suffix_lse,
                                                            const MergeShape& s, int64_t begin,
                                                            int64_t end) {
   for (int64_t r = begin; r < end; ++r) {
@@ -78,23 +76,11 @@ __attribute__((always_inline)) inline void merge_rows_body(T* out, float* out_ls
     T* o = out + t * s.output.token_stride + h * s.output.head_stride;
     const T* p = prefix + t * s.prefix.token_stride + h * s.prefix.head_stride;
     const T* q = suffix + t * s.suffix.token_stride + h * s.suffix.head_stride;
-    merge_span(o, p, q, s.head_size, w);
+    merge_span(isa, o, p, q, s.head_size, w);
   }
 }
 
-#define STABLEKERNELS_MERGE_ROWS(NAME, TARGET)                                                   \
-  template <typename T>                                                                          \
-  TARGET void NAME(T* out, float* out_lse, const T* prefix, const float* prefix_lse,             \
-                   const T* suffix, const float* suffix_lse, const MergeShape& s, int64_t begin, \
-                   int64_t end) {                                                                \
-    merge_rows_body(out, out_lse, prefix, prefix_lse, suffix, suffix_lse, s, begin, end);        \
-  }
-STABLEKERNELS_MERGE_ROWS(merge_rows_baseline, )
-#if defined(__x86_64__)
-STABLEKERNELS_MERGE_ROWS(merge_rows_avx2, STABLEKERNELS_TARGET_AVX2)
-STABLEKERNELS_MERGE_ROWS(merge_rows_avx512, STABLEKERNELS_TARGET_AVX512)
-#endif
-#undef STABLEKERNELS_MERGE_ROWS
+STABLEKERNELS_ISA_BUILDS(merge_rows, merge_rows_body)
 
 void merge_attn_states_cpu(const Tensor& output, const std::optional<Tensor>& output_lse,
                            const Tensor& prefix_output, const Tensor& prefix_lse,
@@ -116,7 +102,7 @@ void merge_attn_states_cpu(const Tensor& output, const std::optional<Tensor>& ou
     const T* pre = static_cast<const T*>(prefix_output.data_ptr());
     const T* suf = static_cast<const T*>(suffix_output.data_ptr());
     parallel_rows(rows, 2 * s.head_size, [&](int64_t b, int64_t e) {
-      STABLEKERNELS_BY_ISA(isa, merge_rows, , out, out_lse, pre, p_lse, suf, s_lse, s, b, e);
+      STABLEKERNELS_BY_ISA(isa, merge_rows, out, out_lse, pre, p_lse, suf, s_lse, s, b, e);
     });
   });
 }

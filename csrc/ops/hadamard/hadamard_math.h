@@ -34,8 +34,9 @@ inline float normalization(int64_t n) {
   return static_cast<float>(1.0 / std::sqrt(static_cast<double>(n)));
 }
 
-// In-place unnormalized transform of n = 2^L float32 values.
-inline void fwht_inplace(float* v, int64_t n) {
+// In-place unnormalized transform of n = 2^L float32 values (always inlined, so that each
+// instruction-set build of the CPU kernel compiles it for its own set).
+__attribute__((always_inline)) inline void fwht_inplace(float* v, int64_t n) {
   for (int64_t h = 1; h < n; h *= 2) {
     for (int64_t i = 0; i < n; i += 2 * h) {
       for (int64_t j = i; j < i + h; ++j) {

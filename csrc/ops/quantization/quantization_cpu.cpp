@@ -27,8 +27,8 @@ namespace {
 // max over the row of |x| for finite x (finite_abs), as the bits of the floats: the bits of
 // non-negative floats order as the floats do, and an int32 max is a reduction the compiler
 // vectorizes (a float one it keeps in order: max is exact, but it does not reassociate it).
-template <typename T>
-__attribute__((always_inline)) inline float row_amax_body(const T* x, int64_t n) {
+template <Isa I, typename T>
+__attribute__((always_inline)) inline float row_amax_body(IsaTag<I>, const T* x, int64_t n) {
   int32_t m = 0;
   for (int64_t j = 0; j < n; ++j) {
     const float v = static_cast<float>(x[j]);
@@ -45,41 +45,16 @@ __attribute__((always_inline)) inline float row_amax_body(const T* x, int64_t n)
 }
 
 // y <- fp8 bits of x / scale (IEEE division).
-template <typename T>
-__attribute__((always_inline)) inline void quantize_row_body(uint8_t* y, const T* x, int64_t n,
-                                                             float scale) {
+template <Isa I, typename T>
+__attribute__((always_inline)) inline void quantize_row_body(IsaTag<I>, uint8_t* y, const T* x,
+                                                             int64_t n, float scale) {
   for (int64_t j = 0; j < n; ++j) {
     y[j] = fp8_e4m3_bits(static_cast<float>(x[j]) / scale);
   }
 }
 
-template <typename T>
-float row_amax_baseline(const T* x, int64_t n) {
-  return row_amax_body(x, n);
-}
-template <typename T>
-void quantize_row_baseline(uint8_t* y, const T* x, int64_t n, float scale) {
-  quantize_row_body(y, x, n, scale);
-}
-#if defined(__x86_64__)
-template <typename T>
-STABLEKERNELS_TARGET_AVX2 float row_amax_avx2(const T* x, int64_t n) {
-  return row_amax_body(x, n);
-}
-template <typename T>
-STABLEKERNELS_TARGET_AVX2 void quantize_row_avx2(uint8_t* y, const T* x, int64_t n, float scale) {
-  quantize_row_body(y, x, n, scale);
-}
-template <typename T>
-STABLEKERNELS_TARGET_AVX512 float row_amax_avx512(const T* x, int64_t n) {
-  return row_amax_body(x, n);
-}
-template <typename T>
-STABLEKERNELS_TARGET_AVX512 void quantize_row_avx512(uint8_t* y, const T* x, int64_t n,
-                                                     float scale) {
-  quantize_row_body(y, x, n, scale);
-}
-#endif
+STABLEKERNELS_ISA_BUILDS(row_amax, row_amax_body)
+STABLEKERNELS_ISA_BUILDS(quantize_row, quantize_row_body)
 
 float read_scalar(const Tensor& t) {
   float v = 0.0f;
@@ -99,7 +74,7 @@ void quantize_rows(const char* op, const Tensor& result, const Tensor& input, Qu
     const T* in = static_cast<const T*>(input.data_ptr());
     parallel_rows(p.rows, p.hidden, [&](int64_t b, int64_t e) {
       for (int64_t r = b; r < e; ++r) {
-        STABLEKERNELS_BY_ISA(isa, quantize_row, , out + orows.offset(r), in + irows.offset(r),
+        STABLEKERNELS_BY_ISA(isa, quantize_row, out + orows.offset(r), in + irows.offset(r),
                              p.hidden, scale);
       }
     });
@@ -129,7 +104,7 @@ void dynamic_scaled_fp8_quant_cpu(const Tensor& result, const Tensor& input, con
       parallel_rows(p.rows, p.hidden, [&](int64_t b, int64_t e) {
         float m = 0.0f;
         for (int64_t r = b; r < e; ++r) {
-          m = std::max(m, STABLEKERNELS_BY_ISA(isa, row_amax, , in + irows.offset(r), p.hidden));
+          m = std::max(m, STABLEKERNELS_BY_ISA(isa, row_amax, in + irows.offset(r), p.hidden));
         }
         const std::lock_guard<std::mutex> lock(mu);
         amax = std::max(amax, m);
@@ -168,9 +143,9 @@ void dynamic_per_token_scaled_fp8_quant_cpu(const Tensor& result, const Tensor& 
       for (int64_t r = b; r < e; ++r) {
         const T* x = in + irows.offset(r);
         const float s =
-            scale_from_amax(std::fmin(STABLEKERNELS_BY_ISA(isa, row_amax, , x, p.hidden), ub));
+            scale_from_amax(std::fmin(STABLEKERNELS_BY_ISA(isa, row_amax, x, p.hidden), ub));
         scales[r * scale_stride] = s;
-        STABLEKERNELS_BY_ISA(isa, quantize_row, , out + orows.offset(r), x, p.hidden, s);
+        STABLEKERNELS_BY_ISA(isa, quantize_row, out + orows.offset(r), x, p.hidden, s);
       }
     });
   });

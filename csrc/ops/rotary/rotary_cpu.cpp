@@ -4,8 +4,11 @@
 #include <torch/csrc/stable/library.h>
 
 #include <optional>
+#include <type_traits>
+#include <utility>
 #include <vector>
 
+#include "core/cpu_isa.h"
 #include "core/cpu_utils.h"
 #include "core/dispatch.h"
 #include "ops/rotary/rotary.h"
@@ -25,43 +28,61 @@ void check_positions_in_range(const char* op, const int64_t* positions, const Ro
   }
 }
 
-// Rotates the first 2 * half elements of one head: the halves (NeoX) or adjacent pairs.
-template <bool NEOX, typename T>
-void rotate_head(T* x, const float* cos, const float* sin, int64_t half) {
+// The rotation in float32, over the first 2 * half elements of one head: the halves (NeoX)
+// or adjacent pairs.
+template <bool NEOX>
+__attribute__((always_inline)) inline void rotate_floats(float* x, const float* cos,
+                                                         const float* sin, int64_t half) {
   for (int64_t i = 0; i < half; ++i) {
-    T* a = NEOX ? x + i : x + 2 * i;
-    T* b = NEOX ? x + half + i : x + 2 * i + 1;
-    float fa = static_cast<float>(*a);
-    float fb = static_cast<float>(*b);
-    rotate_pair(fa, fb, cos[i], sin[i]);
-    *a = static_cast<T>(fa);
-    *b = static_cast<T>(fb);
+    float& a = NEOX ? x[i] : x[2 * i];
+    float& b = NEOX ? x[half + i] : x[2 * i + 1];
+    rotate_pair(a, b, cos[i], sin[i]);
   }
 }
 
-template <bool NEOX, typename T>
-void rotate_heads(T* x, const HeadLayout& l, int64_t token, const float* cos, const float* sin,
-                  int64_t half) {
-  for (int64_t h = 0; h < l.num_heads; ++h) {
-    rotate_head<NEOX>(x + token * l.token_stride + h * l.head_stride, cos, sin, half);
+// One head: float32 heads in place; 16-bit heads widened into buf, rotated and rounded back
+// (one loop each, so each vectorizes: converted element by element inside the rotation,
+// float16 took 663 us on 512 tokens x 6 heads x 128 against eager's 276).
+template <bool NEOX, Isa I, typename T>
+__attribute__((always_inline)) inline void rotate_head(IsaTag<I> isa, T* x, float* buf,
+                                                       const float* cos, const float* sin,
+                                                       int64_t half) {
+  if constexpr (std::is_same_v<T, float>) {
+    rotate_floats<NEOX>(x, cos, sin, half);
+  } else {
+    widen(isa, buf, x, 2 * half);
+    rotate_floats<NEOX>(buf, cos, sin, half);
+    narrow(isa, x, buf, 2 * half);
   }
 }
 
 // tokens [begin, end): the cache row converted to float once per token, then every head.
-template <bool NEOX, typename T, typename C>
-void rotary_tokens(const int64_t* positions, T* query, T* key, const C* cache, const RotaryShape& s,
-                   int64_t begin, int64_t end) {
+// Compiled for the baseline, AVX2 and AVX-512 (core/cpu_isa.h).
+template <Isa I, typename Neox, typename T, typename C>
+__attribute__((always_inline)) inline void rotary_tokens_body(IsaTag<I> isa, Neox,
+                                                              const int64_t* positions, T* query,
+                                                              T* key, const C* cache,
+                                                              const RotaryShape& s, int64_t begin,
+                                                              int64_t end) {
   const int64_t half = s.rot_dim / 2;
   std::vector<float> cos_sin(static_cast<size_t>(s.rot_dim));
+  std::vector<float> buf(static_cast<size_t>(s.rot_dim));
+  const float* cos = cos_sin.data();
+  const float* sin = cos_sin.data() + half;
   for (int64_t t = begin; t < end; ++t) {
-    const C* row = cache + positions[t * s.positions_stride] * s.cache_stride;
-    for (int64_t i = 0; i < s.rot_dim; ++i) {
-      cos_sin[i] = static_cast<float>(row[i]);
+    widen(isa, cos_sin.data(), cache + positions[t * s.positions_stride] * s.cache_stride,
+          s.rot_dim);
+    for (const auto& [x, l] : {std::pair<T*, const HeadLayout*>{query, &s.query},
+                               std::pair<T*, const HeadLayout*>{key, &s.key}}) {
+      for (int64_t h = 0; h < l->num_heads; ++h) {
+        rotate_head<Neox::value>(isa, x + t * l->token_stride + h * l->head_stride, buf.data(), cos,
+                                 sin, half);
+      }
     }
-    rotate_heads<NEOX>(query, s.query, t, cos_sin.data(), cos_sin.data() + half, half);
-    rotate_heads<NEOX>(key, s.key, t, cos_sin.data(), cos_sin.data() + half, half);
   }
 }
+
+STABLEKERNELS_ISA_BUILDS(rotary_tokens, rotary_tokens_body)
 
 void rotary_embedding_cpu(const Tensor& positions, const Tensor& query,
                           const std::optional<Tensor>& key, int64_t head_size,
@@ -74,6 +95,7 @@ void rotary_embedding_cpu(const Tensor& positions, const Tensor& query,
   const auto* pos = static_cast<const int64_t*>(positions.data_ptr());
   check_positions_in_range(op, pos, s);
   const int64_t heads = s.query.num_heads + s.key.num_heads;
+  const Isa isa = cpu_isa(op);
   dispatch_float_types(query.scalar_type(), op, "query", [&](auto tag) {
     using T = decltype(tag);
     T* q = static_cast<T*>(query.data_ptr());
@@ -83,7 +105,7 @@ void rotary_embedding_cpu(const Tensor& positions, const Tensor& query,
       const C* cache = static_cast<const C*>(cos_sin_cache.data_ptr());
       dispatch_neox(is_neox, [&](auto neox) {
         parallel_rows(s.num_tokens, heads * s.rot_dim, [&](int64_t b, int64_t e) {
-          rotary_tokens<decltype(neox)::value>(pos, q, k, cache, s, b, e);
+          STABLEKERNELS_BY_ISA(isa, rotary_tokens, neox, pos, q, k, cache, s, b, e);
         });
       });
     });
