@@ -1,10 +1,13 @@
 # SPDX-License-Identifier: Apache-2.0
-"""STABLEKERNELS_CPU_CAPABILITY: the CPU *_and_mul, merge_attn_states and FP8 quantizer
-kernels are compiled for the x86-64 baseline, AVX2 + FMA and AVX-512, and the best one the
-CPU runs is taken. The variable caps that pick, so each build is run here, in a fresh
-process per value (the pick is made once a process), and checked against float64 (the
-activations, the merge) or against torch's own division and float8 conversion, bit for bit
-(the quantizers)."""
+"""STABLEKERNELS_CPU_CAPABILITY: the CPU kernels whose loops vectorize (the *_and_mul ops,
+merge_attn_states, the FP8 quantizers, the norms, rotary_embedding, hadacore_transform) are
+compiled for the x86-64 baseline, AVX2 + FMA and AVX-512, and the best one the CPU runs is
+taken. The variable caps that pick, so each build is run here, in a fresh process per value
+(the pick is made once a process), and checked against float64 (the activations, the merge,
+the row ops), against torch's own division and float8 conversion, bit for bit (the
+quantizers), and against the baseline bit for bit where no build can fuse a multiply-add
+(the quantizers, hadacore_transform: there the AVX2 and AVX-512 builds convert float16 by
+F16C and the baseline by torch's Half)."""
 
 from __future__ import annotations
 
@@ -20,10 +23,13 @@ import torch
 from stablekernels.ops import REGISTRY
 
 OPS = ("silu_and_mul", "gelu_and_mul", "gelu_tanh_and_mul")
-DTYPES = ("float32", "bfloat16")
+DTYPES = ("float32", "bfloat16", "float16")
+ROW_OPS = ("rms_norm", "fused_add_rms_norm", "rotary_embedding", "hadacore_transform")
 
 # Computes the ops (argv[2:], "op:dtype") on fixed inputs and saves the outputs (argv[1]).
-CHILD = """
+CHILD = (
+    f"DTYPES = {DTYPES!r}\n"
+    + """
 import sys, torch, stablekernels
 from stablekernels.ops import REGISTRY
 g = torch.Generator().manual_seed(0)
@@ -41,7 +47,7 @@ out["gelu_sweep"] = s, REGISTRY["gelu_and_mul"].wrapper(torch.cat([s, torch.ones
 # the saturation edge, NaN and +-inf; rows of 1000 (a tail past the vector width)
 q = torch.cat([torch.randn(37, 1000, generator=g) * 300, torch.randn(3, 1000, generator=g) * 1e-3])
 q[0, :8] = torch.tensor([float("nan"), inf, -inf, 0.0, -0.0, 464.0, -464.0, 2.0**-10])
-for dt in ("float32", "bfloat16"):
+for dt in DTYPES:
     x = q.to(getattr(torch, dt))
     st = torch.tensor([0.75])
     out["static", dt] = x, REGISTRY["static_scaled_fp8_quant"].wrapper(x, st).view(torch.uint8)
@@ -52,11 +58,34 @@ for dt in ("float32", "bfloat16"):
 # merge_attn_states: 37 tokens x 3 heads x 200 (a chunk and a tail), one lse side -inf in a row
 pl, sl = torch.randn(3, 37, generator=g) * 4, torch.randn(3, 37, generator=g) * 4
 pl[1, 5] = -inf
-for dt in ("float32", "bfloat16"):
+for dt in DTYPES:
     p, s = (torch.randn(37, 3, 200, generator=g).to(getattr(torch, dt)) for _ in "ps")
     out["merge", dt] = (p, pl, s, sl), REGISTRY["merge_attn_states"].wrapper(p, pl, s, sl)
+# the row ops, a list of (args, result) each: rows of 3000 (chunks of 256 and a tail); for
+# hadacore rows whose results overflow float16, fall in its subnormals, or are NaN
+for dt in DTYPES:
+    t = getattr(torch, dt)
+    x, r = (torch.randn(37, 3000, generator=g).mul(3).to(t) for _ in "xr")
+    w = (torch.rand(3000, generator=g) + 0.5).to(t)
+    pos = torch.randint(0, 64, (37,), generator=g)
+    cache = torch.randn(64, 96, generator=g).to(t)
+    qk = [torch.randn(37, n * 128, generator=g).to(t) for n in (3, 2)]
+    h = torch.randn(37, 1024, generator=g)
+    h[0] = 60000.0
+    h[1] *= 2.0**-20
+    h[2, :3] = torch.tensor([float("nan"), inf, -inf])
+    h = h.to(t)
+    args = {
+        "rms_norm": [(x, w, 1e-6)],
+        "fused_add_rms_norm": [(x, r, w, 1e-6)],
+        "rotary_embedding": [(pos, *qk, 128, cache, neox) for neox in (True, False)],
+        "hadacore_transform": [(h,)],
+    }
+    for op, cases in args.items():
+        out[op, dt] = [(a, REGISTRY[op].wrapper(*a)) for a in cases]
 torch.save(out, sys.argv[1])
 """
+)
 
 LEVELS = {"DEFAULT": 0, "AVX2": 1, "AVX512": 2}
 
@@ -195,3 +224,30 @@ def test_every_build_merges_as_the_reference(outputs: dict, value: str | None, d
     want, want_lse = spec.reference(*args)
     torch.testing.assert_close(got, want, **spec.tol(got.dtype))
     torch.testing.assert_close(got_lse, want_lse, **spec.tol(torch.float32))
+
+
+def _tensors(result: object) -> list[torch.Tensor]:
+    if isinstance(result, torch.Tensor):
+        return [result]
+    return [t for t in result if t is not None]
+
+
+@pytest.mark.parametrize("value", [None, "default", "avx2", "avx512"])
+@pytest.mark.parametrize("op", ROW_OPS)
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_every_build_of_the_row_ops(outputs: dict, value: str | None, op: str, dtype: str) -> None:
+    spec = REGISTRY[op]
+    for (args, got), (_, base) in zip(
+        outputs[value][op, dtype], outputs["default"][op, dtype], strict=True
+    ):
+        want = spec.reference(*args)
+        for g, w in zip(_tensors(got), _tensors(want), strict=True):
+            torch.testing.assert_close(g, w, **spec.tol(g.dtype), equal_nan=True)
+        if op == "hadacore_transform":
+            # Sums, differences and one product an element: nothing the AVX2 and AVX-512
+            # builds could fuse into an FMA, so every build gives the same float32 values and
+            # the results agree bit for bit; in float16 that holds only if F16C (those
+            # builds) rounds as torch's Half (the baseline) does, also where the results
+            # overflow, fall in the subnormals or are NaN.
+            for g, b in zip(_tensors(got), _tensors(base), strict=True):
+                torch.testing.assert_close(g, b, rtol=0, atol=0, equal_nan=True)
