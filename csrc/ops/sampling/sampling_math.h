@@ -46,19 +46,17 @@ STABLEKERNELS_HOST_DEVICE float penalize(float x, float p) {
 // +0 < ... < +inf < NaN. Every NaN maps to the largest key, and -0 to the key of +0, so equal
 // values (and all NaNs) are ties.
 STABLEKERNELS_HOST_DEVICE uint32_t order_key(float x) {
-  if (x != x) {
-    return 0xFFFFFFFFu;
-  }
-  if (x == 0.0f) {
-    return 0x80000000u;
-  }
 #if defined(__CUDA_ARCH__)
   const uint32_t u = __float_as_uint(x);
 #else
   uint32_t u = 0;
   std::memcpy(&u, &x, sizeof(u));
 #endif
-  return (u & 0x80000000u) != 0 ? ~u : (u | 0x80000000u);
+  // negative: all bits flipped; non-negative: the sign bit set. Selects, not branches: the
+  // sign of a logit is a coin toss, and a branch on it cost the CPU kernel about 4 ns a key.
+  const uint32_t flip = static_cast<uint32_t>(static_cast<int32_t>(u) >> 31) | 0x80000000u;
+  const uint32_t key = x == 0.0f ? 0x80000000u : u ^ flip;
+  return x != x ? 0xFFFFFFFFu : key;
 }
 
 // The columns [start, end) of a row of `cols` columns that top_k_per_row looks at: both
