@@ -24,11 +24,10 @@ namespace {
 // float32 on the stack first. libm's expf / erff / tanhf are scalar calls, which kept these
 // kernels at about 5 ns an element, slower than torch's vectorized eager ops; the activations
 // are branch-free float32 arithmetic instead (vectorized only where a comparison may not trap:
-// the CPU sources are compiled with -fno-trapping-math, cmake/stablekernels_utils.cmake): silu and gelu_tanh are the fast
-// forms of activation_math.h over CpuPrims below, gelu is GeluCpu. Their relative error is
-// about 1e-6 at most for |x| < 4 and larger in the negative tails, where the results are small
-// (the tests' float32 tolerance is atol = rtol = 1e-5).
-constexpr int64_t kChunk = 256;
+// the CPU sources are compiled with -fno-trapping-math, cmake/stablekernels_utils.cmake): silu and
+// gelu_tanh are the fast forms of activation_math.h over CpuPrims below, gelu is GeluCpu. Their
+// relative error is about 1e-6 at most for |x| < 4 and larger in the negative tails, where the
+// results are small (the tests' float32 tolerance is atol = rtol = 1e-5).
 
 // The bits of a float32 and back (memcpy: no aliasing questions, and no code once compiled).
 __attribute__((always_inline)) inline uint32_t float_bits(float x) {
@@ -145,33 +144,19 @@ struct CpuAct<Gelu> {
   using type = GeluCpu;
 };
 
-// y[0, n) = Act(x[0, n)) * g[0, n) for n elements of one row, in float32: float32 rows in
-// one loop, 16-bit rows in chunks of kChunk converted to float32 first (one loop each way).
-// Always inlined, so that each of act_and_mul_baseline / _avx2 / _avx512 below compiles it
-// (and the forms it calls) for its own instruction set.
+// y[0, n) = Act(x[0, n)) * g[0, n) for n elements of one row, in float32 (map_two: float32
+// rows in one loop, 16-bit rows in float32 chunks, one loop each way). Always inlined, so that each
+// of act_and_mul_baseline / _avx2 / _avx512 below compiles it (and the forms it calls) for its own
+// instruction set.
 template <typename Act, Isa I, typename T>
 __attribute__((always_inline)) inline void act_and_mul_row(IsaTag<I> isa, T* y, const T* x,
                                                            const T* g, int64_t n) {
   using A = typename CpuAct<Act>::type;
-  if constexpr (std::is_same_v<T, float>) {
-    // Staged through the stack like the 16-bit rows, float32 gelu took 0.45-0.54 ns an
-    // element instead of 0.27-0.32 (one Zen 5 core, AVX-512). (One loop for the 16-bit rows,
-    // converting in place, measured mixed: bfloat16 a little faster, float16 slower.)
-    for (int64_t i = 0; i < n; ++i) {
-      y[i] = A::apply(x[i]) * g[i];
-    }
-  } else {
-    float a[kChunk];
-    float b[kChunk];
-    for (int64_t j0 = 0; j0 < n; j0 += kChunk) {
-      const int64_t m = std::min(kChunk, n - j0);
-      widen_two(isa, a, b, x + j0, g + j0, m);
-      for (int64_t i = 0; i < m; ++i) {
-        a[i] = A::apply(a[i]) * b[i];
-      }
-      narrow(isa, y + j0, a, m);
-    }
-  }
+  // Staged through the stack like the 16-bit rows, float32 gelu took 0.45-0.54 ns an element
+  // instead of 0.27-0.32 (one Zen 5 core, AVX-512), so map_two reads float32 rows in place.
+  // (One loop for the 16-bit rows, converting in place, measured mixed: bfloat16 a little
+  // faster, float16 slower.)
+  map_two(isa, y, x, g, n, [](float v, float u) { return A::apply(v) * u; });
 }
 
 // Columns [col_begin, col_end) of rows [row_begin, row_end).

@@ -15,12 +15,11 @@
 namespace stablekernels::attention {
 namespace {
 
-// Rows of up to kChunk elements go through float32 arrays on the stack, one loop each (the
+// Rows of up to kCpuChunk elements go through float32 arrays on the stack, one loop each (the
 // loads and widening, the merge, the rounding and stores), which the compiler vectorizes;
 // the weights' zero tests are per row. Compiled for the baseline, AVX2 and AVX-512
 // (core/cpu_isa.h): one element at a time through merge_value and the 16-bit conversions, it
 // ran slower than the eager ops (bf16, 512 tokens x 8 heads x 128: 459 us against 315).
-constexpr int64_t kChunk = 256;
 
 // o[0, n) = merge of p and q under w.
 template <Isa I, typename T>
@@ -31,10 +30,10 @@ __attribute__((always_inline)) inline void merge_span(IsaTag<I> isa, T* o, const
   const float ws = w.suffix;
   const bool use_p = wp != 0.0f;
   const bool use_s = ws != 0.0f;
-  float a[kChunk];
-  float b[kChunk];
-  for (int64_t j0 = 0; j0 < n; j0 += kChunk) {
-    const int64_t m = std::min(kChunk, n - j0);
+  float a[kCpuChunk];
+  float b[kCpuChunk];
+  for (int64_t j0 = 0; j0 < n; j0 += kCpuChunk) {
+    const int64_t m = std::min(kCpuChunk, n - j0);
     widen_two(isa, a, b, p + j0, q + j0, m);
     if (use_p && use_s) {
       for (int64_t i = 0; i < m; ++i) {

@@ -16,7 +16,6 @@
 
 namespace stablekernels::norm::cpu {
 
-constexpr int64_t kChunk = 256;
 // Independent partial sums of the squares, so the compiler can vectorize the sum (an
 // AVX-512 register, or two AVX2 ones).
 constexpr int kLanes = 16;
@@ -55,57 +54,10 @@ __attribute__((always_inline)) inline void sum_squares(IsaTag<I> isa, float (&ac
   if constexpr (std::is_same_v<T, float>) {
     add_squares(acc, x, n);
   } else {
-    float a[kChunk];
-    for (int64_t j0 = 0; j0 < n; j0 += kChunk) {
-      const int64_t m = std::min(kChunk, n - j0);
+    float a[kCpuChunk];
+    for (int64_t j0 = 0; j0 < n; j0 += kCpuChunk) {
+      const int64_t m = std::min(kCpuChunk, n - j0);
       widen(isa, a, x + j0, m);
-      add_squares(acc, a, m);
-    }
-  }
-}
-
-// y[0, n) = x[0, n) * inv * w[0, n), rounded to T.
-template <Isa I, typename T>
-__attribute__((always_inline)) inline void scale_row(IsaTag<I> isa, T* y, const T* x, const T* w,
-                                                     int64_t n, float inv) {
-  if constexpr (std::is_same_v<T, float>) {
-    for (int64_t j = 0; j < n; ++j) {
-      y[j] = x[j] * inv * w[j];
-    }
-  } else {
-    float a[kChunk];
-    float b[kChunk];
-    for (int64_t j0 = 0; j0 < n; j0 += kChunk) {
-      const int64_t m = std::min(kChunk, n - j0);
-      widen_two(isa, a, b, x + j0, w + j0, m);
-      for (int64_t i = 0; i < m; ++i) {
-        a[i] = a[i] * inv * b[i];
-      }
-      narrow(isa, y + j0, a, m);
-    }
-  }
-}
-
-// z[0, n) = x[0, n) + z[0, n), rounded to T; acc += the squares of the rounded sums.
-template <Isa I, typename T>
-__attribute__((always_inline)) inline void add_residual(IsaTag<I> isa, float (&acc)[kLanes],
-                                                        const T* x, T* z, int64_t n) {
-  if constexpr (std::is_same_v<T, float>) {
-    for (int64_t j = 0; j < n; ++j) {
-      z[j] = x[j] + z[j];
-    }
-    add_squares(acc, z, n);
-  } else {
-    float a[kChunk];
-    float b[kChunk];
-    for (int64_t j0 = 0; j0 < n; j0 += kChunk) {
-      const int64_t m = std::min(kChunk, n - j0);
-      widen_two(isa, a, b, x + j0, z + j0, m);
-      for (int64_t i = 0; i < m; ++i) {
-        a[i] = a[i] + b[i];
-      }
-      narrow(isa, z + j0, a, m);
-      widen(isa, a, z + j0, m);  // the norm is of the residual as stored
       add_squares(acc, a, m);
     }
   }
@@ -122,7 +74,9 @@ __attribute__((always_inline)) inline void rms_norm_rows(IsaTag<I> isa, T* out,
     const T* x = in + in_rows.offset(r);
     float acc[kLanes] = {};
     sum_squares(isa, acc, x, hidden);
-    scale_row(isa, out + out_rows.offset(r), x, weight, hidden, inv_rms(acc, hidden, eps));
+    const float inv = inv_rms(acc, hidden, eps);
+    map_two(isa, out + out_rows.offset(r), x, weight, hidden,
+            [inv](float v, float w) { return v * inv * w; });
   }
 }
 
@@ -134,9 +88,14 @@ __attribute__((always_inline)) inline void fused_add_rms_norm_rows(
   for (int64_t r = row_begin; r < row_end; ++r) {
     T* x = in + in_rows.offset(r);
     T* z = res + res_rows.offset(r);
+    // the residual rounded to T; the norm is of the residual as stored (each chunk's squares
+    // summed from L1 right after it is)
     float acc[kLanes] = {};
-    add_residual(isa, acc, x, z, hidden);
-    scale_row(isa, x, z, weight, hidden, inv_rms(acc, hidden, eps));
+    map_two(
+        isa, z, x, z, hidden, [](float v, float u) { return v + u; },
+        [&](int64_t begin, int64_t m) { sum_squares(isa, acc, z + begin, m); });
+    const float inv = inv_rms(acc, hidden, eps);
+    map_two(isa, x, z, weight, hidden, [inv](float v, float w) { return v * inv * w; });
   }
 }
 
