@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: Apache-2.0
 // Host check of the CUDA kernels' fast division (quantization_kernels.cuh, Divider): for
-// 16-bit inputs x and scales s in [2^-64, 2^64], the fp8 bits of the fast sequence equal
-// those of the IEEE division x / s. Not part of the wheel: the farm test
+// 16-bit inputs x and the scales s the kernels take it for (bf16: [2^-64, 2^64]; fp16:
+// [2^-64, 64), its clamp bound raised to 2^-24 where it is smaller), the fp8 bits of the fast
+// sequence equal those of the IEEE division x / s. Not part of the wheel: the farm test
 // ci/tests/test_quantization_fastdiv.py (nox -s farm_tests) compiles and runs it, or by hand:
 //   g++ -O2 -mfma -ffp-contract=off -fopenmp -std=c++17 \
 //     ci/tests/quantization_fastdiv_check.cpp -o /tmp/fastdiv && /tmp/fastdiv
@@ -14,8 +15,8 @@
 //      overflow and underflow the quotient's bits depend on the mantissas only, and there the
 //      check asks for the same float bits;
 //   B: every 16-bit x (all exponents, signs, zeros, subnormals, inf, NaN) against scales
-//      m * 2^e for every e in [-64, 64] and 67 mantissas m: saturation, underflow, the clamp
-//      and the special values, checked at the fp8 level.
+//      m * 2^e for every e in [-64, 64] (fp16: [-64, 5]) and 67 mantissas m: saturation,
+//      underflow, the clamp and the special values, checked at the fp8 level.
 #include <cmath>
 #include <cstdint>
 #include <cstdio>
@@ -53,13 +54,16 @@ float fp16_to_float(uint16_t h) {
   return bits_float(sign | float_bits(mag));
 }
 
-// The device sequence (Divider with fast == true). The residual goes through a volatile:
-// otherwise GCC (12, -O2) folds -fma(s, q0, -xc) into fma(-s, q0, xc), which is not the
-// same for signed zeros (-0 / s came out +0 here, while the device keeps -0: test_nan_inf
-// checks that on the GPU).
-float fast_div(float x, float s) {
+// The device sequence (Divider with fast == true; fp16: the clamp bound as its pairs hold it).
+// The residual goes through a volatile: otherwise GCC (12, -O2) folds -fma(s, q0, -xc) into
+// fma(-s, q0, xc), which is not the same for signed zeros (-0 / s came out +0 here, while the
+// device keeps -0: test_nan_inf checks that on the GPU).
+float fast_div(float x, float s, bool fp16) {
   const float r = 1.0f / s;
-  const float c = bits_float((float_bits(s) & 0x7F800000u) + (10u << 23));
+  float c = bits_float((float_bits(s) & 0x7F800000u) + (10u << 23));
+  if (fp16) {
+    c = std::fmax(c, 0x1p-24f);
+  }
   const float xc = std::isnan(x) ? x : std::fmin(std::fmax(x, -c), c);
   const float q0 = xc * r;
   volatile float residual = std::fma(s, q0, -xc);
@@ -89,7 +93,7 @@ bool same_fp8(float a, float b) {
 // The pairs each sweep checked are counted as the loops run (not computed from the bounds), so
 // the summary shows that the sweeps were complete.
 template <typename ToFloat>
-long long sweep(const char* name, ToFloat to_float, int man_bits) {
+long long sweep(const char* name, ToFloat to_float, int man_bits, bool fp16) {
   long long bad = 0, pairs_a = 0, pairs_b = 0;
   // A
   const int nman = 1 << man_bits;
@@ -98,7 +102,7 @@ long long sweep(const char* name, ToFloat to_float, int man_bits) {
     const float x = bits_float(0x3F800000u | (static_cast<uint32_t>(xm) << (23 - man_bits)));
     for (uint32_t sm = 0; sm < (1u << 23); ++sm) {
       const float s = bits_float(0x3F800000u | sm);
-      const float q = fast_div(x, s), ref = x / s;
+      const float q = fast_div(x, s, fp16), ref = x / s;
       if (float_bits(q) != float_bits(ref)) {
         if (bad++ < 10) {
           std::printf("%s A: x=%a s=%a fast=%a ref=%a\n", name, x, s, q, ref);
@@ -117,12 +121,12 @@ long long sweep(const char* name, ToFloat to_float, int man_bits) {
   for (int e = -64; e <= 64; ++e) {
     for (const uint32_t m : mans) {
       const float s = std::ldexp(bits_float(0x3F800000u | m), e);
-      if (!(s >= 0x1p-64f && s <= 0x1p64f)) {
-        continue;
+      if (!(s >= 0x1p-64f && (fp16 ? s < 64.0f : s <= 0x1p64f))) {
+        continue;  // the kernels divide
       }
       for (uint32_t h = 0; h < 65536; ++h) {
         const float x = to_float(static_cast<uint16_t>(h));
-        const float q = fast_div(x, s), ref = x / s;
+        const float q = fast_div(x, s, fp16), ref = x / s;
         if (!same_fp8(q, ref)) {
           if (bad++ < 10) {
             std::printf("%s B: x=%a s=%a fast=%a ref=%a\n", name, x, s, q, ref);
@@ -139,6 +143,7 @@ long long sweep(const char* name, ToFloat to_float, int man_bits) {
 }  // namespace
 
 int main() {
-  const long long bad = sweep("bf16", bf16_to_float, 7) + sweep("fp16", fp16_to_float, 10);
+  const long long bad =
+      sweep("bf16", bf16_to_float, 7, false) + sweep("fp16", fp16_to_float, 10, true);
   return bad == 0 ? 0 : 1;
 }

@@ -403,6 +403,32 @@ def test_cpu_matches_cuda_division_by_scale(scale: float) -> None:
 
 
 @pytest.mark.cuda
+@pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16])
+@pytest.mark.parametrize(
+    "scale", [2.0**-40, 2.0**-34, 1e-3, 0.75, 31.9, 63.99, 64.0, 1000.0, 2.0**63, 2.0**65]
+)
+def test_every_16bit_input_cuda_matches_cpu(dtype: torch.dtype, scale: float) -> None:
+    # Every 16-bit bit pattern (signed zeros, subnormals, +-inf, NaNs) through the static op:
+    # the CUDA kernels clamp 16-bit pairs in their own type and divide by the reciprocal with
+    # FMA corrections (float16: for scales below 64, where float16 holds the clamp bound, its
+    # smallest subnormal standing in for smaller bounds; the IEEE division from 64 and outside
+    # [2^-64, 2^64]); the CPU divides each element in float32. Both give the same fp8 bits.
+    x = torch.arange(-(2**15), 2**15, dtype=torch.int16).view(dtype).reshape(2, -1)
+    s = torch.tensor([scale], dtype=torch.float32)
+    cpu = stablekernels.static_scaled_fp8_quant(x, s)
+    assert_bits_equal(stablekernels.static_scaled_fp8_quant(x.cuda(), s.cuda()), cpu)
+    # per token, each row's scale from its data: all patterns (float16: amax 65504, scale
+    # above 64), and clamped to +-20000 (scale 44.6: the pair clamp, with NaNs in the row);
+    # rows of 32768 (the two-pass kernel) and of 8192 (the register kernel)
+    rows = torch.cat([x, x.clamp(-20000, 20000), x * scale])
+    for r in (rows, rows.reshape(-1, 8192)):
+        out_cpu, scale_cpu = stablekernels.dynamic_per_token_scaled_fp8_quant(r, None)
+        out_cuda, scale_cuda = stablekernels.dynamic_per_token_scaled_fp8_quant(r.cuda(), None)
+        assert torch.equal(scale_cuda.cpu(), scale_cpu)
+        assert_bits_equal(out_cuda, out_cpu)
+
+
+@pytest.mark.cuda
 def test_runs_on_current_stream() -> None:
     x = torch.randn(64, 4096, device="cuda")
     s = torch.cuda.Stream()

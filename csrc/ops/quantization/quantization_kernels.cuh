@@ -65,12 +65,16 @@ constexpr int kOneBlockMaxItems = 8;
 // |x| / s does, and inf or a huge x cannot overflow q0 (the FMA residual would turn that into
 // NaN). The residual is negated (s * q0 - x, not x - s * q0) so that -0 / s stays -0. float32
 // inputs and other scales keep the division: those were not checked exhaustively.
+// The clamp runs on pairs in T (clamp_widen_x2), which needs c in T: bf16 holds every such c;
+// fp16 holds c up to 2^15 (s < 64), and below its smallest subnormal 2^-24 the clamp takes
+// 2^-24 instead (then s < 2^-33, so every nonzero |x| / s, clamped or not, saturates), so fp16
+// inputs with s >= 64 (an amax above 28672) keep the division too.
 struct Divider {
   float s;
   float r;
   float c;
-  uint32_t c_bf16x2;      // c in both bf16 halves (c is a power of two: exact in bf16)
-  uint32_t neg_c_bf16x2;  // -c likewise
+  uint32_t c_x2;      // the clamp bound in both 16-bit halves of T (exact: a power of two)
+  uint32_t neg_c_x2;  // its negative likewise
   bool fast;
 };
 
@@ -78,13 +82,31 @@ template <typename T>
 __device__ __forceinline__ Divider make_divider(float s) {
   Divider d;
   d.s = s;
-  d.fast = sizeof(T) == 2 && s >= 0x1p-64f && s <= 0x1p64f;  // false for NaN
   d.r = __frcp_rn(s);
   d.c = __uint_as_float((__float_as_uint(s) & 0x7F800000u) + (10u << 23));
-  d.c_bf16x2 = (__float_as_uint(d.c) >> 16) * 0x10001u;
-  d.neg_c_bf16x2 = d.c_bf16x2 | 0x80008000u;
+  if constexpr (std::is_same_v<T, __half>) {
+    d.fast = s >= 0x1p-64f && s < 64.0f;  // false for NaN
+    d.c_x2 =
+        static_cast<uint32_t>(__half_as_ushort(__float2half_rn(fmaxf(d.c, 0x1p-24f)))) * 0x10001u;
+  } else {
+    d.fast = sizeof(T) == 2 && s >= 0x1p-64f && s <= 0x1p64f;  // false for NaN
+    d.c_x2 = (__float_as_uint(d.c) >> 16) * 0x10001u;
+  }
+  d.neg_c_x2 = d.c_x2 | 0x80008000u;
   return d;
 }
+
+// The pair type of a 16-bit T.
+template <typename T>
+struct Pair16;
+template <>
+struct Pair16<__nv_bfloat16> {
+  using type = __nv_bfloat162;
+};
+template <>
+struct Pair16<__half> {
+  using type = __half2;
+};
 
 // min(max(x, -c), c), NaN kept (min.NaN / max.NaN: sm_80+, the oldest arch built).
 __device__ __forceinline__ float clamp_keep_nan(float x, float c) {
@@ -120,26 +142,31 @@ __device__ __forceinline__ uint32_t fp8_fix_nan(uint32_t w) {
   return w & ~nan;
 }
 
-// bf16 pairs with |x| > c clamped (NaN kept) in one HMNMX2 each way per two elements, then
-// widened to float by shift / mask: the same values as clamping the floats (c is a power of
-// two, exact in bf16, and min / max are exact), in fewer instructions.
-__device__ __forceinline__ float2 clamp_widen_bf16x2(uint32_t w, const Divider& d) {
-  __nv_bfloat162 v, neg_c, c;
+// 16-bit pairs with |x| > c clamped (NaN kept) in one HMNMX2 each way per two elements, then
+// widened to float (bf16 by shift / mask): the same values as clamping the floats (the bound
+// is a power of two, exact in T, and min / max are exact), in fewer instructions.
+template <typename T>
+__device__ __forceinline__ float2 clamp_widen_x2(uint32_t w, const Divider& d) {
+  typename Pair16<T>::type v, neg_c, c;
   memcpy(&v, &w, sizeof(w));
-  memcpy(&neg_c, &d.neg_c_bf16x2, sizeof(neg_c));
-  memcpy(&c, &d.c_bf16x2, sizeof(c));
+  memcpy(&neg_c, &d.neg_c_x2, sizeof(neg_c));
+  memcpy(&c, &d.c_x2, sizeof(c));
   v = __hmin2_nan(__hmax2_nan(v, neg_c), c);
-  memcpy(&w, &v, sizeof(w));
-  return make_float2(__uint_as_float(w << 16), __uint_as_float(w & 0xFFFF0000u));
+  if constexpr (std::is_same_v<T, __nv_bfloat16>) {
+    memcpy(&w, &v, sizeof(w));
+    return make_float2(__uint_as_float(w << 16), __uint_as_float(w & 0xFFFF0000u));
+  } else {
+    return __half22float2(v);
+  }
 }
 
 // The quotients of elements k, k + 1 (k even) as fp8 bytes in the low 16 bits.
 template <typename T, int VEC, bool FAST>
 __device__ __forceinline__ uint32_t quantize_pair(const Vec<T, VEC>& v, int k, const Divider& d) {
-  if constexpr (FAST && std::is_same_v<T, __nv_bfloat16>) {
+  if constexpr (FAST && sizeof(T) == 2) {
     uint32_t w;
     memcpy(&w, &v.v[k], sizeof(w));
-    const float2 x = clamp_widen_bf16x2(w, d);
+    const float2 x = clamp_widen_x2<T>(w, d);
     // already clamped: divide<true> clamps again, which changes nothing, so skip it
     const float q0 = __fmul_rn(x.x, d.r);
     const float q1 = __fmul_rn(x.y, d.r);
@@ -186,18 +213,19 @@ __device__ __forceinline__ void store_quantized(uint8_t* y, const Vec<T, VEC>& v
 
 // max(m, |x|) over the vector, NaN ignored (fmaxf) but +-inf counted: one FMNMX per element.
 // A row or block whose result is inf recomputes with vec_amax (rare; see per_token_kernel).
-// bf16 pairs take the max in bf16 (exact), half an AND and half an HMNMX2 per element.
+// 16-bit pairs take the max in T (exact), half an AND and half an HMNMX2 per element.
 template <typename T, int VEC>
 __device__ __forceinline__ float vec_amax_with_inf(const Vec<T, VEC>& v, float m) {
-  if constexpr (std::is_same_v<T, __nv_bfloat16> && VEC % 2 == 0) {
-    __nv_bfloat162 m2 = __float2bfloat162_rn(0.0f);
+  if constexpr (sizeof(T) == 2 && VEC % 2 == 0) {
+    typename Pair16<T>::type m2;
+    memset(&m2, 0, sizeof(m2));  // +0 in both halves
 #pragma unroll
     for (int k = 0; k < VEC; k += 2) {
-      __nv_bfloat162 p;
+      typename Pair16<T>::type p;
       memcpy(&p, &v.v[k], sizeof(p));
-      m2 = __hmax2(m2, __habs2(p));  // max.bf16x2: a NaN loses
+      m2 = __hmax2(m2, __habs2(p));  // max.{bf16,f16}x2: a NaN loses
     }
-    return fmaxf(m, fmaxf(__bfloat162float(m2.x), __bfloat162float(m2.y)));
+    return fmaxf(m, fmaxf(to_float(m2.x), to_float(m2.y)));
   } else {
 #pragma unroll
     for (int k = 0; k < VEC; ++k) {
