@@ -1,8 +1,8 @@
 // SPDX-License-Identifier: Apache-2.0
 #pragma once
 // The x86-64 instruction set a CPU kernel runs: CPU kernels whose loops vectorize are
-// compiled for the baseline (SSE2, 4 floats a step, no FMA), x86-64-v3 (AVX2 + FMA, 8) and
-// x86-64-v4 (AVX-512, 16) with __attribute__((target)), and the best one the CPU runs is
+// compiled for the baseline (SSE2, 4 floats a step, no FMA), x86-64-v3 (AVX2 + FMA + F16C, 8)
+// and x86-64-v4 (AVX-512, 16) with __attribute__((target)), and the best one the CPU runs is
 // taken, as torch's own kernels pick theirs at run time; other architectures build the
 // baseline only.
 
@@ -106,10 +106,11 @@ inline Isa cpu_isa(const char* op) {
 
 #if defined(__x86_64__)
 // float16 <-> float32 by F16C, 8 elements an instruction, rounding to nearest even as torch's
-// Half does (not always inlined: GCC inlines them into the AVX2 and AVX-512 builds where it
-// can, and calling them a chunk at a time costs little where it cannot) (its conversion, one
-// element at a time in integer operations, vectorizes only partly: 0.3-3.5 ns an element against
-// 0.11 here, one Zen 5 core).
+// Half does. Torch's conversion, integer operations one element at a time, vectorizes only
+// partly: 0.3-3.5 ns an element in a widen / scale / narrow loop against 0.11 here (one Zen 5
+// core). Not always_inline (GCC refuses to force a target function into the generic widen /
+// narrow templates before they are inlined into a build); called once a chunk, where GCC
+// does not inline them.
 __attribute__((target("avx2,fma,f16c"))) inline void widen_f16c(float* a, const uint16_t* x,
                                                                 int64_t m) {
   int64_t i = 0;
