@@ -3,7 +3,6 @@
 
 #include <torch/csrc/stable/library.h>
 
-#include <algorithm>
 #include <optional>
 
 #include "core/cpu_isa.h"
@@ -15,11 +14,12 @@
 namespace stablekernels::attention {
 namespace {
 
-// Rows of up to kCpuChunk elements go through float32 arrays on the stack, one loop each (the
-// loads and widening, the merge, the rounding and stores), which the compiler vectorizes;
-// the weights' zero tests are per row. Compiled for the baseline, AVX2 and AVX-512
-// (core/cpu_isa.h): one element at a time through merge_value and the 16-bit conversions, it
-// ran slower than the eager ops (bf16, 512 tokens x 8 heads x 128: 459 us against 315).
+// A row goes through map_two (core/cpu_isa.h): float32 rows in place, 16-bit rows through
+// float32 chunks, one loop each (the loads and widening, the merge, the rounding and stores),
+// which the compiler vectorizes; the weights' zero tests are per row. Compiled for the
+// baseline, AVX2 and AVX-512: one element at a time through merge_value and the 16-bit
+// conversions, it ran slower than the eager ops (bf16, 512 tokens x 8 heads x 128: 459 us
+// against 315).
 
 // o[0, n) = merge of p and q under w.
 template <Isa I, typename T>
@@ -28,31 +28,14 @@ __attribute__((always_inline)) inline void merge_span(IsaTag<I> isa, T* o, const
   // a zero weight drops its side (0 * inf would be NaN), as merge_value does
   const float wp = w.prefix;
   const float ws = w.suffix;
-  const bool use_p = wp != 0.0f;
-  const bool use_s = ws != 0.0f;
-  float a[kCpuChunk];
-  float b[kCpuChunk];
-  for (int64_t j0 = 0; j0 < n; j0 += kCpuChunk) {
-    const int64_t m = std::min(kCpuChunk, n - j0);
-    widen_two(isa, a, b, p + j0, q + j0, m);
-    if (use_p && use_s) {
-      for (int64_t i = 0; i < m; ++i) {
-        a[i] = wp * a[i] + ws * b[i];
-      }
-    } else if (use_p) {
-      for (int64_t i = 0; i < m; ++i) {
-        a[i] = wp * a[i] + 0.0f;
-      }
-    } else if (use_s) {
-      for (int64_t i = 0; i < m; ++i) {
-        a[i] = 0.0f + ws * b[i];
-      }
-    } else {
-      for (int64_t i = 0; i < m; ++i) {
-        a[i] = 0.0f;
-      }
-    }
-    narrow(isa, o + j0, a, m);
+  if (wp != 0.0f && ws != 0.0f) {
+    map_two(isa, o, p, q, n, [wp, ws](float a, float b) { return wp * a + ws * b; });
+  } else if (wp != 0.0f) {
+    map_two(isa, o, p, q, n, [wp](float a, float) { return wp * a + 0.0f; });
+  } else if (ws != 0.0f) {
+    map_two(isa, o, p, q, n, [ws](float, float b) { return 0.0f + ws * b; });
+  } else {
+    map_two(isa, o, p, q, n, [](float, float) { return 0.0f; });
   }
 }
 

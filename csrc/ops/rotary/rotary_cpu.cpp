@@ -65,18 +65,19 @@ __attribute__((always_inline)) inline void rotary_tokens_body(IsaTag<I> isa, Neo
                                                               const RotaryShape& s, int64_t begin,
                                                               int64_t end) {
   const int64_t half = s.rot_dim / 2;
-  std::vector<float> cos_sin(static_cast<size_t>(s.rot_dim));
-  std::vector<float> buf(static_cast<size_t>(s.rot_dim));
-  const float* cos = cos_sin.data();
-  const float* sin = cos_sin.data() + half;
+  // the token's cos and sin, then the head being rotated (16-bit heads)
+  std::vector<float> scratch(static_cast<size_t>(2 * s.rot_dim));
+  float* cos_sin = scratch.data();
+  float* buf = cos_sin + s.rot_dim;
+  const float* cos = cos_sin;
+  const float* sin = cos_sin + half;
   for (int64_t t = begin; t < end; ++t) {
-    widen(isa, cos_sin.data(), cache + positions[t * s.positions_stride] * s.cache_stride,
-          s.rot_dim);
+    widen(isa, cos_sin, cache + positions[t * s.positions_stride] * s.cache_stride, s.rot_dim);
     for (const auto& [x, l] : {std::pair<T*, const HeadLayout*>{query, &s.query},
                                std::pair<T*, const HeadLayout*>{key, &s.key}}) {
       for (int64_t h = 0; h < l->num_heads; ++h) {
-        rotate_head<Neox::value>(isa, x + t * l->token_stride + h * l->head_stride, buf.data(), cos,
-                                 sin, half);
+        rotate_head<Neox::value>(isa, x + t * l->token_stride + h * l->head_stride, buf, cos, sin,
+                                 half);
       }
     }
   }
