@@ -72,10 +72,11 @@ bool plan_decode(Launch& l, int64_t rows, int64_t nvec, int max_items) {
 }
 
 // rms_norm's launch. Few rows: the decode kernel. Rows of 16-byte vectors, more than
-// rms_norm_persistent_max_vecs of them and up to kTwoPassThreads x
-// rms_norm_two_pass_max_items: the two-pass kernel. Up to rms_norm_persistent_max_rows rows:
-// the persistent register kernel while a row fits in 1024 threads of
-// kNormPolicy.rms_norm_persistent_items vectors (except rows of more than
+// rms_norm_persistent_max_vecs of them and up to kTwoPassWideThreads x
+// rms_norm_two_pass_max_items: the two-pass kernel (kTwoPassThreads a block up to
+// kTwoPassThreads x rms_norm_two_pass_max_items vectors, kTwoPassWideThreads past that). Up to
+// rms_norm_persistent_max_rows rows: the persistent register kernel while a row fits in 1024
+// threads of kNormPolicy.rms_norm_persistent_items vectors (except rows of more than
 // rms_norm_persistent_max_vecs that the 256-thread kernel holds). Else one block per row, the
 // register kernel in 256-thread blocks up to rms_norm_max_items vectors a thread, then in
 // 1024-thread blocks of rms_norm_wide_items vectors. Else the generic kernel.
@@ -89,15 +90,17 @@ Launch plan_rms_norm(int64_t rows, int64_t hidden, std::initializer_list<const v
       plan_decode(l, rows, nvec, kNormPolicy.rms_norm_persistent_items)) {
     return l;
   }
+  constexpr int64_t kTwoPassMaxItems = kNormPolicy.rms_norm_two_pass_max_items;
   if (l.vec > 1 && nvec > kNormPolicy.rms_norm_persistent_max_vecs &&
-      nvec <= int64_t{cuda::kTwoPassThreads} * kNormPolicy.rms_norm_two_pass_max_items &&
+      nvec <= int64_t{cuda::kTwoPassWideThreads} * kTwoPassMaxItems &&
       rows <= kNormPolicy.max_blocks) {
     l.kind = Launch::Kind::kTwoPass;
     l.items = 2;
-    while (nvec > int64_t{cuda::kTwoPassThreads} * l.items) {
+    while (l.items < kTwoPassMaxItems && nvec > int64_t{cuda::kTwoPassThreads} * l.items) {
       l.items *= 2;
     }
-    l.threads = cuda::kTwoPassThreads;
+    l.threads = nvec > int64_t{cuda::kTwoPassThreads} * kTwoPassMaxItems ? cuda::kTwoPassWideThreads
+                                                                         : cuda::kTwoPassThreads;
     l.blocks = static_cast<unsigned>(rows);  // one block per row, no loop
     return l;
   }
@@ -185,7 +188,11 @@ void rms_norm_kernels(const Launch& l, cudaStream_t s, CT* out, const RowIndexer
           const auto launch = [&](auto kernel) {
             launch_kernel(kernel, l.blocks, l.threads, 0, s, out, o, in, i, w, hidden, eps);
           };
-          if (l.items == 2) {
+          constexpr int kWide = cuda::kTwoPassWideThreads;
+          if (l.threads == kWide) {
+            exact ? launch(cuda::rms_norm_two_pass_kernel<CT, 4, true, Rows, kWide>)
+                  : launch(cuda::rms_norm_two_pass_kernel<CT, 4, false, Rows, kWide>);
+          } else if (l.items == 2) {
             exact ? launch(cuda::rms_norm_two_pass_kernel<CT, 2, true, Rows>)
                   : launch(cuda::rms_norm_two_pass_kernel<CT, 2, false, Rows>);
           } else {

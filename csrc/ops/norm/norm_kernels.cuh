@@ -6,8 +6,8 @@
 // (ITEMS vectors of VEC elements per thread), so each element is read from
 // global memory once and written once: the minimal traffic, which is what a
 // memory-bound op needs to reach the bandwidth ceiling. rms_norm's rows of 8192 to
-// 16384 bf16 take the two-pass kernel instead, which reads the row again from L1 and
-// steers L2's evictions (rms_norm_two_pass_kernel). Rows too long for the register
+// 32768 bf16 (4096 to 16384 float32) take the two-pass kernel instead, which reads the row again
+// from L1 and steers L2's evictions (rms_norm_two_pass_kernel). Rows too long for the register
 // kernels use the generic kernel, which reads the row twice (the second time mostly
 // from L2). Accumulation is in float32.
 
@@ -228,24 +228,25 @@ __global__ void __launch_bounds__(THREADS, (rms_norm_kernel_min_blocks<T, VEC, I
   }
 }
 
-// rms_norm_two_pass_kernel's block size.
+// rms_norm_two_pass_kernel's block size, and its block size for rows past kTwoPassThreads x
+// NormPolicy::rms_norm_two_pass_max_items vectors.
 constexpr int kTwoPassThreads = 512;
+constexpr int kTwoPassWideThreads = 1024;
 
-// [rows, hidden] -> [rows, hidden], one block of kTwoPassThreads per row (grid == rows, no
-// loop), rows of up to ITEMS x kTwoPassThreads 16-byte vectors; torch.compile's shape for
-// these rows. The first pass issues the thread's ITEMS loads together and sums their
-// squares; the second reads the row again (from L1, where the first pass left it) with the
-// weight, one vector at a time, and stores. The row's loads carry eviction priorities, in
-// L1 and in L2: evict-last on the first read, evict-first on the second (and last),
-// evict-last on the weight. Without the L2 priorities the same kernel ran as the register
-// kernel (H200, bf16, us: 16384 x 8192 129.8 against 124.5 with them; 16384 x 16384 265.2
-// / 255.1). EXACT (rows of exactly ITEMS x kTwoPassThreads vectors): no bounds, so the
-// first loads wait for nothing but the row's address (each block's start is on the
-// critical path: 4096 x 8192 33.8 -> 32.7 us without the bounds and the row loop).
-// Otherwise items past the row end load the row's first vector (as load_slice), count 0
-// and store nothing (a predicated store: the second pass has no branch).
-template <typename T, int ITEMS, bool EXACT, typename Rows>
-__global__ void __launch_bounds__(kTwoPassThreads)
+// [rows, hidden] -> [rows, hidden], one block of THREADS per row (grid == rows, no loop),
+// rows of up to ITEMS x THREADS 16-byte vectors; torch.compile's shape for these rows. The first
+// pass issues the thread's ITEMS loads together and sums their squares; the second reads the row
+// again (from L1, where the first pass left it) with the weight, one vector at a time, and stores.
+// The row's loads carry eviction priorities, in L1 and in L2: evict-last on the first read,
+// evict-first on the second (and last), evict-last on the weight. Without the L2 priorities the
+// same kernel ran as the register kernel (H200, bf16, us: 16384 x 8192 129.8 against 124.5 with
+// them; 16384 x 16384 265.2 / 255.1). EXACT (rows of exactly ITEMS x THREADS vectors): no bounds,
+// so the first loads wait for nothing but the row's address (each block's start is on the critical
+// path: 4096 x 8192 33.8 -> 32.7 us without the bounds and the row loop). Otherwise items past the
+// row end load the row's first vector (as load_slice), count 0 and store nothing (a predicated
+// store: the second pass has no branch).
+template <typename T, int ITEMS, bool EXACT, typename Rows, int THREADS = kTwoPassThreads>
+__global__ void __launch_bounds__(THREADS)
     rms_norm_two_pass_kernel(T* out, Rows out_rows, const T* in, Rows in_rows,
                              const T* __restrict__ weight, int hidden, float eps) {
   stablekernels::cuda::pdl_enter();
@@ -253,19 +254,19 @@ __global__ void __launch_bounds__(kTwoPassThreads)
   using stablekernels::cuda::load16_evict;
   constexpr int VEC = stablekernels::cuda::kVec16<T>;
   __shared__ float partial[2][32];
-  const int nvec = EXACT ? ITEMS * kTwoPassThreads : hidden / VEC;
+  const int nvec = EXACT ? ITEMS * THREADS : hidden / VEC;
   const T* x = in + in_rows.offset(blockIdx.x);
   T* y = out + out_rows.offset(blockIdx.x);
   uint4 u[ITEMS];
 #pragma unroll
   for (int i = 0; i < ITEMS; ++i) {
-    const int j = threadIdx.x + i * kTwoPassThreads;
+    const int j = threadIdx.x + i * THREADS;
     u[i] = load16_evict<Evict::kLast>(x + static_cast<int64_t>(EXACT || j < nvec ? j : 0) * VEC);
   }
   float ss = 0.0f;
 #pragma unroll
   for (int i = 0; i < ITEMS; ++i) {
-    const bool in_row = EXACT || threadIdx.x + i * kTwoPassThreads < nvec;
+    const bool in_row = EXACT || threadIdx.x + i * THREADS < nvec;
     const Vec<T, VEC> a = stablekernels::cuda::unpack<T, VEC>(u[i]);
 #pragma unroll
     for (int k = 0; k < VEC; ++k) {
@@ -276,7 +277,7 @@ __global__ void __launch_bounds__(kTwoPassThreads)
   const float inv = rsqrtf(row_sum(ss, partial, 0) / static_cast<float>(hidden) + eps);
 #pragma unroll
   for (int i = 0; i < ITEMS; ++i) {
-    const int j = threadIdx.x + i * kTwoPassThreads;
+    const int j = threadIdx.x + i * THREADS;
     const bool in_row = EXACT || j < nvec;
     const int64_t off = static_cast<int64_t>(in_row ? j : 0) * VEC;
     const Vec<T, VEC> a = stablekernels::cuda::unpack<T, VEC>(load16_evict<Evict::kFirst>(x + off));

@@ -43,8 +43,13 @@ struct NormPolicy {
   // Rows of 16-byte vectors over rms_norm_persistent_max_vecs and up to kTwoPassThreads
   // (512) x this many (rows of 8192 to 16384 bf16 / fp16, 4096 to 8192 fp32) on more than
   // rms_norm_decode_rows rows: the two-pass kernel, before any of the shapes above (which
-  // keep the rows of scalar access). H200, bf16, us, the kernels above / two-pass
-  // (torch.compile), one machine, two rounds: 4096 x 8192 33.5 / 32.7-32.8 (32.4), 4096 x
+  // keep the rows of scalar access); rows of up to twice that (16384 fp32, 32768 bf16) the
+  // two-pass kernel in blocks of kTwoPassWideThreads (1024) of this many vectors a thread.
+  // H200, float32, rows of 16384, us, two rounds, the persistent (4096 rows) or generic
+  // kernel / the 1024-thread two-pass kernel (torch.compile): 4096 rows 139.4-139.6 /
+  // 126.2-126.4 (127-128), 16384 rows 560.6-560.8 / 499.9-500.1 (497-498); the 512-thread
+  // kernel with 8 vectors a thread 145.5 / 577.0-578.2. H200, bf16, us, the kernels above /
+  // two-pass (torch.compile), one machine, two rounds: 4096 x 8192 33.5 / 32.7-32.8 (32.4), 4096 x
   // 16384 68.7-69.2 / 64.7-64.8 (65.9-66.0), 16384 x 8192 129.6-129.8 / 124.6-124.8 (124.4),
   // 16384 x 16384 266.1-266.3 / 254.9-255.1 (255.8-256.2). Its 256-thread form, 8-byte
   // vectors (torch.compile's), and loops of one or two loads a thread at a time: level or

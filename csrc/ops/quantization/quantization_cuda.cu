@@ -29,6 +29,14 @@ struct QuantPolicy {
   // launched programmatically: 4096 x 4096 25.0 / 24.0, 4096 x 8192 42.4 / 42.0, 16384 x
   // 4096 (4x L2) 79.0 / 78.7, 16384 x 8192 157.0 / 159.8.
   int two_pass_blocks_per_sm = 16;
+  // float32 inputs of at least wide_flat_min_bytes: this many instead of flat_blocks_per_sm
+  // (both kernels). H200, float32, us, two rounds, 32 / 64: static 16384 x 4096 (256 MiB)
+  // 82.2-82.3 / 79.8-80.0, 16384 x 8192 163.0-163.2 / 158.0-158.1, 32768 x 8192 328.8 /
+  // 315.2-315.3; dynamic 16384 x 4096 139.4-139.6 / 137.8-137.9, 16384 x 8192 279.1-279.3 /
+  // 271.8, 32768 x 8192 558.5-558.8 / 543.7-544.0. Smaller inputs keep 32: static 4096 x
+  // 4096 22.3 / 23.6, dynamic 4096 x 8192 71.7 / 72.8 (static 41.6-42.0 / 40.6-40.8).
+  int wide_flat_blocks_per_sm = 64;
+  int64_t wide_flat_min_bytes = int64_t{256} << 20;
   // ... and the share of the L2 size (in percent) that the amax pass's loads at the end of
   // the input mark evict-last, the rest evict-first (cuda::L2Keep). H200, bf16, us, with
   // the programmatic launch, no priorities / 50% / 75%: 16384 x 8192 158.1 / 154.5 / 154.6,
@@ -103,8 +111,10 @@ unsigned flat_blocks(const FlatWalk& w, int64_t nvec, int sms, const TwoPass* tw
   const int64_t needed =
       w.rows == 1 ? (nvec + kThreads - 1) / kThreads : w.rows * ((nvec + kThreads - 1) / kThreads);
   const bool small = two_pass != nullptr && bytes <= 2 * two_pass->l2_bytes;
-  const int64_t cap =
-      static_cast<int64_t>(sms) * (small ? p.two_pass_blocks_per_sm : p.flat_blocks_per_sm);
+  const bool wide = sizeof(CT) == 4 && bytes >= p.wide_flat_min_bytes;
+  const int per_sm =
+      small ? p.two_pass_blocks_per_sm : (wide ? p.wide_flat_blocks_per_sm : p.flat_blocks_per_sm);
+  const int64_t cap = static_cast<int64_t>(sms) * per_sm;
   return static_cast<unsigned>(std::max<int64_t>(1, std::min(needed, cap)));
 }
 
