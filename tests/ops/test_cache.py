@@ -20,8 +20,10 @@ COPY = torch.ops.stablekernels.copy_blocks
 DTYPES = [torch.float32, torch.float16, torch.bfloat16]
 # (num_tokens, num_kv_heads, head_size, num_blocks, block_size): typical and odd head and block
 # sizes; on CUDA they take every access width (16 bytes; 8 bytes for 36 halves or 18 floats;
-# one element for 7).
+# one element for 7), and 32 heads of 128 more accesses a token than a block has threads
+# (the kernel's loop over a token's chunks; the others, one access a thread, take none).
 SHAPES = [
+    (3, 32, 128, 2, 16),
     (1, 1, 64, 1, 16),
     (7, 3, 7, 3, 5),
     (33, 8, 128, 8, 16),

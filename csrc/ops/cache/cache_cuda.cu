@@ -20,10 +20,16 @@ template <typename CT, int N, bool kFp8>
 void launch_reshape(cudaStream_t stream, const ReshapeAndCacheShape& s, const CT* k, const CT* v,
                     void* kc, void* vc, const int64_t* slots, const float* ks, const float* vs,
                     BadEntryRecord* bad) {
-  const int threads = threads_for(s.num_heads * (s.head_size / N));
+  const int64_t per_token = s.num_heads * (s.head_size / N);
+  const int threads = threads_for(per_token);
   const auto blocks = static_cast<unsigned>(std::min(s.num_tokens, kCachePolicy.max_blocks));
-  launch_kernel(&cuda::reshape_and_cache_flash_kernel<CT, N, kFp8>, blocks, threads, 0, stream, k,
-                v, kc, vc, slots, s, ks, vs, bad);
+  if (per_token <= threads && s.num_tokens <= kCachePolicy.max_blocks) {
+    launch_kernel(&cuda::reshape_and_cache_flash_kernel<CT, N, kFp8, true>, blocks, threads, 0,
+                  stream, k, v, kc, vc, slots, s, ks, vs, bad);
+  } else {
+    launch_kernel(&cuda::reshape_and_cache_flash_kernel<CT, N, kFp8, false>, blocks, threads, 0,
+                  stream, k, v, kc, vc, slots, s, ks, vs, bad);
+  }
 }
 
 template <typename CT, bool kFp8>

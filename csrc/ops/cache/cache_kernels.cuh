@@ -73,8 +73,10 @@ __device__ __forceinline__ void store_chunk(const Vec<T, N>& x, void* dst, int64
 // computed ahead of the inner loop, made every thread wait for the slot before issuing them
 // (16384 tokens x 8 heads x 128, bf16, on an H200: 35.7 -> 34.7 us). The (head, chunk) pair and the
 // slot's block are found by 32-bit divisions (per_token < 2^31, checked by the host;
-// slot_position), not 64-bit ones.
-template <typename T, int N, bool kFp8>
+// slot_position), not 64-bit ones. ONE_PASS (the launch gives each token a block and each
+// (head, chunk) pair a thread): both loops end after one trip, so the kernel has none
+// (16384 tokens: 34.8 -> 34.5 us in a harness of the kernel alone).
+template <typename T, int N, bool kFp8, bool ONE_PASS>
 __global__ void __launch_bounds__(256)
     reshape_and_cache_flash_kernel(const T* key, const T* value, void* key_cache, void* value_cache,
                                    const int64_t* slots, ReshapeAndCacheShape s,
@@ -106,9 +108,15 @@ __global__ void __launch_bounds__(256)
                               ks);
       store_chunk<T, N, kFp8>(unpack<T, N>(v), value_cache, cache_offset(s.value_cache, pos, h) + d,
                               vs);
+      if constexpr (ONE_PASS) {
+        break;
+      }
     }
     if (slot >= s.num_slots && bad != nullptr && threadIdx.x == 0) {
       record_bad_entry(bad, kBadSlot, t, slot, 0, s.num_slots);
+    }
+    if constexpr (ONE_PASS) {
+      break;
     }
   }
 }
