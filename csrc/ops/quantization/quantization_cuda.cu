@@ -29,19 +29,20 @@ struct QuantPolicy {
   // launched programmatically: 4096 x 4096 25.0 / 24.0, 4096 x 8192 42.4 / 42.0, 16384 x
   // 4096 (4x L2) 79.0 / 78.7, 16384 x 8192 157.0 / 159.8.
   int two_pass_blocks_per_sm = 16;
-  // float32 inputs of at least wide_flat_min_bytes: this many instead of flat_blocks_per_sm
-  // (both kernels). H200, float32, us, two rounds, 32 / 64: static 16384 x 4096 (256 MiB)
-  // 82.2-82.3 / 79.8-80.0, 16384 x 8192 163.0-163.2 / 158.0-158.1, 32768 x 8192 328.8 /
-  // 315.2-315.3; dynamic 16384 x 4096 139.4-139.6 / 137.8-137.9, 16384 x 8192 279.1-279.3 /
-  // 271.8, 32768 x 8192 558.5-558.8 / 543.7-544.0. Smaller inputs keep 32: static 4096 x
-  // 4096 22.3 / 23.6, dynamic 4096 x 8192 71.7 / 72.8 (static 41.6-42.0 / 40.6-40.8).
-  int wide_flat_blocks_per_sm = 64;
-  int64_t wide_flat_min_bytes = int64_t{256} << 20;
   // ... and the share of the L2 size (in percent) that the amax pass's loads at the end of
   // the input mark evict-last, the rest evict-first (cuda::L2Keep). H200, bf16, us, with
   // the programmatic launch, no priorities / 50% / 75%: 16384 x 8192 158.1 / 154.5 / 154.6,
   // 16384 x 4096 79.2 / 78.5 / 78.3; before it, none / 75%: 4096 x 4096 27.2 / 26.9.
   int two_pass_l2_keep_percent = 75;
+  // float32 inputs of at least wide_flat_min_bytes (not the two-pass sizes above): this many
+  // blocks per SM instead of flat_blocks_per_sm, in both per-tensor ops. H200, float32, us, two
+  // rounds, 32 / 64: static 16384 x 4096 (256 MiB) 82.2-82.3 / 79.8-80.0, 16384 x 8192 163.0-163.2
+  // / 158.0-158.1, 32768 x 8192 328.8 / 315.2-315.3; dynamic 16384 x 4096 139.4-139.6 /
+  // 137.8-137.9, 16384 x 8192 279.1-279.3 / 271.8, 32768 x 8192 558.5-558.8 / 543.7-544.0. Smaller
+  // inputs keep 32: static 4096 x 4096 22.3 / 23.6, dynamic 4096 x 8192 71.7 / 72.8
+  // (static 41.6-42.0 / 40.6-40.8).
+  int wide_flat_blocks_per_sm = 64;
+  int64_t wide_flat_min_bytes = int64_t{256} << 20;
   // Per token: vectors per thread in the register kernel grow in powers of two up to this
   // many until a row fits in per_token_threads threads, then threads grow up to
   // cuda::kRowKernelThreads; longer rows use the generic two-pass kernel.
