@@ -23,13 +23,11 @@ void launch_reshape(cudaStream_t stream, const ReshapeAndCacheShape& s, const CT
   const int64_t per_token = s.num_heads * (s.head_size / N);
   const int threads = threads_for(per_token);
   const auto blocks = static_cast<unsigned>(std::min(s.num_tokens, kCachePolicy.max_blocks));
-  if (per_token <= threads && s.num_tokens <= kCachePolicy.max_blocks) {
-    launch_kernel(&cuda::reshape_and_cache_flash_kernel<CT, N, kFp8, true>, blocks, threads, 0,
-                  stream, k, v, kc, vc, slots, s, ks, vs, bad);
-  } else {
-    launch_kernel(&cuda::reshape_and_cache_flash_kernel<CT, N, kFp8, false>, blocks, threads, 0,
-                  stream, k, v, kc, vc, slots, s, ks, vs, bad);
-  }
+  // one block a token and one thread a (head, chunk) pair: the form without loops
+  const bool one_pass = per_token <= threads && s.num_tokens <= kCachePolicy.max_blocks;
+  const auto kernel = one_pass ? &cuda::reshape_and_cache_flash_kernel<CT, N, kFp8, true>
+                               : &cuda::reshape_and_cache_flash_kernel<CT, N, kFp8, false>;
+  launch_kernel(kernel, blocks, threads, 0, stream, k, v, kc, vc, slots, s, ks, vs, bad);
 }
 
 template <typename CT, bool kFp8>
