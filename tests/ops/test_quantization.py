@@ -85,6 +85,25 @@ def test_static_either_side_of_the_decode_launch(
     )
 
 
+@pytest.mark.cuda
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("side", [-1, 1], ids=["under", "past"])
+def test_static_either_side_of_the_one_trip_grid(dtype: torch.dtype, side: int) -> None:
+    # CUDA: a dense input of more than 32 blocks a SM x 1024 16-byte vectors takes a grid of
+    # one trip (4 vectors) a thread instead of looping; just under and past that size, with a
+    # row length that leaves the last trip partial, every element is written with the
+    # reference's bits.
+    sms = torch.cuda.get_device_properties(0).multi_processor_count
+    per_vec = 16 // torch.empty((), dtype=dtype).element_size()
+    hidden = 4104
+    rows = (sms * 32 * 1024 * per_vec) // hidden + side * 7
+    x = make_input((rows, hidden), "contiguous", dtype, "cuda", seed=5, scale=30.0)
+    scale = torch.tensor([0.0173], device="cuda")
+    out = nan_fp8((rows, hidden), "cuda")
+    OPS.static_scaled_fp8_quant(out, x, scale)
+    assert_bits_equal(out, static_scaled_fp8_quant_ref(x, scale))
+
+
 @pytest.mark.parametrize("device", DEVICES)
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("shape", SHAPES, ids=str)
