@@ -489,6 +489,28 @@ def test_dynamic_two_pass_call_after_call(dtype: torch.dtype, shape: tuple[int, 
         assert_bits_equal(q, q_ref)
 
 
+@pytest.mark.cuda
+@pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float32])
+def test_dynamic_past_twice_the_l2_size(dtype: torch.dtype) -> None:
+    # Past twice the L2 size the amax kernel keeps its capped grid and the conversion takes
+    # one trip (4 vectors) a thread, walking from the end; the row length leaves the last
+    # trip partial. Twice on one scale buffer, the second amax smaller than the first.
+    l2 = torch.cuda.get_device_properties(0).L2_cache_size
+    hidden = 4104
+    rows = 2 * l2 // (hidden * torch.empty((), dtype=dtype).element_size()) + 7
+    base = make_input((rows, hidden), "contiguous", dtype, "cuda", seed=23, scale=0.01)
+    out = nan_fp8((rows, hidden), "cuda")
+    scale = torch.empty(1, device="cuda")
+    for k, peak in enumerate([300.0, 0.25]):
+        x = base * (k + 1)
+        x.view(-1)[(k * 7919) % x.numel()] = -peak
+        OPS.dynamic_scaled_fp8_quant(out, x, scale)
+        q_ref, s_ref = dynamic_scaled_fp8_quant_ref(x)
+        assert scale.item() == torch.tensor(peak / 448, dtype=torch.float32).item()
+        torch.testing.assert_close(scale, s_ref, atol=0, rtol=0)
+        assert_bits_equal(out, q_ref)
+
+
 # The same in a CUDA graph (programmatic launches become graph edges of their own kind): one
 # capture, replayed on new inputs; one shape per path (one cluster, two kernels with the
 # decode conversion, two kernels with the grid-stride conversion).

@@ -35,8 +35,8 @@ struct QuantPolicy {
   // 16384 x 4096 79.2 / 78.5 / 78.3; before it, none / 75%: 4096 x 4096 27.2 / 26.9.
   int two_pass_l2_keep_percent = 75;
   // float32 inputs of at least wide_flat_min_bytes (not the two-pass sizes above): this many
-  // blocks per SM instead of flat_blocks_per_sm, in both per-tensor ops (the static one's
-  // grid grows past it: static_one_trip below). H200, float32, us, two
+  // blocks per SM instead of flat_blocks_per_sm, in both per-tensor ops (the conversion's
+  // grid grows past it: conversion_one_trip below). H200, float32, us, two
   // rounds, 32 / 64: static 16384 x 4096 (256 MiB) 82.2-82.3 / 79.8-80.0, 16384 x 8192 163.0-163.2
   // / 158.0-158.1, 32768 x 8192 328.8 / 315.2-315.3; dynamic 16384 x 4096 139.4-139.6 /
   // 137.8-137.9, 16384 x 8192 279.1-279.3 / 271.8, 32768 x 8192 558.5-558.8 / 543.7-544.0. Smaller
@@ -44,22 +44,27 @@ struct QuantPolicy {
   // (static 41.6-42.0 / 40.6-40.8).
   int wide_flat_blocks_per_sm = 64;
   int64_t wide_flat_min_bytes = int64_t{256} << 20;
-  // static_scaled_fp8_quant's dense walks: blocks past the floor above (flat_blocks_per_sm,
-  // or wide_flat_blocks_per_sm) until each thread makes a single trip of kFlatUnroll vectors,
-  // so the grid does not loop (inputs of more than the floor x 1024 16-byte vectors a SM: 66
-  // MiB on 132 SMs). Fewer vectors a thread measured slower (one vector a thread, 256 blocks
-  // a SM at 16384 x 4096 bf16: 67.6 us); more is the loop this replaces. The dynamic
-  // quantizer keeps its caps (both its kernels at 64 to 256 blocks a SM: 16384 x 4096 bf16
-  // 78.2 -> 80.0-128.4 us; its amax blocks end in one atomic each). Before / after, us, two
-  // rounds, bf16 (float16 alike) / float32:
-  //   H200: 16384 x 8192 96.8-97.0 / 93.0-93.3, 159.3 / 155.5-155.6; 32768 x 8192 193.6 /
-  //   184.4, 318.2-318.4 / 308.0-308.2; 16384 x 4096 47.9-48.1 / 47.7-47.9, 80.2 / 79.1-79.3;
-  //   float32 4096 x 8192 42.0-42.1 / 41.0-41.4.
-  //   H100: 16384 x 8192 133.1 / 129.3-129.5, 221.2 / 216.5-216.6; 32768 x 8192 271.4-271.7 /
-  //   260.8-261.0 (torch.compile 258.2), 445.8-445.9 / 431.7; 16384 x 4096 64.7-64.9 /
-  //   63.9-64.0; float32 4096 x 8192 56.5-56.6 / 55.9.
+  // The conversion's dense walks (static_scaled_fp8_quant, and dynamic_scaled_fp8_quant's
+  // second kernel past the two-pass sizes above): blocks past the floor above
+  // (flat_blocks_per_sm, or wide_flat_blocks_per_sm) until each thread makes a single trip
+  // of kFlatUnroll vectors, so the grid does not loop (inputs of more than the floor x 1024
+  // 16-byte vectors a SM: 66 MiB on 132 SMs). Fewer vectors a thread measured slower (one
+  // vector a thread, 256 blocks a SM at 16384 x 4096 bf16: 67.6 us); more is the loop this
+  // replaces. The amax pass keeps its cap: its blocks end in one atomic each on the one
+  // scale (both dynamic kernels at 64 to 256 blocks a SM: 16384 x 4096 bf16 78.2 -> 80.0-128.4
+  // us). Before / after, us, two rounds, bf16 (float16 alike) / float32:
+  //   static, H200: 16384 x 8192 96.8-97.0 / 93.0-93.3, 159.3 / 155.5-155.6; 32768 x 8192
+  //   193.6 / 184.4, 318.2-318.4 / 308.0-308.2; 16384 x 4096 47.9-48.1 / 47.7-47.9, 80.2 /
+  //   79.1-79.3; float32 4096 x 8192 42.0-42.1 / 41.0-41.4.
+  //   static, H100: 16384 x 8192 133.1 / 129.3-129.5, 221.2 / 216.5-216.6; 32768 x 8192
+  //   271.4-271.7 / 260.8-261.0 (torch.compile 258.2), 445.8-445.9 / 431.7; 16384 x 4096
+  //   64.7-64.9 / 63.9-64.0; float32 4096 x 8192 56.5-56.6 / 55.9.
   //   Under the floor (bf16 4096 x 4096 and 4096 x 8192, float32 4096 x 4096): level on both.
-  bool static_one_trip = true;
+  //   dynamic, H200: 32768 x 8192 313.7 / 304.3-304.5, 550.8 / 541.2-541.5; 16384 x 8192
+  //   154.6-154.7 / 154.5, 274.9 / 272.2-272.8; 16384 x 4096 level. H100: 32768 x 8192
+  //   442.9-443.5 / 432.2, 783.5-783.6 / 770.7; 16384 x 8192 215.6-215.8 / 214.3, 387.7 /
+  //   384.4-384.6.
+  bool conversion_one_trip = true;
   // Per token: vectors per thread in the register kernel grow in powers of two up to this
   // many until a row fits in per_token_threads threads, then threads grow up to
   // cuda::kRowKernelThreads; longer rows use the generic two-pass kernel.
@@ -118,12 +123,14 @@ int flat_vec(const FlatWalk& w, const void* out, const void* in) {
 }
 
 // Dense walks: one vector per thread while that fits under the cap; past it, threads loop
-// (kFlatUnroll vectors per iteration), except in static_scaled_fp8_quant, whose grid grows
-// past the cap to one trip a thread (QuantPolicy::static_one_trip). Row walks: one tile of a
-// row per block iteration. `two_pass`: a kernel of dynamic_scaled_fp8_quant's two
-// (kQuantPolicy), sized by the input's bytes (CT elements).
+// (kFlatUnroll vectors per iteration), except in the conversion (`converts`) outside the
+// two-pass sizes, whose grid grows past the cap to one trip a thread
+// (QuantPolicy::conversion_one_trip). Row walks: one tile of a row per block iteration.
+// `two_pass`: a kernel of dynamic_scaled_fp8_quant's two (kQuantPolicy), sized by the input's
+// bytes (CT elements).
 template <typename CT>
-unsigned flat_blocks(const FlatWalk& w, int64_t nvec, int sms, const TwoPass* two_pass) {
+unsigned flat_blocks(const FlatWalk& w, int64_t nvec, int sms, const TwoPass* two_pass,
+                     bool converts) {
   constexpr QuantPolicy p = kQuantPolicy;
   const int64_t bytes = w.rows * w.hidden * static_cast<int64_t>(sizeof(CT));
   constexpr int64_t kThreads = cuda::kFlatThreads;
@@ -134,7 +141,7 @@ unsigned flat_blocks(const FlatWalk& w, int64_t nvec, int sms, const TwoPass* tw
   const int per_sm =
       small ? p.two_pass_blocks_per_sm : (wide ? p.wide_flat_blocks_per_sm : p.flat_blocks_per_sm);
   int64_t blocks = std::min(needed, static_cast<int64_t>(sms) * per_sm);
-  if (p.static_one_trip && two_pass == nullptr && w.rows == 1) {
+  if (p.conversion_one_trip && converts && !small && w.rows == 1) {
     constexpr int64_t kTrip = kThreads * cuda::kFlatUnroll;
     blocks = std::max(blocks, std::min<int64_t>((nvec + kTrip - 1) / kTrip, p.max_blocks));
   }
@@ -154,7 +161,7 @@ template <typename CT, int VEC>
 void launch_quantize(cudaStream_t s, const FlatWalk& w, uint8_t* out, const CT* in,
                      const float* scale, int sms, const TwoPass* two_pass) {
   const int64_t nvec = w.hidden / VEC;
-  const unsigned blocks = flat_blocks<CT>(w, nvec, sms, two_pass);
+  const unsigned blocks = flat_blocks<CT>(w, nvec, sms, two_pass, true);
   const bool backward = two_pass != nullptr;
   if (w.rows == 1 && two_pass != nullptr) {
     launch_quantize_after_amax<CT, VEC>(s, blocks, out, in, scale, nvec);
@@ -171,7 +178,7 @@ template <typename CT, int VEC>
 void launch_amax(cudaStream_t s, const FlatWalk& w, float* scale, const CT* in, int sms,
                  const TwoPass& two_pass) {
   const int64_t nvec = w.hidden / VEC;
-  const unsigned blocks = flat_blocks<CT>(w, nvec, sms, &two_pass);
+  const unsigned blocks = flat_blocks<CT>(w, nvec, sms, &two_pass, false);
   const cuda::L2Keep none{0};
   if (w.rows != 1) {
     launch_kernel(&cuda::tensor_amax_kernel<CT, VEC, false, false>, blocks, cuda::kFlatThreads, 0,
