@@ -35,8 +35,9 @@ struct QuantPolicy {
   // 16384 x 4096 79.2 / 78.5 / 78.3; before it, none / 75%: 4096 x 4096 27.2 / 26.9.
   int two_pass_l2_keep_percent = 75;
   // float32 inputs of at least wide_flat_min_bytes (not the two-pass sizes above): this many
-  // blocks per SM instead of flat_blocks_per_sm, in both per-tensor ops (the conversion's
-  // grid grows past it: conversion_one_trip below). H200, float32, us, two
+  // blocks per SM instead of flat_blocks_per_sm. Chosen for both per-tensor ops; since
+  // conversion_one_trip (below) the dense conversions grow past it, so it sizes the amax
+  // pass and the row walks. H200, float32, us, two
   // rounds, 32 / 64: static 16384 x 4096 (256 MiB) 82.2-82.3 / 79.8-80.0, 16384 x 8192 163.0-163.2
   // / 158.0-158.1, 32768 x 8192 328.8 / 315.2-315.3; dynamic 16384 x 4096 139.4-139.6 /
   // 137.8-137.9, 16384 x 8192 279.1-279.3 / 271.8, 32768 x 8192 558.5-558.8 / 543.7-544.0. Smaller
