@@ -17,7 +17,7 @@ copy bandwidth of a large buffer, "% same" by a copy of the same traffic timed t
 same way (the ceiling at that size, launch and tail included). CPU timing: wall
 clock, minimum of the repetitions. Writes reports/bench-<device>.json, .md and .svg (a
 chart: benchmarks/bench_chart.py) after every op, so a run cut short keeps what it
-measured.
+measured; ends with the check of the targets (benchmarks/targets.py), also in the .md.
 """
 
 from __future__ import annotations
@@ -38,6 +38,7 @@ from stablekernels.ops import REGISTRY
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import bench_chart  # benchmarks/bench_chart.py, beside this script
+import targets  # benchmarks/targets.py, beside this script
 
 ROOT = Path(__file__).resolve().parent.parent
 DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16, "fp32": torch.float32}
@@ -133,6 +134,24 @@ def copy_bandwidth(timer: Timer, device: str) -> float:
     return traffic / copy_seconds(timer, device, traffic)
 
 
+def device_facts(device: str) -> dict:
+    """What the target check (benchmarks/targets.py) needs to know of the device: on a GPU,
+    its memory's peak rate (2 x the memory clock x the bus width) and the bytes it holds on
+    chip (L2, and every SM's shared memory and registers), where torch reports them."""
+    if device != "cuda":
+        return {"device_kind": device}
+    p = torch.cuda.get_device_properties(0)
+    facts: dict = {"device_kind": device}
+    clock_khz, bus_bits = getattr(p, "memory_clock_rate", 0), getattr(p, "memory_bus_width", 0)
+    if clock_khz and bus_bits:
+        facts["dram_peak_gbps"] = 2 * clock_khz * 1e3 * bus_bits / 8 / 1e9
+    smem = getattr(p, "shared_memory_per_multiprocessor", 0)
+    regs = getattr(p, "regs_per_multiprocessor", 0)
+    if smem and regs:
+        facts["onchip_bytes"] = p.L2_cache_size + p.multi_processor_count * (smem + 4 * regs)
+    return facts
+
+
 def host_overhead(reps: int = 20000) -> list[dict]:
     """Per-call cost from Python on the CPU: our boxed stable-ABI op against a native
     aten op on a tensor small enough that the work is negligible."""
@@ -180,6 +199,7 @@ def run(args: argparse.Namespace, stem: str) -> dict:
         raise SystemExit("--device cuda: no CUDA GPU visible")
     timer = Timer(device, args.reps, args.warmup)
     ceiling = copy_bandwidth(timer, device)
+    facts = device_facts(device)
     gpu = (
         torch.cuda.get_device_name()
         if device == "cuda"
@@ -204,6 +224,7 @@ def run(args: argparse.Namespace, stem: str) -> dict:
         "torch": torch.__version__,
         "stablekernels": stablekernels.__version__,
         "copy_gbps": ceiling / 1e9,
+        **facts,
         "quick": args.quick,
         "rows": rows,
     }
@@ -249,6 +270,7 @@ def run(args: argparse.Namespace, stem: str) -> dict:
                     "speedup_vs_compile": t_comp / t_ours,
                     "copy_same_us": t_copy * 1e6,
                     "pct_copy_same": 100 * t_copy / t_ours,
+                    **targets.case_fields(case, dtype, facts.get("onchip_bytes")),
                 }
                 line = (
                     f"{name:<20} {dt_name:<5} {case.label:<24} {row['ours_us']:9.1f} {row['ours_gbps']:6.0f} "
@@ -308,6 +330,7 @@ def markdown(result: dict) -> str:
     if "host_overhead" in result:
         lines += ["", "| call (CPU, from Python) | us per call |", "|---|---:|"]
         lines += [f"| {r['call']} | {r['us_per_call']:.2f} |" for r in result["host_overhead"]]
+    lines += ["", "Targets (benchmarks/targets.py):", "", targets.markdown(result).rstrip("\n")]
     return "\n".join(lines) + "\n"
 
 
@@ -345,6 +368,7 @@ def main(argv: list[str]) -> int:
     stem = f"bench-{args.device}{'-quick' if args.quick else ''}"
     result = run(args, stem)
     save(result, args.out, stem)
+    print("\ntargets:\n" + targets.markdown(result), end="")
     print(f"\nwrote {args.out / (stem + '.json')}, .md and .svg")
     return 0
 

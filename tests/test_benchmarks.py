@@ -97,6 +97,19 @@ def test_cpu_quick_run_writes_rows_with_same_size_copy(
         assert _cells(line) == _cells(header)
 
 
+def test_cpu_quick_run_checks_its_targets(smoke: tuple[int, dict, str, str]) -> None:
+    _, result, md, _ = smoke
+    assert result["device_kind"] == "cpu"
+    cases = {case.label: case for case in REGISTRY[OP].bench_quick}
+    for r in result["rows"]:
+        assert r["targets"] == cases[r["shape"]].targets.as_dict(), r
+    # a CPU run holds every row to eager, and the report ends with that verdict
+    verdict = md[md.index("Targets (benchmarks/targets.py):") :]
+    rows = len(result["rows"])
+    held = sum(r["ours_us"] <= r["eager_us"] for r in result["rows"])
+    assert f"| CPU: no slower than eager | {rows} | {held} |" in verdict
+
+
 def test_cpu_quick_run_measures_host_overhead(smoke: tuple[int, dict, str, str]) -> None:
     _, result, md, _ = smoke
     overhead = result.get("host_overhead")

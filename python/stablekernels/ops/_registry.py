@@ -38,6 +38,39 @@ def element_size(dtype: torch.dtype) -> int:
 
 
 @dataclasses.dataclass(frozen=True)
+class Targets:
+    """What benchmarks/targets.py holds one benchmark case to on a GPU, in bf16
+    (docs/performance.md), besides what it holds every case to: prefill shapes no more
+    than 3% slower than torch.compile, decode shapes under CUDA graphs no slower than
+    torch.compile's kernels, and on the CPU no slower than eager.
+
+    pct_copy:   at least this percentage of the device copy bandwidth (on `nbytes`).
+    vs_compile: at least this many times as fast as torch.compile.
+    vs_eager:   more than this many times as fast as eager.
+    """
+
+    pct_copy: float | None = None
+    vs_compile: float | None = None
+    vs_eager: float | None = None
+
+    def as_dict(self) -> dict[str, float]:
+        return {k: v for k, v in dataclasses.asdict(self).items() if v is not None}
+
+
+# Benchmark shapes of at least this many rows are large: held to the bandwidth targets.
+LARGE_MIN_ROWS = 4096
+
+
+def memory_bound(
+    rows: int, pct_copy: float = 90.0, large_rows: int = LARGE_MIN_ROWS, **more: float
+) -> Targets:
+    """The targets of a memory-bound op's case of `rows` rows: on large shapes (at least
+    `large_rows` rows) `pct_copy` percent of the copy bandwidth and `more`; on the others
+    only the ones every case has."""
+    return Targets(pct_copy=pct_copy, **more) if rows >= large_rows else Targets()
+
+
+@dataclasses.dataclass(frozen=True)
 class BenchCase:
     """One benchmark shape of an op (benchmarks/run.py times it).
 
@@ -46,12 +79,19 @@ class BenchCase:
     make_args: (device, dtype) -> arguments of the wrapper and of `native`.
     nbytes:    (dtype) -> the minimal bytes the op moves: each input read once,
                each output written once.
+    targets:   what the benchmark's target check holds this case to (Targets).
+    dram_bytes: (dtype, onchip) -> the least bytes that any implementation moves between
+               a GPU and its memory when the GPU holds at most `onchip` bytes on chip (L2,
+               shared memory and registers together), where that is more than `nbytes`:
+               the target check's proof that a target is out of reach.
     """
 
     label: str
     regime: str
     make_args: Callable[[torch.device, torch.dtype], tuple[Any, ...]]
     nbytes: Callable[[torch.dtype], int]
+    targets: Targets = Targets()
+    dram_bytes: Callable[[torch.dtype, int], int] | None = None
 
 
 @dataclasses.dataclass(frozen=True)

@@ -13,7 +13,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from ._registry import BenchCase, OpSpec, element_size, regime, register
+from ._registry import BenchCase, OpSpec, element_size, memory_bound, regime, register
 
 __all__ = ["gelu_and_mul", "gelu_tanh_and_mul", "silu_and_mul"]
 
@@ -105,7 +105,7 @@ def _bench(tokens: list[int], ds: list[int]) -> tuple[BenchCase, ...]:
         def nbytes(dtype: torch.dtype) -> int:
             return 3 * t * d * element_size(dtype)
 
-        return BenchCase(f"tokens={t} d={d}", regime(t), make, nbytes)
+        return BenchCase(f"tokens={t} d={d}", regime(t), make, nbytes, memory_bound(t))
 
     return tuple(case(t, d) for t in tokens for d in ds)
 

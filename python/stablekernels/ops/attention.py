@@ -13,7 +13,7 @@ from collections.abc import Iterator
 import torch
 from torch import Tensor
 
-from ._registry import BenchCase, OpSpec, element_size, regime, register
+from ._registry import BenchCase, OpSpec, element_size, memory_bound, regime, register
 
 __all__ = ["merge_attn_states"]
 
@@ -112,7 +112,7 @@ def _bench(shapes: list[tuple[int, int, int]]) -> tuple[BenchCase, ...]:
             return 3 * t * heads * (head_size * elem + 4)  # two inputs, one output, each with lse
 
         label = f"tokens={t} heads={heads} head={head_size}"
-        return BenchCase(label, regime(t), make, nbytes)
+        return BenchCase(label, regime(t), make, nbytes, memory_bound(t))
 
     return tuple(case(*s) for s in shapes)
 

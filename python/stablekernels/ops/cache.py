@@ -13,7 +13,7 @@ from collections.abc import Iterator
 import torch
 from torch import Tensor
 
-from ._registry import BenchCase, OpSpec, element_size, regime, register
+from ._registry import BenchCase, OpSpec, element_size, memory_bound, regime, register
 
 __all__ = ["copy_blocks", "reshape_and_cache_flash", "swap_blocks"]
 
@@ -298,7 +298,7 @@ def _reshape_bench(tokens: list[int]) -> tuple[BenchCase, ...]:
             return 4 * t * heads * head_size * elem + 8 * t  # read k, v; write both; slots
 
         label = f"tokens={t} kv_heads={heads} head={head_size}"
-        return BenchCase(label, regime(t), make, nbytes)
+        return BenchCase(label, regime(t), make, nbytes, memory_bound(t))
 
     return tuple(case(t) for t in tokens)
 

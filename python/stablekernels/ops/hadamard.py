@@ -15,7 +15,15 @@ from collections.abc import Iterator
 import torch
 from torch import Tensor
 
-from ._registry import BenchCase, OpSpec, element_size, regime, register
+from ._registry import (
+    BenchCase,
+    OpSpec,
+    Targets,
+    element_size,
+    memory_bound,
+    regime,
+    register,
+)
 
 __all__ = ["hadacore_transform"]
 
@@ -137,7 +145,9 @@ def _bench(tokens: list[int], sizes: list[int]) -> tuple[BenchCase, ...]:
         def nbytes(dtype: torch.dtype) -> int:
             return 2 * t * n * element_size(dtype)
 
-        return BenchCase(f"rows={t} n={n}", regime(t), make, nbytes)
+        # 80% of the copy bandwidth from n = 1024 on, on large shapes
+        targets = memory_bound(t, pct_copy=80.0) if n >= 1024 else Targets()
+        return BenchCase(f"rows={t} n={n}", regime(t), make, nbytes, targets)
 
     return tuple(case(t, n) for t in tokens for n in sizes)
 

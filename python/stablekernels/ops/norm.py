@@ -12,7 +12,7 @@ from collections.abc import Iterator
 import torch
 from torch import Tensor
 
-from ._registry import BenchCase, OpSpec, element_size, regime, register
+from ._registry import BenchCase, OpSpec, element_size, memory_bound, regime, register
 
 __all__ = ["fused_add_rms_norm", "fused_add_rms_norm_", "rms_norm"]
 
@@ -127,7 +127,7 @@ def _bench(n_rows_inputs: int, tokens: list[int], hiddens: list[int]) -> tuple[B
             size = element_size(dtype)
             return (2 * n_rows_inputs * t * h + h) * size
 
-        return BenchCase(f"tokens={t} hidden={h}", regime(t), make, nbytes)
+        return BenchCase(f"tokens={t} hidden={h}", regime(t), make, nbytes, memory_bound(t))
 
     return tuple(case(t, h) for t in tokens for h in hiddens)
 

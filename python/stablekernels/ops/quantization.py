@@ -23,7 +23,7 @@ from collections.abc import Iterator
 import torch
 from torch import Tensor
 
-from ._registry import BenchCase, OpSpec, element_size, regime, register
+from ._registry import BenchCase, OpSpec, element_size, memory_bound, regime, register
 
 __all__ = [
     "dynamic_per_token_scaled_fp8_quant",
@@ -253,7 +253,21 @@ def _bench(kind: str, tokens: list[int], hiddens: list[int]) -> tuple[BenchCase,
             size = element_size(dtype)
             return t * h * (size + 1) + 4 * (t if kind == "per_token" else 1)
 
-        return BenchCase(f"tokens={t} hidden={h}", regime(t), make, nbytes)
+        def dram_bytes(dtype: torch.dtype, onchip: int) -> int:
+            # Every output element needs the one scale, which needs every input element:
+            # what the chip cannot hold of the input when it has read its last element is
+            # read from memory again (writing anything out instead costs a write and a read).
+            return nbytes(dtype) + max(0, t * h * element_size(dtype) - onchip)
+
+        targets = memory_bound(t, **({"vs_compile": 1.2} if kind == "per_token" else {}))
+        return BenchCase(
+            f"tokens={t} hidden={h}",
+            regime(t),
+            make,
+            nbytes,
+            targets,
+            dram_bytes if kind == "dynamic" else None,
+        )
 
     return tuple(case(t, h) for t in tokens for h in hiddens)
 

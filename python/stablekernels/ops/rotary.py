@@ -13,7 +13,7 @@ from collections.abc import Iterator
 import torch
 from torch import Tensor
 
-from ._registry import BenchCase, OpSpec, element_size, regime, register
+from ._registry import BenchCase, OpSpec, element_size, memory_bound, regime, register
 
 __all__ = ["rotary_embedding", "rotary_embedding_"]
 
@@ -222,7 +222,7 @@ def _bench(shapes: list[tuple[int, int, int, int]]) -> tuple[BenchCase, ...]:
             return t * (2 * (hq + hk) * head_size * elem + head_size * elem + 8)
 
         label = f"tokens={t} heads={hq}/{hk} head={head_size}"
-        return BenchCase(label, regime(t), make, nbytes)
+        return BenchCase(label, regime(t), make, nbytes, memory_bound(t))
 
     return tuple(case(*s) for s in shapes)
 

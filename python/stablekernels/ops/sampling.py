@@ -13,7 +13,7 @@ from collections.abc import Iterator
 import torch
 from torch import Tensor
 
-from ._registry import BenchCase, OpSpec, element_size, regime, register
+from ._registry import BenchCase, OpSpec, Targets, element_size, memory_bound, regime, register
 
 __all__ = [
     "apply_repetition_penalties",
@@ -143,7 +143,10 @@ def _penalty_bench(seqs: list[int], vocabs: list[int]) -> tuple[BenchCase, ...]:
             size = element_size(dtype)
             return s * v * (2 * size + 2) + 4 * s
 
-        return BenchCase(f"seqs={s} vocab={v}", regime(s), make, nbytes)
+        # 256 sequences of a 128k vocabulary: 65 MB, a large shape of this op
+        return BenchCase(
+            f"seqs={s} vocab={v}", regime(s), make, nbytes, memory_bound(s, large_rows=256)
+        )
 
     return tuple(case(s, v) for s in seqs for v in vocabs)
 
@@ -264,7 +267,8 @@ def _top_k_bench(rows: list[int], cols: list[int], ks: list[int]) -> tuple[Bench
         def nbytes(dtype: torch.dtype) -> int:
             return r * c * 4 + r * k * 4 + 8 * r
 
-        return BenchCase(f"rows={r} cols={c} k={k}", regime(r), make, nbytes)
+        # faster than torch.topk (its `native`) on the same rows, at every size
+        return BenchCase(f"rows={r} cols={c} k={k}", regime(r), make, nbytes, Targets(vs_eager=1.0))
 
     return tuple(case(r, c, k) for r in rows for c in cols for k in ks)
 
