@@ -12,6 +12,7 @@
 #include <torch/headeronly/util/shim_utils.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cstdint>
 
 #include "core/checks.h"
@@ -96,6 +97,34 @@ inline int64_t l2_cache_bytes(int32_t device, const char* op) {
   int bytes = 0;
   STABLEKERNELS_CUDA_CHECK(cudaDeviceGetAttribute(&bytes, cudaDevAttrL2CacheSize, device), op);
   return std::max(bytes, 0);
+}
+
+// The peak rate of a device's memory (2 x its clock x its bus width) per SM, in GB/s, for
+// launch policies sized by how many bytes an SM must keep in flight; 0 where the device does
+// not report its memory clock or bus width. Asked once per device: the driver takes hundreds
+// of microseconds to answer cudaDevAttrMemoryClockRate (an H100, CUDA 13: rms_norm calls went
+// from 89 us to 600-700 us when each asked it).
+inline double memory_gbps_per_sm(int32_t device, const char* op) {
+  constexpr int kCachedDevices = 64;
+  static std::atomic<double> cached[kCachedDevices];  // 0: not asked yet; -1: not reported
+  const bool cacheable = device >= 0 && device < kCachedDevices;
+  if (cacheable) {
+    const double known = cached[device].load(std::memory_order_relaxed);
+    if (known != 0) {
+      return std::max(known, 0.0);
+    }
+  }
+  int clock_khz = 0;
+  int bus_bits = 0;
+  STABLEKERNELS_CUDA_CHECK(cudaDeviceGetAttribute(&clock_khz, cudaDevAttrMemoryClockRate, device),
+                           op);
+  STABLEKERNELS_CUDA_CHECK(
+      cudaDeviceGetAttribute(&bus_bits, cudaDevAttrGlobalMemoryBusWidth, device), op);
+  const double gbps = 2.0 * clock_khz * 1e3 * bus_bits / 8 / 1e9 / sm_count(device, op);
+  if (cacheable) {
+    cached[device].store(gbps > 0 ? gbps : -1.0, std::memory_order_relaxed);
+  }
+  return std::max(gbps, 0.0);
 }
 
 template <typename T>

@@ -40,7 +40,9 @@ def test_rms_norm(device: str, dtype: torch.dtype, shape: tuple[int, ...], layou
 # <= 512 16-byte vectors) and, beyond, one block per row (256-thread blocks); the two-pass
 # kernel for rows of 513-2048 16-byte vectors in 512-thread blocks (2 vectors a thread:
 # 6000 and 8192 bf16/fp16, 4096 fp32; 4: 8200, 12288, 16384 bf16/fp16, 6000 and 8192 fp32;
-# 6000, 8200 and 12288 end inside a thread's items) and of 2049-4096 in 1024-thread blocks
+# 6000, 8200 and 12288 end inside a thread's items; on a device whose memory peaks under 30
+# GB/s per SM, such as the H100, rows of 1025-2048 vectors take 1024 x 2 instead: 8200,
+# 12288 and 16384 bf16/fp16, 6000 and 8192 fp32) and of 2049-4096 in 1024-thread blocks
 # (12288 and 16384 fp32, 20000 and 32768 bf16/fp16; 12288 and 20000 end inside a thread's
 # items), with rows as one stride or as several dims (row_dims); the generic kernel beyond
 # (40000; 20000 and 32768 fp32).

@@ -25,10 +25,11 @@ void rms_norm_cuda(const Tensor& result, const Tensor& input, const Tensor& weig
   const RowIndexer irows = row_indexer(op, {input, "input"});
   const DType dtype = float_dtype(input.scalar_type(), op, "input");
   const int sms = sm_count(input.get_device_index(), op);
-  check_launch(
-      launch_rms_norm(dtype, ctx.stream, result.data_ptr(), orows, input.data_ptr(), irows,
-                      weight.data_ptr(), p.rows, p.hidden, static_cast<float>(epsilon), sms),
-      op);
+  const double mem_per_sm = memory_gbps_per_sm(input.get_device_index(), op);
+  check_launch(launch_rms_norm(dtype, ctx.stream, result.data_ptr(), orows, input.data_ptr(), irows,
+                               weight.data_ptr(), p.rows, p.hidden, static_cast<float>(epsilon),
+                               sms, mem_per_sm),
+               op);
 }
 
 void fused_add_rms_norm_cuda(const Tensor& input, const Tensor& residual, const Tensor& weight,

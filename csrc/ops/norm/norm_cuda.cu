@@ -74,7 +74,9 @@ bool plan_decode(Launch& l, int64_t rows, int64_t nvec, int max_items) {
 // rms_norm's launch. Few rows: the decode kernel. Rows of 16-byte vectors, more than
 // rms_norm_persistent_max_vecs of them and up to kTwoPassWideThreads x
 // rms_norm_two_pass_max_items: the two-pass kernel (kTwoPassThreads a block up to
-// kTwoPassThreads x rms_norm_two_pass_max_items vectors, kTwoPassWideThreads past that). Up to
+// kTwoPassThreads x rms_norm_two_pass_max_items vectors, kTwoPassWideThreads past that, and
+// kTwoPassWideThreads x 2 past kTwoPassThreads x 2 on a device of `mem_gbps_per_sm` under
+// rms_norm_two_pass_wide_max_gbps_per_sm). Up to
 // rms_norm_persistent_max_rows rows: the persistent register kernel while a row fits in 1024
 // threads of kNormPolicy.rms_norm_persistent_items vectors (except rows of more than
 // rms_norm_persistent_max_vecs that the 256-thread kernel holds). Else one block per row, the
@@ -82,7 +84,7 @@ bool plan_decode(Launch& l, int64_t rows, int64_t nvec, int max_items) {
 // 1024-thread blocks of rms_norm_wide_items vectors. Else the generic kernel.
 template <typename CT>
 Launch plan_rms_norm(int64_t rows, int64_t hidden, std::initializer_list<const void*> ptrs,
-                     std::initializer_list<const RowIndexer*> row_layouts) {
+                     std::initializer_list<const RowIndexer*> row_layouts, double mem_gbps_per_sm) {
   Launch l{};
   l.vec = can_use_vec16<CT>(hidden, ptrs, row_layouts) ? stablekernels::cuda::kVec16<CT> : 1;
   const int64_t nvec = hidden / l.vec;
@@ -101,6 +103,12 @@ Launch plan_rms_norm(int64_t rows, int64_t hidden, std::initializer_list<const v
     }
     l.threads = nvec > int64_t{cuda::kTwoPassThreads} * kTwoPassMaxItems ? cuda::kTwoPassWideThreads
                                                                          : cuda::kTwoPassThreads;
+    if (nvec > int64_t{cuda::kTwoPassThreads} * 2 &&
+        nvec <= int64_t{cuda::kTwoPassWideThreads} * 2 && mem_gbps_per_sm > 0 &&
+        mem_gbps_per_sm < kNormPolicy.rms_norm_two_pass_wide_max_gbps_per_sm) {
+      l.items = 2;
+      l.threads = cuda::kTwoPassWideThreads;
+    }
     l.blocks = static_cast<unsigned>(rows);  // one block per row, no loop
     return l;
   }
@@ -189,7 +197,10 @@ void rms_norm_kernels(const Launch& l, cudaStream_t s, CT* out, const RowIndexer
             launch_kernel(kernel, l.blocks, l.threads, 0, s, out, o, in, i, w, hidden, eps);
           };
           constexpr int kWide = cuda::kTwoPassWideThreads;
-          if (l.threads == kWide) {
+          if (l.threads == kWide && l.items == 2) {
+            exact ? launch(cuda::rms_norm_two_pass_kernel<CT, 2, true, Rows, kWide>)
+                  : launch(cuda::rms_norm_two_pass_kernel<CT, 2, false, Rows, kWide>);
+          } else if (l.threads == kWide) {
             exact ? launch(cuda::rms_norm_two_pass_kernel<CT, 4, true, Rows, kWide>)
                   : launch(cuda::rms_norm_two_pass_kernel<CT, 4, false, Rows, kWide>);
           } else if (l.items == 2) {
@@ -282,14 +293,15 @@ void fused_add_rms_norm_kernels(const Launch& l, cudaStream_t s, CT* in, const R
 
 cudaError_t launch_rms_norm(DType dtype, cudaStream_t stream, void* out_ptr,
                             const RowIndexer& orows, const void* in_ptr, const RowIndexer& irows,
-                            const void* w_ptr, int64_t rows, int64_t hidden_len, float eps,
-                            int sms) {
+                            const void* w_ptr, int64_t rows, int64_t hidden_len, float eps, int sms,
+                            double mem_gbps_per_sm) {
   return stablekernels::cuda::dispatch_float(dtype, [&](auto tag) {
     using CT = typename decltype(tag)::type;
     CT* out = static_cast<CT*>(out_ptr);
     const CT* in = static_cast<const CT*>(in_ptr);
     const CT* w = static_cast<const CT*>(w_ptr);
-    const Launch l = plan_rms_norm<CT>(rows, hidden_len, {out, in, w}, {&orows, &irows});
+    const Launch l =
+        plan_rms_norm<CT>(rows, hidden_len, {out, in, w}, {&orows, &irows}, mem_gbps_per_sm);
     const int hidden = static_cast<int>(hidden_len);
     if (l.vec == 1) {
       rms_norm_kernels<CT, 1>(l, stream, out, orows, in, irows, w, rows, hidden, eps, sms);

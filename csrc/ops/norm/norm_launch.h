@@ -14,11 +14,13 @@
 namespace stablekernels::norm {
 
 // out = rms_norm(in) * w over rows of `hidden` (<= 2^30) elements of `dtype` (float32,
-// float16, bfloat16); `sms`: the device's SM count (the persistent kernel's grid). Returns
+// float16, bfloat16); `sms`: the device's SM count (the persistent kernel's grid);
+// `mem_gbps_per_sm`: its memory's peak per SM (memory_gbps_per_sm; 0 if unknown). Returns
 // cudaGetLastError() after the launch.
 cudaError_t launch_rms_norm(DType dtype, cudaStream_t stream, void* out, const RowIndexer& orows,
                             const void* in, const RowIndexer& irows, const void* weight,
-                            int64_t rows, int64_t hidden, float eps, int sms);
+                            int64_t rows, int64_t hidden, float eps, int sms,
+                            double mem_gbps_per_sm);
 
 // residual += in; in = rms_norm(residual) * w, in place. As launch_rms_norm.
 cudaError_t launch_fused_add_rms_norm(DType dtype, cudaStream_t stream, void* in,

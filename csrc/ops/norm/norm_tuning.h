@@ -57,6 +57,16 @@ struct NormPolicy {
   // 1-5% slower; evict-last as fast as this kernel on rows of 8192, but it leaves the
   // input's lines pinned in L2 after the kernel (this kernel's last read demotes them).
   int rms_norm_two_pass_max_items = 4;
+  // ... except rows of more than kTwoPassThreads x 2 and up to kTwoPassWideThreads x 2
+  // vectors (16384 bf16 / fp16, 8192 fp32) on devices whose memory peaks under this many
+  // GB/s per SM (memory_gbps_per_sm): there 1024-thread blocks of 2 vectors a thread
+  // instead of 512 x 4. Fewer bytes in flight per thread and twice the warps, which a slower
+  // memory (less to keep in flight per SM) turns into speed, a faster one not. us, bf16, two
+  // rounds, 512 x 4 / 1024 x 2 (torch.compile): H100 (25.4 GB/s per SM) 16384 x 16384
+  // 361.0-361.2 / 350.0-350.1 (350.8), 4096 x 16384 88.9-89.0 / 87.2-87.3 (88.4); H200 (36.5 GB/s
+  // per SM, one round) 16384 x 16384 254.2 / 257.5 (255.8-256.2), 4096 x 16384 64.4 / 67.0
+  // (65.3-66.0).
+  double rms_norm_two_pass_wide_max_gbps_per_sm = 30.0;
   // rms_norm on at most this many rows (decode): one block per row (the decode kernel),
   // one vector a thread up to 1024 threads (more beyond, up to rms_norm_persistent_items),
   // so a single row spreads over many threads and each issues few loads; the weight is
