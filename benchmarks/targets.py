@@ -124,6 +124,19 @@ def _check(target: str, row: dict, measured: str, holds: bool, miss: tuple[str, 
     return Check(target, row, measured, holds, *(() if holds else miss))
 
 
+def _timed(
+    result: dict,
+    row: dict,
+    target: str,
+    measured: str,
+    holds: bool,
+    needed_s: float,
+    pct: float | None = None,
+) -> Check:
+    """A target that the row would meet in `needed_s` seconds."""
+    return _check(target, row, measured, holds, () if holds else _miss(result, row, needed_s, pct))
+
+
 def check(result: dict) -> list[Check]:
     """Every target that applies to a row of `result` (a benchmark run's JSON), checked."""
     checks: list[Check] = []
@@ -147,29 +160,15 @@ def check(result: dict) -> list[Check]:
         if "pct_copy" in own:
             pct = own["pct_copy"]
             needed = row["bytes"] / (pct / 100 * result["copy_gbps"] * 1e9)
-            holds = row["pct_copy"] >= pct
-            checks.append(
-                _check(
-                    f">= {pct:.0f}% of copy",
-                    row,
-                    f"{row['pct_copy']:.1f}%",
-                    holds,
-                    () if holds else _miss(result, row, needed, pct),
-                )
-            )
+            measured, holds = f"{row['pct_copy']:.1f}%", row["pct_copy"] >= pct
+            target = f">= {pct:.0f}% of copy"
+            checks.append(_timed(result, row, target, measured, holds, needed, pct))
         if "vs_compile" in own:
             want = own["vs_compile"]
+            measured, holds = f"{row['compile_us'] / ours:.2f}x", row["compile_us"] / ours >= want
             needed = row["compile_us"] * 1e-6 / want
-            holds = row["compile_us"] / ours >= want
-            checks.append(
-                _check(
-                    f">= {want:g}x torch.compile",
-                    row,
-                    f"{row['compile_us'] / ours:.2f}x",
-                    holds,
-                    () if holds else _miss(result, row, needed, None),
-                )
-            )
+            target = f">= {want:g}x torch.compile"
+            checks.append(_timed(result, row, target, measured, holds, needed))
         if "vs_eager" in own:
             want = own["vs_eager"]
             checks.append(
@@ -182,17 +181,11 @@ def check(result: dict) -> list[Check]:
                 )
             )
         if row["regime"] == "prefill":
+            measured = f"{row['compile_us'] / ours:.2f}x"
             needed = COMPILE_SLACK * row["compile_us"] * 1e-6
             holds = ours * 1e-6 <= needed
-            checks.append(
-                _check(
-                    "<= 3% slower than torch.compile",
-                    row,
-                    f"{row['compile_us'] / ours:.2f}x",
-                    holds,
-                    () if holds else _miss(result, row, needed, None),
-                )
-            )
+            target = "<= 3% slower than torch.compile"
+            checks.append(_timed(result, row, target, measured, holds, needed))
         elif "ours_graph_us" in row:
             checks.append(
                 _check(

@@ -3,6 +3,11 @@
 
 from __future__ import annotations
 
+import importlib.util
+import sys
+from pathlib import Path
+from types import ModuleType
+
 import pytest
 import torch
 
@@ -69,3 +74,13 @@ def nan_like(t: torch.Tensor, shape: tuple[int, ...] | None = None) -> torch.Ten
     return torch.full(
         shape if shape is not None else t.shape, float("nan"), dtype=t.dtype, device=t.device
     )
+
+
+def load_script(path: Path, name: str) -> ModuleType:
+    """Import a script that is not in a package (benchmarks/*.py) as module `name`."""
+    spec = importlib.util.spec_from_file_location(name, path)
+    assert spec is not None and spec.loader is not None, f"cannot load {path}"
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module
+    spec.loader.exec_module(module)
+    return module

@@ -6,14 +6,13 @@ docs/performance.md against the runs they come from."""
 
 from __future__ import annotations
 
-import importlib.util
 import json
-import sys
 from pathlib import Path
 from types import ModuleType
 
 import pytest
 import torch
+from helpers import load_script
 from stablekernels.ops import REGISTRY
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -23,12 +22,7 @@ MB = 1_000_000
 
 @pytest.fixture(scope="module")
 def tg() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("stablekernels_bench_targets", TARGETS_PY)
-    assert spec is not None and spec.loader is not None, f"cannot load {TARGETS_PY}"
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
+    return load_script(TARGETS_PY, "stablekernels_bench_targets")
 
 
 def _row(shape: str = "s", regime: str = "prefill", **extra: object) -> dict:
@@ -208,3 +202,19 @@ def test_dynamic_per_tensor_traffic_past_the_chip() -> None:
     # the other quantizers read their input once, whatever the chip holds
     for name in ("static_scaled_fp8_quant", "dynamic_per_token_scaled_fp8_quant"):
         assert all(c.dram_bytes is None for c in _cases(name))
+
+
+@pytest.mark.parametrize(
+    ("gpu", "report"), [("H200", "bench-cuda.json"), ("H100", "bench-cuda-h100.json")]
+)
+def test_docs_verdicts_are_those_of_the_docs_runs(tg: ModuleType, gpu: str, report: str) -> None:
+    # docs/performance.md shows each GPU's verdict beside that run's table: the verdict must
+    # be what the check gives for the run's JSON, and the table must be of that run
+    doc = (ROOT / "docs" / "performance.md").read_text()
+    result = json.loads((ROOT / "docs" / "data" / report).read_text())
+    assert result["device_kind"] == "cuda" and result["dram_peak_gbps"] > result["copy_gbps"]
+    assert all("targets" in r for r in result["rows"]), f"{report}: rows without targets"
+    begin, end = f"<!-- targets {gpu}: begin -->", f"<!-- targets {gpu}: end -->"
+    shown = doc[doc.index(begin) + len(begin) : doc.index(end)]
+    assert shown == "\n\n" + tg.markdown(result) + "\n", f"the {gpu} verdict is not of {report}"
+    assert f"Measured {result['date']} on {result['device']}" in doc

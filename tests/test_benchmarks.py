@@ -5,15 +5,14 @@ benchmarks/bench_chart.py's panels and command line."""
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import math
-import sys
 import xml.etree.ElementTree as ET
 from pathlib import Path
 from types import ModuleType
 
 import pytest
+from helpers import load_script
 from stablekernels.ops import REGISTRY
 
 RUN_PY = Path(__file__).resolve().parent.parent / "benchmarks" / "run.py"
@@ -22,18 +21,9 @@ STEM = "bench-cpu-quick"
 SAME_HEADER = "% of same-size copy"
 
 
-def _load_run() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("stablekernels_bench_run", RUN_PY)
-    assert spec is not None and spec.loader is not None, f"cannot load {RUN_PY}"
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
-
-
 @pytest.fixture(scope="module")
 def bench() -> ModuleType:
-    return _load_run()
+    return load_script(RUN_PY, "stablekernels_bench_run")
 
 
 def _argv(out: Path, *extra: str, dtypes: str = "fp32") -> list[str]:
