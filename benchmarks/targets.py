@@ -31,6 +31,11 @@ import dataclasses
 import json
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import torch
+    from stablekernels.ops._registry import BenchCase
 
 # The dtypes a GPU run is held to its targets in (the others are measured, not checked).
 GPU_DTYPES = ("bf16",)
@@ -83,13 +88,12 @@ def _same_pct(result: dict, row: dict) -> float | None:
     return 100 * row["bytes"] / (row["copy_same_us"] * 1e-6) / (result["copy_gbps"] * 1e9)
 
 
-def case_fields(case: object, dtype: object, onchip: int | None) -> dict:
+def case_fields(case: BenchCase, dtype: torch.dtype, onchip: int | None) -> dict:
     """What a report's row carries of its BenchCase for the check: its targets and, where
     the case gives them and the device's on-chip capacity is known, its dram_bytes."""
-    fields: dict = {"targets": case.targets.as_dict()}  # type: ignore[attr-defined]
-    dram_bytes = case.dram_bytes  # type: ignore[attr-defined]
-    if dram_bytes is not None and onchip:
-        fields["dram_bytes"] = dram_bytes(dtype, onchip)
+    fields: dict = {"targets": case.targets.as_dict()}
+    if case.dram_bytes is not None and onchip:
+        fields["dram_bytes"] = case.dram_bytes(dtype, onchip)
     return fields
 
 

@@ -162,6 +162,32 @@ def test_command_line(tg: ModuleType, tmp_path: Path, capsys: pytest.CaptureFixt
         assert "report:" in capsys.readouterr().err
 
 
+def test_reports_without_targets_take_the_registrys(
+    tg: ModuleType, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # a report written before rows carried their targets: the command line gives each row
+    # the targets (and, with --onchip, the memory traffic) of the registry's case
+    label = "tokens=16384 hidden=8192"
+    case = next(c for c in _cases("dynamic_scaled_fp8_quant") if c.label == label)
+    nbytes = case.nbytes(torch.bfloat16)
+    row = _row(label, op="dynamic_scaled_fp8_quant", bytes=nbytes, pct_copy=61.0)
+    row.pop("targets")
+    row["ours_us"] = nbytes / (0.61 * 2000e9) * 1e6
+    row["copy_same_us"] = nbytes / (0.95 * 2000e9) * 1e6
+    result = _gpu([row])
+    report = tmp_path / "old.json"
+    report.write_text(json.dumps(result))
+    onchip = 100 << 20
+    assert tg.main([str(report), "--dram-peak", "2200", "--onchip", str(onchip)]) == 0
+    out = capsys.readouterr()
+    assert "(targets of 1 rows taken from the registry)" in out.err
+    # 16384 x 8192 bf16 must move its minimal bytes and the 156 MiB past 100 MiB again
+    moved = (nbytes + 16384 * 8192 * 2 - onchip) / 1e6
+    assert f"(the {moved:.0f} MB it must move); its peak is 2200 GB/s" in out.out
+    assert tg.attach(result) == 1 and result["rows"][0]["targets"] == {"pct_copy": 90.0}
+    assert "dram_bytes" not in result["rows"][0]  # no on-chip size known: the minimal bytes
+
+
 def _cases(name: str) -> list:
     return list(REGISTRY[name].bench)
 
