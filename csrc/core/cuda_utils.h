@@ -101,9 +101,10 @@ inline int64_t l2_cache_bytes(int32_t device, const char* op) {
 
 // The peak rate of a device's memory (2 x its clock x its bus width) per SM, in GB/s, for
 // launch policies sized by how many bytes an SM must keep in flight; 0 where the device does
-// not report its memory clock or bus width. Asked once per device: the driver takes hundreds
-// of microseconds to answer cudaDevAttrMemoryClockRate (an H100, CUDA 13: rms_norm calls went
-// from 89 us to 600-700 us when each asked it).
+// not report its memory clock or bus width (a hint, never an error: a failed query is
+// cleared, so that the launch check after it does not take it for the launch's). Asked once
+// per device: the driver takes hundreds of microseconds to answer cudaDevAttrMemoryClockRate
+// (an H100, CUDA 13: rms_norm calls went from 89 us to 600-700 us when each asked it).
 inline double memory_gbps_per_sm(int32_t device, const char* op) {
   constexpr int kCachedDevices = 64;
   static std::atomic<double> cached[kCachedDevices];  // 0: not asked yet; -1: not reported
@@ -116,10 +117,11 @@ inline double memory_gbps_per_sm(int32_t device, const char* op) {
   }
   int clock_khz = 0;
   int bus_bits = 0;
-  STABLEKERNELS_CUDA_CHECK(cudaDeviceGetAttribute(&clock_khz, cudaDevAttrMemoryClockRate, device),
-                           op);
-  STABLEKERNELS_CUDA_CHECK(
-      cudaDeviceGetAttribute(&bus_bits, cudaDevAttrGlobalMemoryBusWidth, device), op);
+  if (cudaDeviceGetAttribute(&clock_khz, cudaDevAttrMemoryClockRate, device) != cudaSuccess ||
+      cudaDeviceGetAttribute(&bus_bits, cudaDevAttrGlobalMemoryBusWidth, device) != cudaSuccess) {
+    (void)cudaGetLastError();
+    clock_khz = 0;
+  }
   const double gbps = 2.0 * clock_khz * 1e3 * bus_bits / 8 / 1e9 / sm_count(device, op);
   if (cacheable) {
     cached[device].store(gbps > 0 ? gbps : -1.0, std::memory_order_relaxed);
