@@ -62,7 +62,7 @@ LARGE_MIN_ROWS = 4096
 
 
 def memory_bound(
-    rows: int, pct_copy: float = 90.0, large_rows: int = LARGE_MIN_ROWS, **more: float
+    rows: int, pct_copy: float = 90.0, large_rows: int = LARGE_MIN_ROWS, **more: float | None
 ) -> Targets:
     """The targets of a memory-bound op's case of `rows` rows: on large shapes (at least
     `large_rows` rows) `pct_copy` percent of the copy bandwidth and `more`; on the others

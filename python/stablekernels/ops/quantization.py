@@ -259,7 +259,7 @@ def _bench(kind: str, tokens: list[int], hiddens: list[int]) -> tuple[BenchCase,
             # read from memory again (writing anything out instead costs a write and a read).
             return nbytes(dtype) + max(0, t * h * element_size(dtype) - onchip)
 
-        targets = memory_bound(t, **({"vs_compile": 1.2} if kind == "per_token" else {}))
+        targets = memory_bound(t, vs_compile=1.2 if kind == "per_token" else None)
         return BenchCase(
             f"tokens={t} hidden={h}",
             regime(t),
