@@ -147,6 +147,40 @@ def test_fused_add_rms_norm(
     torch.testing.assert_close(x, exp_out, **_tol("fused_add_rms_norm", dtype))
 
 
+# fused_add_rms_norm past the decode rows (64): up to 4096 rows the decode kernel's one block
+# a row (rows of up to 2048 16-byte vectors: 4096 and 16384 bf16/fp16, 8192 fp32; 8200 ends
+# inside a thread's vectors; 20000 bf16 and 16384 fp32 are past it and take the generic
+# kernel), past 4096 rows the register kernels (1000, 4096) and the generic kernel (8200);
+# rows as one stride, as several dims (noncollapsible, on the 3-dim shape), and of scalar
+# access (row_strided: rows 13 elements apart).
+FUSED_MANY_ROW_SHAPES = [
+    (65, 4096),
+    (300, 8200),
+    (70, 16384),
+    (66, 20000),
+    (33, 3, 1000),
+    (4097, 1000),
+    (4097, 4096),
+    (4097, 8200),
+]
+
+
+@pytest.mark.cuda
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("shape", FUSED_MANY_ROW_SHAPES, ids=str)
+@pytest.mark.parametrize("layout", ["contiguous", "row_strided", "noncollapsible"])
+def test_fused_add_rms_norm_many_rows(
+    dtype: torch.dtype, shape: tuple[int, ...], layout: str
+) -> None:
+    x = make_tensor(shape, layout, dtype, "cuda", seed=31)
+    r = make_tensor(shape, layout, dtype, "cuda", seed=32)
+    w = make_tensor(shape[-1:], "contiguous", dtype, "cuda", seed=33)
+    exp_out, exp_res = fused_add_rms_norm_ref(x, r, w, 1e-6)
+    torch.ops.stablekernels.fused_add_rms_norm(x, r, w, 1e-6)  # in place, on x and r as laid out
+    torch.testing.assert_close(r, exp_res, atol=0, rtol=0)
+    torch.testing.assert_close(x, exp_out, **_tol("fused_add_rms_norm", dtype))
+
+
 # A non-finite value in a row's first vector. Threads whose slice runs past the row end load
 # that vector in its place (always valid memory) and must leave it out of the sum: an inf
 # times 0 there would turn the row's sum into NaN (rows of 8200: 1025 vectors, blocks of 544

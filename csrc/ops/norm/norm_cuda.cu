@@ -323,7 +323,7 @@ cudaError_t launch_fused_add_rms_norm(DType dtype, cudaStream_t stream, void* in
     const CT* w = static_cast<const CT*>(w_ptr);
     Launch l = plan<CT>(rows, hidden_len, kNormPolicy.fused_add_rms_norm_max_items, {in, res, w},
                         {&irows, &rrows});
-    if (rows <= kNormPolicy.rms_norm_decode_rows) {
+    if (rows <= kNormPolicy.fused_add_rms_norm_decode_kernel_max_rows) {
       (void)plan_decode(l, rows, hidden_len / l.vec, kNormPolicy.fused_add_rms_norm_decode_items);
     }
     const int hidden = static_cast<int>(hidden_len);

@@ -421,9 +421,11 @@ __global__ void __launch_bounds__(kRegisterKernelThreads,
   }
 }
 
-// fused_add_rms_norm on few rows (decode): one block per row, grid == rows (no loop);
-// input, residual and weight loaded together before the reduction (ITEMS <= 2, so
-// registers are no concern), one barrier (row_sum). Rows as for rms_norm_decode_kernel.
+// fused_add_rms_norm on few rows (decode), and on up to
+// NormPolicy::fused_add_rms_norm_decode_kernel_max_rows rows: one block per row, grid ==
+// rows (no loop); input, residual and weight loaded together before the reduction (ITEMS
+// <= 2, so registers are no concern), one barrier (row_sum). Rows as for
+// rms_norm_decode_kernel.
 template <typename T, int VEC, int ITEMS, typename Rows>
 __global__ void __launch_bounds__(1024)
     fused_add_rms_norm_decode_kernel(T* in, Rows in_rows, T* res, Rows res_rows,

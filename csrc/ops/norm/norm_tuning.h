@@ -83,19 +83,30 @@ struct NormPolicy {
   // 8192 2.41 / 2.31 / 2.37 (2.45); fused_add_rms_norm 1 x 8192 2.65 / 2.51 / 2.50 (2.21),
   // 32 x 8192 2.80 / 2.73 / 2.74 (3.00); 4096 and 16384 level.
   int decode_threads = 512;
-  // fused_add_rms_norm: register kernels with ITEMS (vectors per thread) growing in powers
+  // fused_add_rms_norm past fused_add_rms_norm_decode_kernel_max_rows rows (below): register
+  // kernels with ITEMS (vectors per thread) growing in powers
   // of two until a row fits in cuda::kRegisterKernelThreads threads, up to the limit below;
   // longer rows use the generic two-pass kernel.
   // fused_add_rms_norm holds two slices per item while loading; at 16384 x 8192 bf16
   // the generic kernel (1024 threads) moved 95% of copy bandwidth against 83% for
   // the register kernel with 4 items, so the register kernel stops at 2 items.
   int fused_add_rms_norm_max_items = 2;
-  // fused_add_rms_norm on at most rms_norm_decode_rows rows: the decode kernel (input,
+  // fused_add_rms_norm on few rows (decode): the decode kernel (input,
   // residual and weight loaded together, one barrier) for rows of up to 1024 x this many
   // vectors. Before: the 256-thread register kernel (4096 bf16) or the generic kernel,
   // which re-reads the residual and reads the weight after the reduction; 1 x 8192 under
   // graphs 3.53 us, 32 x 8192 3.89 us, torch.compile 2.91 / 3.21 us.
   int fused_add_rms_norm_decode_items = 2;
+  // ... and on up to this many rows too (rows of up to 1024 x fused_add_rms_norm_decode_items
+  // vectors): the decode kernel's one block a row, grid == rows, at one vector a thread up to
+  // decode_threads, holds 32 registers at rows of 4096 bf16 (four 512-thread blocks an SM,
+  // every warp slot), where the 256 x 2 register kernel takes 62 (four 256-thread blocks:
+  // ncu, 46% of the warps active against torch.compile's 92%). H200, bf16, us, two rounds,
+  // register or generic kernel / decode kernel: 4096 x 4096 34.9-35.0 / 33.7-33.9 (torch.compile
+  // 34.9), 4096 x 8192 67.6 / 66.4-66.5, 4096 x 16384 132.7-133.0 / 132.1-132.4; on 16384 rows
+  // and more mixed, hence the bound: 16384 x 4096 132.8 / 132.0, 16384 x 8192 259.7-259.8 /
+  // 260.9-261.1, 32768 x 8192 521.2 / 524.7-524.9, 16384 x 16384 522.7-523.3 / 521.5-521.9.
+  long long fused_add_rms_norm_decode_kernel_max_rows = 4096;
   int generic_threads = 1024;
   // Upper bound on the grid; blocks loop over further rows.
   long long max_blocks = 1LL << 30;
