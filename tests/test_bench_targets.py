@@ -88,6 +88,14 @@ def test_speedup_over_compile_target(tg: ModuleType) -> None:
     assert _only(tg.check(_gpu([row], dram_peak_gbps=1300.0)), ">= 1.2x torch.compile").reason == (
         tg.KERNEL
     )
+    # a copy of the same 100 MB in 90 us takes longer than the 83.3 us the target allows
+    row["copy_same_us"] = 90.0
+    miss = _only(tg.check(_gpu([row], dram_peak_gbps=1300.0)), ">= 1.2x torch.compile")
+    assert miss.reason == tg.SIZE
+    assert miss.why == "a copy of the same traffic takes 90.0 us; the target allows 83.3"
+    row["copy_same_us"] = 83.0  # a copy fits in time: the kernel's
+    miss = _only(tg.check(_gpu([row], dram_peak_gbps=1300.0)), ">= 1.2x torch.compile")
+    assert miss.reason == tg.KERNEL and "reaches 60% of copy" in miss.why
     row["ours_us"] = 100 / 1.2
     assert _only(tg.check(_gpu([row])), ">= 1.2x torch.compile").holds
 
