@@ -202,6 +202,20 @@ def test_rotary_embedding_many_tokens_and_heads(device: str, is_neox: bool) -> N
     )
 
 
+@pytest.mark.cuda
+@pytest.mark.parametrize(("dtype", "cache_dtype"), DTYPES, ids=_ids(DTYPES))
+@pytest.mark.parametrize("is_neox", [True, False], ids=["neox", "gptj"])
+@pytest.mark.parametrize("layout", ["heads", "odd_head_stride"])
+def test_rotary_embedding_long_heads_cuda(
+    dtype: torch.dtype, cache_dtype: torch.dtype, is_neox: bool, layout: str
+) -> None:
+    # Heads of more chunks than a block has threads in x (256): the CUDA kernel loops over a
+    # head's chunks instead of its one pass (rotary_one_pass), with vector access ("heads":
+    # heads of 8320 elements, 520 16-byte chunks a NeoX half, 1040 a GPT-J head) and element
+    # access ("odd_head_stride"), on a few tokens.
+    run_case("cuda", dtype, cache_dtype, (8320, 8320, 2, 1), is_neox, layout, tokens=3)
+
+
 @pytest.mark.parametrize("device", DEVICES)
 @pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
 @pytest.mark.parametrize("is_neox", [True, False], ids=["neox", "gptj"])

@@ -34,9 +34,16 @@ void launch(cudaStream_t stream, const RotaryShape& s, const int64_t* positions,
   const dim3 block(static_cast<unsigned>(l.threads_x), static_cast<unsigned>(l.threads_y),
                    static_cast<unsigned>(l.threads_z));
   const bool cache_vec = cache_vectorizable < C, NEOX ? N : N / 2 > (s, cache);
-  launch_kernel(
-      &cuda::rotary_embedding_kernel<T, C, NEOX, N, VECTOR, kRotaryPolicy.heads_per_thread>, grid,
-      block, 0, stream, positions, query, key, cache, s, cache_vec);
+  constexpr int kHpt = kRotaryPolicy.heads_per_thread;
+  // the one-pass kernel for vector access only (element access keeps the loops: fewer
+  // instantiations for the layouts that are slow anyway)
+  if (VECTOR && rotary_one_pass(l, s, chunks)) {
+    launch_kernel(&cuda::rotary_embedding_kernel<T, C, NEOX, N, VECTOR, kHpt, VECTOR>, grid, block,
+                  0, stream, positions, query, key, cache, s, cache_vec);
+  } else {
+    launch_kernel(&cuda::rotary_embedding_kernel<T, C, NEOX, N, VECTOR, kHpt, false>, grid, block,
+                  0, stream, positions, query, key, cache, s, cache_vec);
+  }
 }
 
 // Calls f(TypeTag<float>) for a float32 cache, else f(TypeTag<CT>) (the query's type):

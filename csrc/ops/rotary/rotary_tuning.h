@@ -10,7 +10,9 @@
 
 #include <algorithm>
 #include <cstdint>
+#include <limits>
 
+#include "ops/rotary/rotary_math.h"
 #include "stablekernels/launch.h"
 
 namespace stablekernels::rotary {
@@ -59,6 +61,24 @@ inline RotaryLaunch plan_rotary(int64_t num_tokens, int64_t heads, int64_t chunk
   l.blocks_x = std::min(ceil_div(num_tokens, z), p.max_blocks_x);
   l.blocks_y = std::min(tiles, p.max_blocks_y);
   return l;
+}
+
+// Whether `l` makes one pass over `s` (rotary_embedding_kernel's ONE_PASS): every token a
+// thread row of one block, every head group a thread of its tile, every chunk (`chunks` a
+// head) a thread; and the token index and the element offsets within a token fit in int.
+inline bool rotary_one_pass(const RotaryLaunch& l, const RotaryShape& s, int64_t chunks,
+                            const RotaryPolicy& p = kRotaryPolicy) {
+  constexpr int64_t kMax = std::numeric_limits<int>::max();
+  const int64_t heads = s.query.num_heads + s.key.num_heads;
+  const int64_t tile = static_cast<int64_t>(l.threads_y) * p.heads_per_thread;
+  // the largest offset a thread forms in a head (a chunk's end in the second half)
+  const auto head_fits = [&](const HeadLayout& h) {
+    return h.num_heads == 0 || (h.head_stride >= 0 && h.head_stride <= kMax &&
+                                (h.num_heads - 1) * h.head_stride <= kMax - s.rot_dim);
+  };
+  return l.threads_x == chunks && l.blocks_x * l.threads_z >= s.num_tokens &&
+         l.blocks_y * tile >= heads && s.num_tokens <= kMax && heads + tile <= kMax &&
+         head_fits(s.query) && head_fits(s.key);
 }
 
 }  // namespace stablekernels::rotary
