@@ -302,6 +302,10 @@ def markdown(result: dict) -> str:
         f"{result['stablekernels']}; device copy bandwidth {result['copy_gbps']:.0f} GB/s.",
         "",
     ]
+    if len(result.get("runs", [])) > 1:  # benchmarks/merge_runs.py
+        lines[0] += (
+            f" Each time is the median of {len(result['runs'])} runs ({', '.join(result['runs'])})."
+        )
     graph = any("ours_graph_us" in r for r in result["rows"])
     same = any("pct_copy_same" in r for r in result["rows"])
     head = "| op | dtype | shape | ours (us) | GB/s | % of copy |"
