@@ -20,6 +20,9 @@ import statistics
 import sys
 from pathlib import Path
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import targets  # benchmarks/targets.py, beside this script
+
 # The timed fields of a row; the others are the case's (shape, bytes, targets) or derived.
 TIMES = ("ours_us", "eager_us", "compile_us", "copy_same_us", "ours_graph_us", "compile_graph_us")
 FACTS = ("device", "device_kind", "torch", "stablekernels", "quick")
@@ -43,7 +46,6 @@ def merge(results: list[dict]) -> dict:
     merged = {k: v for k, v in first.items() if k != "rows"}
     merged["copy_gbps"] = statistics.median(r["copy_gbps"] for r in results)
     merged["runs"] = [r["date"] for r in results]
-    ceiling = merged["copy_gbps"] * 1e9
     rows = []
     for i, base in enumerate(first["rows"]):
         row = dict(base)
@@ -51,13 +53,7 @@ def merge(results: list[dict]) -> dict:
             values = [r["rows"][i][field] for r in results if field in r["rows"][i]]
             if values:
                 row[field] = statistics.median(values)
-        t = row["ours_us"] * 1e-6
-        row["ours_gbps"] = row["bytes"] / t / 1e9
-        row["pct_copy"] = 100 * row["bytes"] / t / ceiling
-        row["speedup_vs_compile"] = row["compile_us"] / row["ours_us"]
-        if "copy_same_us" in row:
-            row["pct_copy_same"] = 100 * row["copy_same_us"] / row["ours_us"]
-        rows.append(row)
+        rows.append(targets.with_figures(row, merged["copy_gbps"]))
     merged["rows"] = rows
     return merged
 

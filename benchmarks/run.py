@@ -256,22 +256,21 @@ def run(args: argparse.Namespace, stem: str) -> dict:
                 # the ceiling at this size: a copy of the same traffic has the same launch,
                 # ramp-up and tail costs, which a large copy spreads thin
                 t_copy = copy_seconds(timer, device, nbytes)
-                row = {
-                    "op": name,
-                    "dtype": dt_name,
-                    "shape": case.label,
-                    "regime": case.regime,
-                    "bytes": nbytes,
-                    "ours_us": t_ours * 1e6,
-                    "eager_us": t_eager * 1e6,
-                    "compile_us": t_comp * 1e6,
-                    "ours_gbps": nbytes / t_ours / 1e9,
-                    "pct_copy": 100 * nbytes / t_ours / ceiling,
-                    "speedup_vs_compile": t_comp / t_ours,
-                    "copy_same_us": t_copy * 1e6,
-                    "pct_copy_same": 100 * t_copy / t_ours,
-                    **targets.case_fields(case, dtype, facts.get("onchip_bytes")),
-                }
+                row = targets.with_figures(
+                    {
+                        "op": name,
+                        "dtype": dt_name,
+                        "shape": case.label,
+                        "regime": case.regime,
+                        "bytes": nbytes,
+                        "ours_us": t_ours * 1e6,
+                        "eager_us": t_eager * 1e6,
+                        "compile_us": t_comp * 1e6,
+                        "copy_same_us": t_copy * 1e6,
+                        **targets.case_fields(case, dtype, facts.get("onchip_bytes")),
+                    },
+                    ceiling / 1e9,
+                )
                 line = (
                     f"{name:<20} {dt_name:<5} {case.label:<24} {row['ours_us']:9.1f} {row['ours_gbps']:6.0f} "
                     f"{row['pct_copy']:5.0f}% {row['pct_copy_same']:5.0f}% "

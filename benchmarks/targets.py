@@ -94,6 +94,19 @@ def _same_pct(result: dict, row: dict) -> float | None:
     return 100 * row["bytes"] / (row["copy_same_us"] * 1e-6) / (result["copy_gbps"] * 1e9)
 
 
+def with_figures(row: dict, copy_gbps: float) -> dict:
+    """`row` given the figures its times give (benchmarks/run.py for a run, merge_runs.py for
+    the median times of several): the GB/s of its minimal traffic, that as a percentage of
+    the copy bandwidth, the speedup over torch.compile and, where a copy of the same traffic
+    was timed, the percentage of that copy's speed."""
+    row["ours_gbps"] = row["bytes"] / (row["ours_us"] * 1e-6) / 1e9
+    row["pct_copy"] = 100 * row["ours_gbps"] / copy_gbps
+    row["speedup_vs_compile"] = row["compile_us"] / row["ours_us"]
+    if "copy_same_us" in row:
+        row["pct_copy_same"] = 100 * row["copy_same_us"] / row["ours_us"]
+    return row
+
+
 def case_fields(case: BenchCase, dtype: torch.dtype, onchip: int | None) -> dict:
     """What a report's row carries of its BenchCase for the check: its targets and, where
     the case gives them and the device's on-chip capacity is known, its dram_bytes."""

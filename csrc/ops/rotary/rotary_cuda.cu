@@ -37,13 +37,15 @@ void launch(cudaStream_t stream, const RotaryShape& s, const int64_t* positions,
   constexpr int kHpt = kRotaryPolicy.heads_per_thread;
   // the one-pass kernel for vector access only (element access keeps the loops: fewer
   // instantiations for the layouts that are slow anyway)
-  if (VECTOR && rotary_one_pass(l, s, chunks)) {
-    launch_kernel(&cuda::rotary_embedding_kernel<T, C, NEOX, N, VECTOR, kHpt, VECTOR>, grid, block,
-                  0, stream, positions, query, key, cache, s, cache_vec);
-  } else {
-    launch_kernel(&cuda::rotary_embedding_kernel<T, C, NEOX, N, VECTOR, kHpt, false>, grid, block,
-                  0, stream, positions, query, key, cache, s, cache_vec);
+  if constexpr (VECTOR) {
+    if (rotary_one_pass(l, s, chunks)) {
+      launch_kernel(&cuda::rotary_embedding_kernel<T, C, NEOX, N, VECTOR, kHpt, true>, grid, block,
+                    0, stream, positions, query, key, cache, s, cache_vec);
+      return;
+    }
   }
+  launch_kernel(&cuda::rotary_embedding_kernel<T, C, NEOX, N, VECTOR, kHpt, false>, grid, block, 0,
+                stream, positions, query, key, cache, s, cache_vec);
 }
 
 // Calls f(TypeTag<float>) for a float32 cache, else f(TypeTag<CT>) (the query's type):
