@@ -459,11 +459,13 @@ def test_runs_on_current_stream() -> None:
     assert_bits_equal(q, q_ref)
 
 
-# Inputs past one cluster take two kernels: the amax, then the conversion, which on sm_90
-# and newer is launched programmatically (it may start before the amax kernel ends, and waits
-# for it before reading the scale). Call after call on one scale buffer, each input written
-# by the kernel just before and each with its own amax (down as well as up): a conversion that
-# read the zeroed buffer or the previous call's scale gives other bits.
+# Inputs past one cluster take one cooperative kernel up to what the chip holds (CUDA; the
+# grid kernel below), and two kernels past that: the amax, then the conversion, which on
+# sm_90 and newer is launched programmatically (it may start before the amax kernel ends, and
+# waits for it before reading the scale). Call after call on one scale buffer, each input
+# written by the kernel just before and each with its own amax (down as well as up): a
+# conversion that read the zeroed buffer or the previous call's scale (or a grid barrier that
+# let a block through before every block's maximum was in) gives other bits.
 TWO_PASS_SHAPES = [(64, 8192), (1000, 4104), (4096, 4096)]
 PEAKS = [300.0, 0.25, 9216.0, 1.5]  # exact in bf16
 
@@ -489,15 +491,29 @@ def test_dynamic_two_pass_call_after_call(dtype: torch.dtype, shape: tuple[int, 
         assert_bits_equal(q, q_ref)
 
 
+def slab_elements(dtype: torch.dtype) -> int:
+    """Elements of one slab of the grid kernel: a 16-byte vector for each of its threads
+    (1024 a SM)."""
+    sms = torch.cuda.get_device_properties(0).multi_processor_count
+    return sms * 1024 * (16 // torch.empty((), dtype=dtype).element_size())
+
+
+def past_the_grid_kernel_rows(hidden: int, dtype: torch.dtype) -> int:
+    """Rows of `hidden` past what the grid kernel takes: its registers and shared memory hold
+    at most 8 + 14 slabs, and it reads through L2 up to twice the L2 size."""
+    l2 = torch.cuda.get_device_properties(0).L2_cache_size
+    size = torch.empty((), dtype=dtype).element_size()
+    return (2 * l2 + 23 * slab_elements(dtype) * size) // (hidden * size) + 7
+
+
 @pytest.mark.cuda
 @pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float32])
-def test_dynamic_past_twice_the_l2_size(dtype: torch.dtype) -> None:
-    # Past twice the L2 size the amax kernel keeps its capped grid and the conversion takes
-    # one trip (4 vectors) a thread, walking from the end; the row length leaves the last
-    # trip partial. Twice on one scale buffer, the second amax smaller than the first.
-    l2 = torch.cuda.get_device_properties(0).L2_cache_size
+def test_dynamic_past_what_the_chip_holds(dtype: torch.dtype) -> None:
+    # Past the grid kernel's sizes the amax kernel keeps its capped grid and the conversion
+    # takes one trip (4 vectors) a thread, walking from the end; the row length leaves the
+    # last trip partial. Twice on one scale buffer, the second amax smaller than the first.
     hidden = 4104
-    rows = 2 * l2 // (hidden * torch.empty((), dtype=dtype).element_size()) + 7
+    rows = past_the_grid_kernel_rows(hidden, dtype)
     base = make_input((rows, hidden), "contiguous", dtype, "cuda", seed=23, scale=0.01)
     out = nan_fp8((rows, hidden), "cuda")
     scale = torch.empty(1, device="cuda")
@@ -511,12 +527,50 @@ def test_dynamic_past_twice_the_l2_size(dtype: torch.dtype) -> None:
         assert_bits_equal(out, q_ref)
 
 
-# The same in a CUDA graph (programmatic launches become graph edges of their own kind): one
-# capture, replayed on new inputs; one shape per path (one cluster, two kernels with the
-# decode conversion, two kernels with the grid-stride conversion).
+# The grid kernel (dense inputs of 16-byte vectors past one cluster): a thread's vectors of
+# the first 8 slabs in registers, of the next up to 14 (as the device's shared memory allows)
+# in shared memory, of the rest read for the amax and again after the grid barrier. Input
+# sizes in slabs end the input in each part (and part-way through a slab); the maximum sits
+# in each part in turn, with an inf and a NaN elsewhere (the inf makes every block of its
+# slab take its maximum again with inf ignored). The float16 peak is past 28672, whose scale
+# takes the plain division.
+GRID_SLABS = [0.6, 8.0, 12.5, 22.0, 30.3, 41.7]
+GRID_PEAKS = {torch.bfloat16: 300.0, torch.float16: 30000.0, torch.float32: 1.0e6}
+
+
 @pytest.mark.cuda
-@pytest.mark.parametrize("shape", [(8, 4096), (64, 8192), (2048, 4096)], ids=str)
-def test_dynamic_in_a_cuda_graph(shape: tuple[int, ...]) -> None:
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("slabs", GRID_SLABS)
+def test_dynamic_grid_kernel_parts(dtype: torch.dtype, slabs: float) -> None:
+    slab = slab_elements(dtype)
+    n = int(slabs * slab) // 64 * 64 + 24  # whole 16-byte vectors, the last slab partial
+    base = make_input((n // 8, 8), "contiguous", dtype, "cuda", seed=24, scale=0.01)
+    out = torch.empty_like(base, dtype=FP8)
+    scale = torch.empty(1, device="cuda")
+    peak = GRID_PEAKS[dtype]
+    # the maximum in slab 0 (registers), 9.5 (shared memory), 23.5 (the rest), the last one
+    spots = [s for s in (0.0, 9.5, 23.5) if s < slabs] + [slabs - 0.01]
+    for k, spot in enumerate(spots):
+        x = base.clone()
+        flat = x.view(-1)
+        flat[(n // 2 + 5 * slab // 3) % n] = float("inf")
+        flat[(n // 3 + 7) % n] = float("nan")
+        flat[min(int(spot * slab) + 3, n - 1)] = -peak if k % 2 else peak
+        OPS.dynamic_scaled_fp8_quant(out, x, scale)
+        q_ref, s_ref = dynamic_scaled_fp8_quant_ref(x)
+        assert scale.item() == torch.tensor(peak / 448, dtype=torch.float32).item(), spot
+        torch.testing.assert_close(scale, s_ref, atol=0, rtol=0)
+        assert_bits_equal(out, q_ref)
+
+
+# The same in a CUDA graph (programmatic launches become graph edges of their own kind, and
+# the grid kernel's cooperative launch a node of its own kind): one capture, replayed on new
+# inputs; one shape per path (one cluster, the grid kernel, the two kernels past it).
+@pytest.mark.cuda
+@pytest.mark.parametrize("path", ["cluster", "grid", "two kernels"])
+def test_dynamic_in_a_cuda_graph(path: str) -> None:
+    shapes = {"cluster": (8, 4096), "grid": (2048, 4096)}
+    shape = shapes.get(path) or (past_the_grid_kernel_rows(4096, torch.bfloat16), 4096)
     x = make_input(shape, "contiguous", torch.bfloat16, "cuda", seed=22)
     out = torch.empty(shape, dtype=FP8, device="cuda")
     scale = torch.empty(1, device="cuda")

@@ -5,6 +5,7 @@
 // (quantization_launch.h).
 
 #include <torch/csrc/stable/library.h>
+#include <torch/csrc/stable/ops.h>
 
 #include <optional>
 
@@ -75,9 +76,26 @@ void dynamic_scaled_fp8_quant_cuda(const Tensor& result, const Tensor& input, co
       return;
     }
   }
-  STABLEKERNELS_CUDA_CHECK(cudaMemsetAsync(s, 0, sizeof(float), ctx.stream), op);
   const int sms = sm_count(input.get_device_index(), op);
   const TwoPass two_pass{l2_cache_bytes(input.get_device_index(), op)};
+  if (p.rows != 0 && p.hidden != 0) {
+    const FlatWalk w = flat_walk(op, &result, input, p);
+    if (dynamic_quant_grid_takes(dtype, w, result.data_ptr(), input.data_ptr(), sms,
+                                 two_pass.l2_bytes)) {
+      const Tensor sync =
+          torch::stable::new_empty(input, {dynamic_quant_grid_sync_bytes()}, ScalarType::Byte);
+      const cudaError_t err =
+          launch_dynamic_quant_grid(dtype, ctx.stream, w, data_ptr<uint8_t>(result), s,
+                                    sync.data_ptr(), input.data_ptr(), sms, two_pass.l2_bytes);
+      // Where the device cannot have every block resident now (another process's share of
+      // it under MPS), the two kernels below, which need no such thing.
+      if (err != cudaErrorCooperativeLaunchTooLarge) {
+        check_launch(err, op);
+        return;
+      }
+    }
+  }
+  STABLEKERNELS_CUDA_CHECK(cudaMemsetAsync(s, 0, sizeof(float), ctx.stream), op);
   // Launched even for an empty input (one block, no elements): it writes kMinScale.
   const bool empty = p.rows == 0 || p.hidden == 0;
   const FlatWalk w =

@@ -112,6 +112,12 @@ struct QuantPolicy {
   // grid-stride kernel with 16-byte vectors / with 8-byte vectors (torch.compile): 1 x 4096
   // 1.60 / 1.53 (1.18), 1 x 8192 1.61 / 1.57 (1.19), 32 x 8192 1.88 / 1.83 (1.45).
   long long decode_max_elems = 1LL << 20;
+  // dynamic_scaled_fp8_quant of dense inputs past one cluster and up to what registers and
+  // shared memory hold plus grid_max_l2_multiple times the L2 size: one cooperative kernel
+  // (dynamic_quant_grid_kernel), the input read from memory once where the chip holds it;
+  // kGridRegItems vectors a thread in registers, up to grid_held_items in shared memory.
+  int grid_held_items = 14;
+  int grid_max_l2_multiple = 2;
   long long max_blocks = 1LL << 30;
 };
 constexpr QuantPolicy kQuantPolicy{};
@@ -367,7 +373,139 @@ void launch_fused(cudaStream_t s, FusedShape b, uint8_t* out, float* scale, cons
   }
 }
 
+// The shape of dynamic_quant_grid_kernel on the current device: the vectors a thread may
+// hold in shared memory (0: the kernel is not taken on this device: no cooperative launch,
+// or one block of kGridThreads with that memory is not resident on every SM). Asked once
+// per device.
+int grid_held_cap() {
+  return once_per_device(
+      [](int device) {
+        constexpr auto kernel = &cuda::dynamic_quant_grid_kernel<__nv_bfloat16, 8>;
+        int coop = 0;
+        int optin = 0;
+        if (cudaDeviceGetAttribute(&coop, cudaDevAttrCooperativeLaunch, device) != cudaSuccess ||
+            coop == 0 ||
+            cudaDeviceGetAttribute(&optin, cudaDevAttrMaxSharedMemoryPerBlockOptin, device) !=
+                cudaSuccess) {
+          return 0;
+        }
+        constexpr int64_t kItemBytes = int64_t{16} * cuda::kGridThreads;
+        constexpr int64_t kStatic = 1024;  // block_max's partials and the block's scale
+        int held = static_cast<int>(
+            std::min<int64_t>(kQuantPolicy.grid_held_items, (optin - kStatic) / kItemBytes));
+        for (; held >= 0; --held) {
+          if (cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize,
+                                   static_cast<int>(held * kItemBytes)) != cudaSuccess) {
+            cudaGetLastError();
+            continue;
+          }
+          int per_sm = 0;
+          if (cudaOccupancyMaxActiveBlocksPerMultiprocessor(
+                  &per_sm, kernel, cuda::kGridThreads, static_cast<size_t>(held * kItemBytes)) ==
+                  cudaSuccess &&
+              per_sm >= 1) {
+            return held + 1;
+          }
+          cudaGetLastError();
+        }
+        return 0;
+      },
+      0);
+}
+
+// The slab count and the slabs held in shared memory of the grid kernel for nvec vectors on
+// `sms` SMs, or held < 0 where the kernel does not take them.
+struct GridShape {
+  int64_t slabs = 0;
+  int held = -1;
+};
+
+GridShape grid_shape(int64_t nvec, int sms, int64_t l2_bytes) {
+  GridShape g;
+  const int cap = grid_held_cap() - 1;
+  if (cap < 0 || sms <= 0) {
+    return g;
+  }
+  const int64_t slab = int64_t{sms} * cuda::kGridThreads;
+  const int64_t slabs = (nvec + slab - 1) / slab;
+  const int64_t bytes = nvec * 16;
+  // 32-bit vector indices in the kernel, past the last slab too
+  if (nvec + slab > (int64_t{1} << 31) - 1) {
+    return g;
+  }
+  const int64_t chip =
+      (cuda::kGridRegItems + cap) * slab * 16 + kQuantPolicy.grid_max_l2_multiple * l2_bytes;
+  if (bytes > chip) {
+    return g;
+  }
+  g.slabs = slabs;
+  g.held = static_cast<int>(std::clamp<int64_t>(slabs - cuda::kGridRegItems, 0, cap));
+  return g;
+}
+
+template <typename CT, int VEC>
+cudaError_t launch_grid(cudaStream_t s, GridShape g, uint8_t* out, float* scale, void* sync,
+                        const CT* in, int64_t nvec, int sms, int64_t l2_bytes) {
+  constexpr auto kernel = &cuda::dynamic_quant_grid_kernel<CT, VEC>;
+  const size_t smem = static_cast<size_t>(g.held) * 16 * cuda::kGridThreads;
+  cudaError_t err = cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize,
+                                         static_cast<int>(smem));
+  if (err != cudaSuccess) {
+    return err;
+  }
+  err = cudaMemsetAsync(sync, 0, sizeof(cuda::GridSync), s);
+  if (err != cudaSuccess) {
+    return err;
+  }
+  const int64_t keep_vec = l2_bytes * kQuantPolicy.two_pass_l2_keep_percent / 100 / 16;
+  const int keep_from = static_cast<int>(std::max<int64_t>(0, nvec - keep_vec));
+  cudaLaunchAttribute coop[1];
+  coop[0].id = cudaLaunchAttributeCooperative;
+  coop[0].val.cooperative = 1;
+  cudaLaunchConfig_t config = {};
+  config.gridDim = dim3(static_cast<unsigned>(sms));
+  config.blockDim = dim3(cuda::kGridThreads);
+  config.dynamicSmemBytes = smem;
+  config.stream = s;
+  config.attrs = coop;
+  config.numAttrs = 1;
+  return cudaLaunchKernelEx(&config, kernel, out, scale, static_cast<cuda::GridSync*>(sync), in,
+                            static_cast<int>(nvec), g.held, keep_from);
+}
+
 }  // namespace
+
+int64_t dynamic_quant_grid_sync_bytes() {
+  return sizeof(cuda::GridSync);
+}
+
+bool dynamic_quant_grid_takes(DType dtype, const FlatWalk& w, const void* out, const void* in,
+                              int sms, int64_t l2_bytes) {
+  bool takes = false;
+  const cudaError_t err = stablekernels::cuda::dispatch_float(dtype, [&](auto tag) {
+    using CT = typename decltype(tag)::type;
+    constexpr int kVec = stablekernels::cuda::kVec16<CT>;
+    if (w.rows != 1 || w.hidden <= 0 || flat_vec<CT>(w, out, in) != kVec) {
+      return;
+    }
+    takes = grid_shape(w.hidden / kVec, sms, l2_bytes).held >= 0;
+  });
+  return takes && err == cudaSuccess;
+}
+
+cudaError_t launch_dynamic_quant_grid(DType dtype, cudaStream_t stream, const FlatWalk& w,
+                                      uint8_t* out, float* scale, void* sync, const void* in_ptr,
+                                      int sms, int64_t l2_bytes) {
+  cudaError_t launch_err = cudaSuccess;
+  const cudaError_t err = stablekernels::cuda::dispatch_float(dtype, [&](auto tag) {
+    using CT = typename decltype(tag)::type;
+    constexpr int kVec = stablekernels::cuda::kVec16<CT>;
+    const int64_t nvec = w.hidden / kVec;
+    launch_err = launch_grid<CT, kVec>(stream, grid_shape(nvec, sms, l2_bytes), out, scale, sync,
+                                       static_cast<const CT*>(in_ptr), nvec, sms, l2_bytes);
+  });
+  return launch_err != cudaSuccess ? launch_err : err;
+}
 
 bool launch_dynamic_quant_fused(DType dtype, cudaStream_t stream, const FlatWalk& w, uint8_t* out,
                                 float* scale, const void* in_ptr, cudaError_t& err) {

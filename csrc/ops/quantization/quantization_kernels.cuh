@@ -555,6 +555,251 @@ __global__ void __launch_bounds__(kOneBlockThreads)
   }
 }
 
+// dynamic_scaled_fp8_quant of a dense input of 16-byte vectors in one cooperative kernel:
+// one block of kGridThreads an SM, every block resident (the launch is cooperative), the
+// input read from memory once where the chip holds it. The input is cut into slabs of one
+// vector a thread of the grid (slab k: vectors k * slab + global thread); a thread keeps
+// its vectors of the first kGridRegItems slabs in registers, of the next `held` slabs in
+// shared memory (cp.async, no registers), and reads those of the rest (`through L2`) for
+// the amax under the L2 priorities of `keep` (the end of the input evict-last), then again
+// after the barrier, from the end backward. The register and shared-memory slabs are read
+// evict-first: L2 is left to the rest. The blocks' scale candidates meet in sync->scale_bits
+// (atomicMax on the bits, as tensor_amax_kernel), and sync->arrived counts the blocks past
+// theirs: the grid barrier. Both are zero at the launch. Results are those of
+// tensor_amax_kernel + quantize_kernel bit for bit: the same maximum, the same Divider.
+constexpr int kGridThreads = 1024;
+constexpr int kGridRegItems = 8;
+struct GridSync {
+  int scale_bits;
+  unsigned arrived;
+};
+
+// The 16 bytes of w as a Vec of T.
+template <typename T, int VEC>
+__device__ __forceinline__ Vec<T, VEC> as_vec(const uint4& w) {
+  Vec<T, VEC> v;
+  memcpy(&v, &w, sizeof(w));
+  return v;
+}
+
+// 16 bytes from global to shared memory by cp.async under the L2 policy `pol`.
+__device__ __forceinline__ void copy_async16_l2(void* smem, const void* gmem, uint64_t pol) {
+  const unsigned dst = static_cast<unsigned>(__cvta_generic_to_shared(smem));
+  asm volatile("cp.async.cg.shared.global.L2::cache_hint [%0], [%1], 16, %2;\n" ::"r"(dst),
+               "l"(gmem), "l"(pol)
+               : "memory");
+}
+
+// The grid barrier of dynamic_quant_grid_kernel, for thread 0 of each block: folds the
+// block's scale candidate into sync->scale_bits, arrives, waits for every block, and returns
+// the scale of the whole input.
+__device__ __forceinline__ float grid_scale(GridSync* sync, float candidate) {
+  atomicMax(&sync->scale_bits, __float_as_int(candidate));
+  __threadfence();
+  atomicAdd(&sync->arrived, 1u);
+  unsigned arrived = 0;
+  do {
+    asm volatile("ld.acquire.gpu.global.u32 %0, [%1];"
+                 : "=r"(arrived)
+                 : "l"(&sync->arrived)
+                 : "memory");
+  } while (arrived < gridDim.x);
+  int bits;
+  asm volatile("ld.relaxed.gpu.global.s32 %0, [%1];"
+               : "=r"(bits)
+               : "l"(&sync->scale_bits)
+               : "memory");
+  return __int_as_float(bits);
+}
+
+// max(m, |x|) over the elements of a 16-byte vector, as vec_amax_with_inf (inf counted, NaN
+// ignored). For 16-bit T the maximum is kept as a pair in one word `m2` (max.{bf16,f16}x2 of
+// the words with their sign bits cleared: a NaN loses), widened once by amax_of_pair.
+template <typename T>
+__device__ __forceinline__ void amax16_x2(const uint4& w, uint32_t& m2) {
+  static_assert(sizeof(T) == 2, "16-bit pairs");
+  constexpr uint32_t kAbs = 0x7FFF7FFFu;
+  const uint32_t x[4] = {w.x & kAbs, w.y & kAbs, w.z & kAbs, w.w & kAbs};
+#pragma unroll
+  for (int k = 0; k < 4; ++k) {
+    if constexpr (std::is_same_v<T, __nv_bfloat16>) {
+      asm("max.bf16x2 %0, %0, %1;" : "+r"(m2) : "r"(x[k]));
+    } else {
+      asm("max.f16x2 %0, %0, %1;" : "+r"(m2) : "r"(x[k]));
+    }
+  }
+}
+template <typename T>
+__device__ __forceinline__ float amax_of_pair(uint32_t m2) {
+  if constexpr (std::is_same_v<T, __nv_bfloat16>) {
+    return fmaxf(__uint_as_float(m2 << 16), __uint_as_float(m2 & 0xFFFF0000u));
+  } else {
+    return fmaxf(__half2float(__ushort_as_half(static_cast<unsigned short>(m2 & 0xFFFFu))),
+                 __half2float(__ushort_as_half(static_cast<unsigned short>(m2 >> 16))));
+  }
+}
+// A thread's running maximum in dynamic_quant_grid_kernel: a word of pairs for 16-bit T, a
+// float otherwise.
+template <typename T>
+struct GridAmax {
+  uint32_t m2 = 0;  // +0 in both halves
+  float m = 0.0f;
+  __device__ __forceinline__ void add(const uint4& w) {
+    if constexpr (sizeof(T) == 2) {
+      amax16_x2<T>(w, m2);
+    } else {
+      m = vec_amax_with_inf<T, 4>(as_vec<T, 4>(w), m);
+    }
+  }
+  __device__ __forceinline__ float value() const {
+    if constexpr (sizeof(T) == 2) {
+      return amax_of_pair<T>(m2);
+    } else {
+      return m;
+    }
+  }
+};
+
+// dynamic_quant_grid_kernel's conversion, after the barrier: the register slabs, then the
+// shared-memory ones while the first loads of the rest are in flight, then the rest from the
+// end backward (what the amax walk read last first, while L2 holds it), each batch of loads
+// issued before the previous batch is converted.
+template <typename T, int VEC, bool FAST>
+__device__ __forceinline__ void grid_stores(uint8_t* out, const uint4* in16,
+                                            const uint4 (&xv)[kGridRegItems], const uint4* held_v,
+                                            const Divider& d, int nvec, int first, int held,
+                                            int slab, uint64_t drop) {
+  namespace sc = stablekernels::cuda;
+  const auto store = [&](int j, const uint4& w) {
+    if (j < nvec) {
+      store_quantized<T, VEC, FAST>(out + static_cast<int64_t>(j) * VEC, as_vec<T, VEC>(w), d);
+    }
+  };
+#pragma unroll
+  for (int i = 0; i < kGridRegItems; ++i) {
+    store(first + i * slab, xv[i]);
+  }
+  const int held_first = first + kGridRegItems * slab;
+  const int rest_first = held_first + held * slab;
+  // slab k of the rest (k >= 0, vector inside the input), else zeros
+  const auto load_rest = [&](int k) {
+    const int j = rest_first + k * slab;
+    return k >= 0 && j < nvec ? sc::load16_l2(in16 + j, drop) : make_uint4(0, 0, 0, 0);
+  };
+  int k0 = rest_first < nvec ? (nvec - rest_first + slab - 1) / slab - 1 : -1;
+  uint4 v[kFlatUnroll];
+#pragma unroll
+  for (int u = 0; u < kFlatUnroll; ++u) {
+    v[u] = load_rest(k0 - u);
+  }
+  for (int i = 0; i < held; ++i) {
+    store(held_first + i * slab, held_v[i * kGridThreads]);
+  }
+  for (; k0 >= 0; k0 -= kFlatUnroll) {
+    uint4 next[kFlatUnroll];
+#pragma unroll
+    for (int u = 0; u < kFlatUnroll; ++u) {
+      next[u] = load_rest(k0 - kFlatUnroll - u);
+    }
+#pragma unroll
+    for (int u = 0; u < kFlatUnroll; ++u) {
+      if (k0 - u >= 0) {
+        store(rest_first + (k0 - u) * slab, v[u]);
+      }
+      v[u] = next[u];
+    }
+  }
+}
+
+template <typename T, int VEC>
+__global__ void __launch_bounds__(kGridThreads, 1)
+    dynamic_quant_grid_kernel(uint8_t* out, float* scale, GridSync* sync, const T* in, int nvec,
+                              int held, int keep_from) {
+  namespace sc = stablekernels::cuda;
+  static_assert(sizeof(Vec<T, VEC>) == 16, "16-byte vectors");
+  stablekernels::cuda::pdl_enter();
+  extern __shared__ uint4 grid_held[];
+  __shared__ float block_scale;
+  const uint4* in16 = reinterpret_cast<const uint4*>(in);
+  const int slab = static_cast<int>(gridDim.x) * kGridThreads;
+  const int first = static_cast<int>(blockIdx.x) * kGridThreads + static_cast<int>(threadIdx.x);
+  const uint64_t drop = sc::l2_policy<sc::Evict::kFirst>();
+  uint4 xv[kGridRegItems];
+#pragma unroll
+  for (int i = 0; i < kGridRegItems; ++i) {
+    const int j = first + i * slab;
+    xv[i] = j < nvec ? sc::load16_l2(in16 + j, drop) : make_uint4(0, 0, 0, 0);
+  }
+  const int held_first = first + kGridRegItems * slab;
+  for (int i = 0; i < held; ++i) {
+    const int j = held_first + i * slab;
+    if (j < nvec) {
+      copy_async16_l2(&grid_held[i * kGridThreads + threadIdx.x], in16 + j, drop);
+    }
+  }
+  asm volatile("cp.async.commit_group;\n" ::: "memory");
+  const int rest_first = held_first + held * slab;
+  GridAmax<T> a;
+  {
+    const uint64_t keep = sc::l2_policy<sc::Evict::kLast>();
+    for (int base = rest_first; base < nvec; base += slab * kFlatUnroll) {
+      uint4 v[kFlatUnroll];
+#pragma unroll
+      for (int u = 0; u < kFlatUnroll; ++u) {
+        const int j = base + u * slab;
+        v[u] = j < nvec ? sc::load16_l2(in16 + j, j >= keep_from ? keep : drop)
+                        : make_uint4(0, 0, 0, 0);
+      }
+#pragma unroll
+      for (int u = 0; u < kFlatUnroll; ++u) {
+        a.add(v[u]);
+      }
+    }
+  }
+#pragma unroll
+  for (int i = 0; i < kGridRegItems; ++i) {
+    a.add(xv[i]);
+  }
+  asm volatile("cp.async.wait_group 0;\n" ::: "memory");
+  const uint4* held_v = grid_held + threadIdx.x;
+  for (int i = 0; i < held; ++i) {
+    if (held_first + i * slab < nvec) {
+      a.add(held_v[i * kGridThreads]);
+    }
+  }
+  float m = a.value();
+  m = block_max(m);
+  if (m > FLT_MAX) {  // an inf: the maximum again with inf ignored (the same for the block)
+    m = 0.0f;
+#pragma unroll
+    for (int i = 0; i < kGridRegItems; ++i) {
+      m = vec_amax<T, VEC>(as_vec<T, VEC>(xv[i]), m);
+    }
+    for (int i = 0; i < held; ++i) {
+      if (held_first + i * slab < nvec) {
+        m = vec_amax<T, VEC>(as_vec<T, VEC>(held_v[i * kGridThreads]), m);
+      }
+    }
+    for (int j = rest_first; j < nvec; j += slab) {
+      m = vec_amax<T, VEC>(load_vec<T, VEC>(in + static_cast<int64_t>(j) * VEC), m);
+    }
+    m = block_max(m);
+  }
+  if (threadIdx.x == 0) {
+    block_scale = grid_scale(sync, scale_from_amax(m));
+  }
+  __syncthreads();
+  const Divider d = make_divider<T>(block_scale);
+  if (first == 0) {
+    *scale = d.s;
+  }
+  if (d.fast) {
+    grid_stores<T, VEC, true>(out, in16, xv, held_v, d, nvec, first, held, slab, drop);
+  } else {
+    grid_stores<T, VEC, false>(out, in16, xv, held_v, d, nvec, first, held, slab, drop);
+  }
+}
+
 // One block per row; the row slice (ITEMS vectors per thread) stays in registers. The max
 // |x| counts inf (one instruction per element); a row with an inf takes it again over the
 // registers with inf ignored (the branch is the same for the whole block). Rows: RowIndexer,

@@ -51,6 +51,19 @@ cudaError_t launch_tensor_amax(DType dtype, cudaStream_t stream, const FlatWalk&
 bool launch_dynamic_quant_fused(DType dtype, cudaStream_t stream, const FlatWalk& w, uint8_t* out,
                                 float* scale, const void* in, cudaError_t& err);
 
+// dynamic_scaled_fp8_quant in one cooperative kernel for dense inputs of 16-byte vectors
+// past what launch_dynamic_quant_fused takes, up to what the chip holds (kQuantPolicy):
+// dynamic_quant_grid_takes says whether it takes the walk on the current device;
+// launch_dynamic_quant_grid zeroes `sync` (dynamic_quant_grid_sync_bytes() bytes of device
+// memory the call may use alone) and launches it. It writes *scale and out, bit for bit what
+// launch_tensor_amax + launch_quantize_tensor give. Returns the launch's error.
+int64_t dynamic_quant_grid_sync_bytes();
+bool dynamic_quant_grid_takes(DType dtype, const FlatWalk& w, const void* out, const void* in,
+                              int sms, int64_t l2_bytes);
+cudaError_t launch_dynamic_quant_grid(DType dtype, cudaStream_t stream, const FlatWalk& w,
+                                      uint8_t* out, float* scale, void* sync, const void* in,
+                                      int sms, int64_t l2_bytes);
+
 // Per-token scales and fp8 out, rows of `hidden` (<= 2^30) elements; `ub` may be null.
 cudaError_t launch_per_token_quant(DType dtype, cudaStream_t stream, uint8_t* out,
                                    const RowIndexer& orows, const void* in, const RowIndexer& irows,
