@@ -14,7 +14,10 @@
 // Both walk (row, vector) pairs in a grid-stride loop with 16-byte loads where the
 // layout allows; a tensor with contiguous rows is walked as one long row. Dense inputs that
 // one block, or on sm_90 and newer one cluster of blocks, holds in registers take
-// dynamic_quant_fused_kernel instead: one launch, no zeroing.
+// dynamic_quant_fused_kernel instead: one launch, no zeroing. Larger dense inputs, up to what
+// the chip holds, take dynamic_quant_grid_kernel: one cooperative launch, a grid barrier
+// between the amax and the conversion, the input read from memory once where registers,
+// shared memory and L2 keep it.
 //
 // Per token: one block per row. The register kernel keeps the row slice in registers
 // between the amax and the conversion, so each input byte is read once; rows too long
