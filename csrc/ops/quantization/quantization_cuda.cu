@@ -466,6 +466,9 @@ cudaError_t launch_grid(cudaStream_t s, GridShape g, uint8_t* out, float* scale,
   }
   const int64_t keep_vec = l2_bytes * kQuantPolicy.two_pass_l2_keep_percent / 100 / 16;
   const int keep_from = static_cast<int>(std::max<int64_t>(0, nvec - keep_vec));
+  // Cooperative (every block resident at once, or an error), and not through launch_kernel:
+  // what precedes it in the stream is the memset, no kernel, so a programmatic launch would
+  // overlap nothing.
   cudaLaunchAttribute coop[1];
   coop[0].id = cudaLaunchAttributeCooperative;
   coop[0].val.cooperative = 1;

@@ -718,9 +718,9 @@ template <typename T, int VEC>
 __global__ void __launch_bounds__(kGridThreads, 1)
     dynamic_quant_grid_kernel(uint8_t* out, float* scale, GridSync* sync, const T* in, int nvec,
                               int held, int keep_from) {
-  namespace sc = stablekernels::cuda;
   static_assert(sizeof(Vec<T, VEC>) == 16, "16-byte vectors");
   stablekernels::cuda::pdl_enter();
+  namespace sc = stablekernels::cuda;
   extern __shared__ uint4 grid_held[];
   __shared__ float block_scale;
   const uint4* in16 = reinterpret_cast<const uint4*>(in);
