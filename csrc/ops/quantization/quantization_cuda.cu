@@ -420,41 +420,33 @@ int grid_held_cap() {
       0);
 }
 
-// The slab count and the slabs held in shared memory of the grid kernel for nvec vectors on
-// `sms` SMs, or held < 0 where the kernel does not take them.
-struct GridShape {
-  int64_t slabs = 0;
-  int held = -1;
-};
-
-GridShape grid_shape(int64_t nvec, int sms, int64_t l2_bytes) {
-  GridShape g;
+// The slabs a thread of the grid kernel holds in shared memory for nvec vectors on `sms`
+// SMs, or -1 where the kernel does not take them.
+int grid_held(int64_t nvec, int sms, int64_t l2_bytes) {
   const int cap = grid_held_cap() - 1;
   if (cap < 0 || sms <= 0) {
-    return g;
+    return -1;
   }
   const int64_t slab = int64_t{sms} * cuda::kGridThreads;
   const int64_t slabs = (nvec + slab - 1) / slab;
   const int64_t bytes = nvec * 16;
   // 32-bit vector indices in the kernel, past the last slab too
   if (nvec + slab > (int64_t{1} << 31) - 1) {
-    return g;
+    return -1;
   }
   const int64_t chip =
       (cuda::kGridRegItems + cap) * slab * 16 + kQuantPolicy.grid_max_l2_multiple * l2_bytes;
   if (bytes > chip) {
-    return g;
+    return -1;
   }
-  g.slabs = slabs;
-  g.held = static_cast<int>(std::clamp<int64_t>(slabs - cuda::kGridRegItems, 0, cap));
-  return g;
+  return static_cast<int>(std::clamp<int64_t>(slabs - cuda::kGridRegItems, 0, cap));
 }
 
 template <typename CT, int VEC>
-cudaError_t launch_grid(cudaStream_t s, GridShape g, uint8_t* out, float* scale, void* sync,
+cudaError_t launch_grid(cudaStream_t s, int held, uint8_t* out, float* scale, void* sync,
                         const CT* in, int64_t nvec, int sms, int64_t l2_bytes) {
   constexpr auto kernel = &cuda::dynamic_quant_grid_kernel<CT, VEC>;
-  const size_t smem = static_cast<size_t>(g.held) * 16 * cuda::kGridThreads;
+  const size_t smem = static_cast<size_t>(held) * 16 * cuda::kGridThreads;
   cudaError_t err = cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize,
                                          static_cast<int>(smem));
   if (err != cudaSuccess) {
@@ -480,7 +472,7 @@ cudaError_t launch_grid(cudaStream_t s, GridShape g, uint8_t* out, float* scale,
   config.attrs = coop;
   config.numAttrs = 1;
   return cudaLaunchKernelEx(&config, kernel, out, scale, static_cast<cuda::GridSync*>(sync), in,
-                            static_cast<int>(nvec), g.held, keep_from);
+                            static_cast<int>(nvec), held, keep_from);
 }
 
 }  // namespace
@@ -498,7 +490,7 @@ bool dynamic_quant_grid_takes(DType dtype, const FlatWalk& w, const void* out, c
     if (w.rows != 1 || w.hidden <= 0 || flat_vec<CT>(w, out, in) != kVec) {
       return;
     }
-    takes = grid_shape(w.hidden / kVec, sms, l2_bytes).held >= 0;
+    takes = grid_held(w.hidden / kVec, sms, l2_bytes) >= 0;
   });
   return takes && err == cudaSuccess;
 }
@@ -511,8 +503,11 @@ cudaError_t launch_dynamic_quant_grid(DType dtype, cudaStream_t stream, const Fl
     using CT = typename decltype(tag)::type;
     constexpr int kVec = stablekernels::cuda::kVec16<CT>;
     const int64_t nvec = w.hidden / kVec;
-    launch_err = launch_grid<CT, kVec>(stream, grid_shape(nvec, sms, l2_bytes), out, scale, sync,
-                                       static_cast<const CT*>(in_ptr), nvec, sms, l2_bytes);
+    const int held = grid_held(nvec, sms, l2_bytes);
+    launch_err = held < 0
+                     ? cudaErrorInvalidValue  // not a walk dynamic_quant_grid_takes
+                     : launch_grid<CT, kVec>(stream, held, out, scale, sync,
+                                             static_cast<const CT*>(in_ptr), nvec, sms, l2_bytes);
   });
   return launch_err != cudaSuccess ? launch_err : err;
 }

@@ -564,9 +564,9 @@ __global__ void __launch_bounds__(kOneBlockThreads)
 // vector a thread of the grid (slab k: vectors k * slab + global thread); a thread keeps
 // its vectors of the first kGridRegItems slabs in registers, of the next `held` slabs in
 // shared memory (cp.async, no registers), and reads those of the rest (`through L2`) for
-// the amax under the L2 priorities of `keep` (the end of the input evict-last), then again
-// after the barrier, from the end backward. The register and shared-memory slabs are read
-// evict-first: L2 is left to the rest. The blocks' scale candidates meet in sync->scale_bits
+// the amax, the vectors from `keep_from` on evict-last in L2 (as tensor_amax_kernel's L2Keep),
+// then again after the barrier, from the end backward. The register and shared-memory slabs are
+// read evict-first: L2 is left to the rest. The blocks' scale candidates meet in sync->scale_bits
 // (atomicMax on the bits, as tensor_amax_kernel), and sync->arrived counts the blocks past
 // theirs: the grid barrier. Both are zero at the launch. Results are those of
 // tensor_amax_kernel + quantize_kernel bit for bit: the same maximum, the same Divider.
