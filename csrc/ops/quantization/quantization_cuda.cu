@@ -122,7 +122,9 @@ struct QuantPolicy {
   // which keeps them on the two kernels. Nothing held in shared memory (the rest read twice
   // through L2): H200 4096 x 8192 34.4 -> 35.1 us, 16384 x 4096 73 -> 75.6 (its reads go
   // faster, its conversion slower); the shared-memory part copied by one bulk copy (TMA) a
-  // slab per block instead of cp.async: level (H100 4096 x 8192 40.4 / 41.3).
+  // slab per block instead of cp.async: level (H100 4096 x 8192 40.4 / 41.3); loaded with
+  // the rest, 4 vectors at a time, and stored by the thread: bf16 slower (4096 x 8192 35.8 ->
+  // 36.5, 16384 x 4096 76.0 -> 78.5), float32 faster (4096 x 8192 66.1 -> 64.4).
   int grid_held_items = 14;
   int grid_max_l2_multiple = 2;
   long long max_blocks = 1LL << 30;
