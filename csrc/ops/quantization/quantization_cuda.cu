@@ -124,7 +124,8 @@ struct QuantPolicy {
   // faster, its conversion slower); the shared-memory part copied by one bulk copy (TMA) a
   // slab per block instead of cp.async: level (H100 4096 x 8192 40.4 / 41.3); loaded with
   // the rest, 4 vectors at a time, and stored by the thread: bf16 slower (4096 x 8192 35.8 ->
-  // 36.5, 16384 x 4096 76.0 -> 78.5), float32 faster (4096 x 8192 66.1 -> 64.4).
+  // 36.5, 16384 x 4096 76.0 -> 78.5), float32 faster (4096 x 4096 34.7 -> 33.0, 4096 x 8192
+  // 66.1 -> 64.4), which float32 inputs therefore take.
   int grid_held_items = 14;
   int grid_max_l2_multiple = 2;
   long long max_blocks = 1LL << 30;

@@ -563,9 +563,9 @@ __global__ void __launch_bounds__(kOneBlockThreads)
 // input read from memory once where the chip holds it. The input is cut into slabs of one
 // vector a thread of the grid (slab k: vectors k * slab + global thread); a thread keeps
 // its vectors of the first kGridRegItems slabs in registers, of the next `held` slabs in
-// shared memory (cp.async, no registers), and reads those of the rest (`through L2`) for
-// the amax, the vectors from `keep_from` on evict-last in L2 (as tensor_amax_kernel's L2Keep),
-// then again after the barrier, from the end backward. The register and shared-memory slabs are
+// shared memory, and reads those of the rest (`through L2`) for the amax, the vectors from
+// `keep_from` on evict-last in L2 (as tensor_amax_kernel's L2Keep), then again after the
+// barrier, from the end backward. The register and shared-memory slabs are
 // read evict-first: L2 is left to the rest. The blocks' scale candidates meet in sync->scale_bits
 // (atomicMax on the bits, as tensor_amax_kernel), and sync->arrived counts the blocks past
 // theirs: the grid barrier. Both are zero at the launch. Results are those of
@@ -733,29 +733,42 @@ __global__ void __launch_bounds__(kGridThreads, 1)
     const int j = first + i * slab;
     xv[i] = j < nvec ? sc::load16_l2(in16 + j, drop) : make_uint4(0, 0, 0, 0);
   }
+  // The shared-memory slabs: 16-bit inputs copy them by cp.async ahead of the rest; float32
+  // ones load them with the rest, 4 at a time, and store them (each thread writes and later
+  // reads only its own vectors there). Those orders measured faster for each.
+  constexpr bool kCopyHeld = sizeof(T) == 2;
   const int held_first = first + kGridRegItems * slab;
-  for (int i = 0; i < held; ++i) {
-    const int j = held_first + i * slab;
-    if (j < nvec) {
-      copy_async16_l2(&grid_held[i * kGridThreads + threadIdx.x], in16 + j, drop);
-    }
-  }
-  asm volatile("cp.async.commit_group;\n" ::: "memory");
   const int rest_first = held_first + held * slab;
+  if constexpr (kCopyHeld) {
+    for (int i = 0; i < held; ++i) {
+      const int j = held_first + i * slab;
+      if (j < nvec) {
+        copy_async16_l2(&grid_held[i * kGridThreads + threadIdx.x], in16 + j, drop);
+      }
+    }
+    asm volatile("cp.async.commit_group;\n" ::: "memory");
+  }
   GridAmax<T> a;
   {
     const uint64_t keep = sc::l2_policy<sc::Evict::kLast>();
-    for (int base = rest_first; base < nvec; base += slab * kFlatUnroll) {
+    const int loop_first = kCopyHeld ? rest_first : held_first;
+    int i = 0;  // the loop's first slab's index past the register slabs (float32)
+    for (int base = loop_first; base < nvec; base += slab * kFlatUnroll, i += kFlatUnroll) {
       uint4 v[kFlatUnroll];
 #pragma unroll
       for (int u = 0; u < kFlatUnroll; ++u) {
         const int j = base + u * slab;
-        v[u] = j < nvec ? sc::load16_l2(in16 + j, j >= keep_from ? keep : drop)
-                        : make_uint4(0, 0, 0, 0);
+        const uint64_t pol = j >= rest_first && j >= keep_from ? keep : drop;
+        v[u] = j < nvec ? sc::load16_l2(in16 + j, pol) : make_uint4(0, 0, 0, 0);
       }
 #pragma unroll
       for (int u = 0; u < kFlatUnroll; ++u) {
         a.add(v[u]);
+        if constexpr (!kCopyHeld) {
+          if (i + u < held) {
+            grid_held[(i + u) * kGridThreads + threadIdx.x] = v[u];
+          }
+        }
       }
     }
   }
@@ -763,11 +776,13 @@ __global__ void __launch_bounds__(kGridThreads, 1)
   for (int i = 0; i < kGridRegItems; ++i) {
     a.add(xv[i]);
   }
-  asm volatile("cp.async.wait_group 0;\n" ::: "memory");
   const uint4* held_v = grid_held + threadIdx.x;
-  for (int i = 0; i < held; ++i) {
-    if (held_first + i * slab < nvec) {
-      a.add(held_v[i * kGridThreads]);
+  if constexpr (kCopyHeld) {
+    asm volatile("cp.async.wait_group 0;\n" ::: "memory");
+    for (int i = 0; i < held; ++i) {
+      if (held_first + i * slab < nvec) {
+        a.add(held_v[i * kGridThreads]);
+      }
     }
   }
   float m = a.value();
