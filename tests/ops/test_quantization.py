@@ -531,9 +531,9 @@ def test_dynamic_past_what_the_chip_holds(dtype: torch.dtype) -> None:
 # the first 8 slabs in registers, of the next up to 14 (as the device's shared memory allows)
 # in shared memory, of the rest read for the amax and again after the grid barrier. Input
 # sizes in slabs end the input in each part (and part-way through a slab); the maximum sits
-# in each part in turn, with an inf and a NaN elsewhere (the inf makes every block of its
-# slab take its maximum again with inf ignored). The float16 peak is past 28672, whose scale
-# takes the plain division.
+# in each part in turn, with an inf and a NaN elsewhere (the block that holds the inf takes
+# its maximum again with inf ignored). The float16 peak is past 28672, whose scale takes the
+# plain division.
 GRID_SLABS = [0.6, 8.0, 12.5, 22.0, 30.3, 41.7]
 GRID_PEAKS = {torch.bfloat16: 300.0, torch.float16: 30000.0, torch.float32: 1.0e6}
 
@@ -561,6 +561,29 @@ def test_dynamic_grid_kernel_parts(dtype: torch.dtype, slabs: float) -> None:
         assert scale.item() == torch.tensor(peak / 448, dtype=torch.float32).item(), spot
         torch.testing.assert_close(scale, s_ref, atol=0, rtol=0)
         assert_bits_equal(out, q_ref)
+
+
+def cuda_kernels_run(fn) -> list[str]:
+    """The names of the CUDA kernels that fn() launches (torch's profiler)."""
+    from torch.profiler import ProfilerActivity, profile
+
+    with profile(activities=[ProfilerActivity.CUDA]) as prof:
+        fn()
+        torch.cuda.synchronize()
+    return [e.name for e in prof.events() if e.device_type == torch.autograd.DeviceType.CUDA]
+
+
+# Which path a size takes: the tests above pass on either path, so that the grid kernel is
+# taken where it should be (every GPU this wheel runs on can launch it) is checked here.
+@pytest.mark.cuda
+@pytest.mark.parametrize("path", ["grid", "two kernels"])
+def test_dynamic_grid_kernel_is_taken(path: str) -> None:
+    rows = 2048 if path == "grid" else past_the_grid_kernel_rows(4096, torch.bfloat16)
+    x = make_input((rows, 4096), "contiguous", torch.bfloat16, "cuda", seed=25)
+    names = cuda_kernels_run(lambda: stablekernels.dynamic_scaled_fp8_quant(x))
+    grid = [n for n in names if "dynamic_quant_grid_kernel" in n]
+    amax = [n for n in names if "tensor_amax_kernel" in n]
+    assert (len(grid), len(amax)) == ((1, 0) if path == "grid" else (0, 1)), names
 
 
 # The same in a CUDA graph (programmatic launches become graph edges of their own kind, and
